@@ -1,0 +1,113 @@
+// Package idshift holds the domain of a migration from a legacy identity provider into Microsoft Entra External ID:
+// legacy users and their credentials, the sources they are read from, the state store that remembers what was done
+// with each of them, and the errors shared across packages. It imports only the standard library; the packages
+// beside it implement these interfaces (source/*, store/*, graph, pwhash, ...) and cmd/idshift ties them together.
+package idshift
+
+import (
+	"context"
+	"time"
+)
+
+// Sign-in types of an External ID identity.
+const (
+	SignInEmail     = "emailAddress"
+	SignInUserName  = "userName"
+	SignInFederated = "federated"
+)
+
+// Identity is one way a user signs in. An empty Issuer on a local identity (emailAddress, userName) means the
+// tenant's own domain, filled in when the user is sent to the tenant.
+type Identity struct {
+	SignInType       string `json:"signInType"`
+	Issuer           string `json:"issuer,omitempty"`
+	IssuerAssignedID string `json:"issuerAssignedId"`
+}
+
+// CredentialKind says what a legacy system gave us for a user's password.
+type CredentialKind string
+
+const (
+	// CredentialNone: nothing; the password is checked live at the legacy system, or reset.
+	CredentialNone CredentialKind = ""
+	// CredentialHash: a legacy password hash, normalised by package pwhash.
+	CredentialHash CredentialKind = "hash"
+	// CredentialPlaintext: the source really holds the password (rare); the user is created with it.
+	CredentialPlaintext CredentialKind = "plaintext"
+)
+
+// Credential is a user's legacy credential. It is a secret: it is kept apart from the profile in the store,
+// encrypted at rest when a key is configured, and never logged. Its String method redacts it.
+type Credential struct {
+	Kind CredentialKind `json:"kind,omitempty"`
+	// Hash is the normalised hash string (package pwhash) when Kind is CredentialHash.
+	Hash string `json:"hash,omitempty"`
+	// Password is the plaintext when Kind is CredentialPlaintext.
+	Password string `json:"password,omitempty"`
+}
+
+// String never reveals the secret.
+func (c Credential) String() string {
+	if c.Kind == CredentialNone {
+		return "none"
+	}
+	return string(c.Kind) + ":[redacted]"
+}
+
+// GoString never reveals the secret, even through %#v.
+func (c Credential) GoString() string { return "idshift.Credential{" + c.String() + "}" }
+
+// Consent records that a user accepted a document (privacy policy, terms of use) and when.
+type Consent struct {
+	Version    string    `json:"version,omitempty"`
+	AcceptedAt time.Time `json:"acceptedAt,omitempty"`
+}
+
+// User is one legacy account, as read from a source and normalised for the target.
+type User struct {
+	// LegacyID identifies the user in the legacy system; with Source it is the user's key in the store.
+	LegacyID string `json:"legacyId"`
+	// Source names the legacy system (a source's configured name).
+	Source string `json:"source,omitempty"`
+	// Line is the position of the record in its source (1-based line or record number), for error reports.
+	Line int64 `json:"line,omitempty"`
+
+	Identities  []Identity `json:"identities,omitempty"`
+	DisplayName string     `json:"displayName,omitempty"`
+	GivenName   string     `json:"givenName,omitempty"`
+	Surname     string     `json:"surname,omitempty"`
+	Mail        string     `json:"mail,omitempty"`
+	OtherMails  []string   `json:"otherMails,omitempty"`
+	Phone       string     `json:"phone,omitempty"`
+
+	PrivacyPolicy *Consent `json:"privacyPolicy,omitempty"`
+	TermsOfUse    *Consent `json:"termsOfUse,omitempty"`
+
+	// Extensions are custom attributes by short name (without the extension_{appId}_ prefix). Values are bool,
+	// int64, string or time.Time.
+	Extensions map[string]any `json:"extensions,omitempty"`
+
+	Created    time.Time `json:"created,omitempty"`
+	LastSignIn time.Time `json:"lastSignIn,omitempty"`
+	Disabled   bool      `json:"disabled,omitempty"`
+
+	// Credential is excluded from JSON so that it never travels with the profile by accident.
+	Credential Credential `json:"-"`
+}
+
+// Key identifies a user in the state store.
+type Key struct {
+	Source   string
+	LegacyID string
+}
+
+// Key returns the user's store key.
+func (u *User) Key() Key { return Key{Source: u.Source, LegacyID: u.LegacyID} }
+
+// Source reads legacy users as a stream. Implementations keep memory flat in the number of users.
+type Source interface {
+	// Next returns the next user. It returns io.EOF at the end. A malformed record yields a *RowError: the
+	// caller records it and calls Next again; any other error ends the read.
+	Next(ctx context.Context) (*User, error)
+	Close() error
+}
