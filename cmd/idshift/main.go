@@ -33,6 +33,8 @@ type Env struct {
 // commands is the explicit registry of subcommands.
 func commands() map[string]command {
 	return map[string]command{
+		"import":  {"create every legacy user in the External ID tenant, exactly once, resumable", runImport},
+		"demo":    {"the whole journey on embedded defaults: a local sandbox tenant, a SQLite state file, the example users", runDemo},
 		"sandbox": {"run the local External ID sandbox tenant (Graph subset and token endpoint) over HTTPS", runSandbox},
 		"hashes":  {"check password/hash pairs and lint the hashes of a source (check | lint)", runHashes},
 	}

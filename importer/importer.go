@@ -1,0 +1,298 @@
+// Package importer is idshift's stage 2: it reads legacy users from a source, plans each one against External ID's
+// rules, and creates (or adopts) every account in the tenant exactly once, recording each step in the state store
+// so that a crash, a rerun or a lost response never loses a user or creates one twice.
+//
+// The protocol per user: the record is written "in flight" before its create is sent. A success records the new
+// object id. A conflict or an unknown outcome (a write whose response was lost) is resolved by looking the user up by
+// identity: an account carrying our legacy id is adopted; someone else's is reported as a collision and never
+// overwritten (unless Config.AdoptExisting); no account means the write did not happen and it is sent again. A rerun
+// finds in-flight records left by a crash and resolves them the same way before anything is created.
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/graph"
+	"github.com/idshift/idshift/pwhash"
+)
+
+// Directory is what the importer needs of the tenant. *graph.Client and *graph.Pool implement it.
+type Directory interface {
+	CreateUsers(ctx context.Context, users []*graph.User) []graph.CreateResult
+	FindUsersByIdentity(ctx context.Context, issuer, issuerAssignedID string, sel []string) ([]graph.User, error)
+	UpdateUser(ctx context.Context, id string, patch map[string]any) error
+}
+
+// Config configures a run. The zero value of every optional field is usable.
+type Config struct {
+	Source    idshift.Source
+	Store     idshift.Store // nil only with DryRun (then every user is planned as new)
+	Directory Directory     // unused with DryRun
+
+	// Domain is the tenant's domain, the issuer of local identities given without one (e.g. contoso.onmicrosoft.com).
+	Domain string
+	// ExtensionsAppID is the appId of the tenant's b2c-extensions-app (with or without dashes).
+	ExtensionsAppID string
+	// MigrationAttribute is the short name of the Boolean extension attribute that flags a user for password
+	// migration (default "requiresMigration"); LegacyIDAttribute the String one holding the legacy id (default "legacyId").
+	MigrationAttribute string
+	LegacyIDAttribute  string
+	// SourceName is put on users whose source did not name itself (default "file").
+	SourceName string
+
+	DisableStrongPassword bool
+	// AdoptExisting adopts an account that holds one of the user's identities but not our legacy id, instead of
+	// reporting a collision: the account gets our legacy id and the migration flag.
+	AdoptExisting bool
+	// Update patches users already created whose source data changed since they were sent.
+	Update bool
+	// DryRun plans and writes the requests that would be sent to DryRunOut (passwords redacted); it writes nothing
+	// to the tenant or the store.
+	DryRun    bool
+	DryRunOut io.Writer
+
+	// Workers is the number of chunks in flight at once (default 4); ChunkSize the users per chunk (default 100;
+	// the Graph client sends them as $batch requests of up to 20).
+	Workers   int
+	ChunkSize int
+	// MaxAttempts bounds the creates sent for one user in a run when outcomes stay unknown (default 4).
+	MaxAttempts int
+
+	// Rejects receives one JSON line per rejected record (line, legacyId, field, reason, firstLine).
+	Rejects io.Writer
+
+	Rules       graph.Rules
+	HashOptions pwhash.Options
+	Logger      *slog.Logger
+	// Password returns a new random password (default RandomPassword); a test hook.
+	Password func() (string, error)
+}
+
+func (c *Config) setDefaults() error {
+	if c.Source == nil {
+		return errors.New("importer: Source: required")
+	}
+	if c.Store == nil && !c.DryRun {
+		return errors.New("importer: Store: required")
+	}
+	if c.Directory == nil && !c.DryRun {
+		return errors.New("importer: Directory: required")
+	}
+	if c.Domain == "" {
+		return errors.New("importer: Domain: required (the tenant's domain, e.g. contoso.onmicrosoft.com)")
+	}
+	c.ExtensionsAppID = strings.ReplaceAll(strings.ToLower(c.ExtensionsAppID), "-", "")
+	if len(c.ExtensionsAppID) != 32 {
+		return fmt.Errorf("importer: ExtensionsAppID: %q is not an application id", c.ExtensionsAppID)
+	}
+	if c.MigrationAttribute == "" {
+		c.MigrationAttribute = "requiresMigration"
+	}
+	if c.LegacyIDAttribute == "" {
+		c.LegacyIDAttribute = "legacyId"
+	}
+	if c.SourceName == "" {
+		c.SourceName = "file"
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 100
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Password == nil {
+		c.Password = RandomPassword
+	}
+	if c.DryRun && c.DryRunOut == nil {
+		c.DryRunOut = io.Discard
+	}
+	return nil
+}
+
+func (c *Config) extensionName(short string) string {
+	return "extension_" + c.ExtensionsAppID + "_" + short
+}
+
+// Summary counts what a run did with every user it read. Read = Created + Adopted + Updated + Skipped + Collisions
+// + Rejected + Failed, always.
+type Summary struct {
+	Read       int64 `json:"read"`
+	Created    int64 `json:"created"`
+	Adopted    int64 `json:"adopted"`
+	Updated    int64 `json:"updated"`
+	Skipped    int64 `json:"skipped"`
+	Collisions int64 `json:"collisions"`
+	Rejected   int64 `json:"rejected"`
+	Failed     int64 `json:"failed"`
+	// Interrupted is true when the run stopped before the end of the source (signal or fatal error).
+	Interrupted bool          `json:"interrupted"`
+	Elapsed     time.Duration `json:"elapsedNs"`
+}
+
+// Reconciles reports whether the counts add up.
+func (s Summary) Reconciles() bool {
+	return s.Read == s.Created+s.Adopted+s.Updated+s.Skipped+s.Collisions+s.Rejected+s.Failed
+}
+
+// Progress is a live view of a run, safe to read from another goroutine.
+type Progress struct {
+	read, created, adopted, updated, skipped, collisions, rejected, failed atomic.Int64
+	start                                                                  time.Time
+}
+
+// Snapshot returns the counts so far.
+func (p *Progress) Snapshot() Summary {
+	return Summary{
+		Read: p.read.Load(), Created: p.created.Load(), Adopted: p.adopted.Load(), Updated: p.updated.Load(),
+		Skipped: p.skipped.Load(), Collisions: p.collisions.Load(), Rejected: p.rejected.Load(), Failed: p.failed.Load(),
+		Elapsed: time.Since(p.start),
+	}
+}
+
+// Importer runs one import.
+type Importer struct {
+	cfg      Config
+	progress Progress
+	rejectMu sync.Mutex
+	fatal    atomic.Pointer[error]
+}
+
+// New checks cfg and returns an importer.
+func New(cfg Config) (*Importer, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Importer{cfg: cfg}, nil
+}
+
+// Progress returns the live counters.
+func (im *Importer) Progress() *Progress { return &im.progress }
+
+// Run imports every user of the source. When ctx is cancelled it stops reading, finishes the chunks in flight (their
+// network calls are not cancelled, so no write is left unrecorded), saves and returns the summary with Interrupted
+// set and ctx's error. A rerun resumes. Run returns an error only for what stops the whole run (store or source
+// failure, quota exhausted, cancellation); per-user failures are counted and recorded.
+func (im *Importer) Run(ctx context.Context) (Summary, error) {
+	im.progress.start = time.Now()
+	chunks := make(chan []*plan, im.cfg.Workers)
+	stop, cancelStop := context.WithCancel(ctx)
+	defer cancelStop()
+
+	var wg sync.WaitGroup
+	for range im.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// In-flight work must finish even when ctx is cancelled: it runs on a context without cancellation.
+			work := context.WithoutCancel(ctx)
+			for c := range chunks {
+				if err := im.process(work, c); err != nil {
+					im.setFatal(err)
+					cancelStop()
+				}
+			}
+		}()
+	}
+
+	readErr := im.read(stop, chunks)
+	close(chunks)
+	wg.Wait()
+
+	sum := im.progress.Snapshot()
+	if p := im.fatal.Load(); p != nil {
+		sum.Interrupted = true
+		return sum, *p
+	}
+	if readErr != nil {
+		sum.Interrupted = true
+		if ctx.Err() != nil {
+			return sum, ctx.Err()
+		}
+		return sum, readErr
+	}
+	return sum, nil
+}
+
+func (im *Importer) setFatal(err error) { im.fatal.CompareAndSwap(nil, &err) }
+
+// read plans every user of the source and hands them out in chunks.
+func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
+	pl := newPlanner(&im.cfg)
+	chunk := make([]*plan, 0, im.cfg.ChunkSize)
+	flush := func() bool {
+		if len(chunk) == 0 {
+			return true
+		}
+		select {
+		case chunks <- chunk:
+			chunk = make([]*plan, 0, im.cfg.ChunkSize)
+			return true
+		case <-ctx.Done():
+			// Not sent: these users are not counted as read, so the counts still reconcile.
+			im.progress.read.Add(-int64(len(chunk)))
+			return false
+		}
+	}
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		u, err := im.cfg.Source.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		var re *idshift.RowError
+		if errors.As(err, &re) {
+			im.progress.read.Add(1)
+			im.reject(re)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("importer: read source: %w", err)
+		}
+		im.progress.read.Add(1)
+		p, err := pl.plan(u)
+		if err != nil {
+			if errors.As(err, &re) {
+				im.reject(re)
+				continue
+			}
+			return err
+		}
+		chunk = append(chunk, p)
+		if len(chunk) == im.cfg.ChunkSize && !flush() {
+			return ctx.Err()
+		}
+	}
+	if !flush() {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (im *Importer) reject(re *idshift.RowError) {
+	im.progress.rejected.Add(1)
+	if im.cfg.Rejects == nil {
+		return
+	}
+	b, _ := json.Marshal(re)
+	im.rejectMu.Lock()
+	defer im.rejectMu.Unlock()
+	im.cfg.Rejects.Write(append(b, '\n'))
+}

@@ -1,0 +1,239 @@
+package importer
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash/maphash"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/graph"
+	"github.com/idshift/idshift/pwhash"
+)
+
+// plan is one user ready to send: the request body (without its password, set at send time), the digest of that
+// body, the normalised legacy credential and the sign-in names the store indexes.
+type plan struct {
+	user   *idshift.User
+	body   *graph.User
+	digest string
+	cred   idshift.Credential
+	names  []string
+	// lookup is the identity used to find the user in the tenant after a conflict or a lost response.
+	lookup graph.Identity
+}
+
+// planner turns source users into plans, rejecting what External ID would refuse and what repeats inside the source.
+// It is used by one goroutine only. Its duplicate index keeps 64-bit fingerprints, not strings, so it costs about
+// 30 bytes per identity.
+type planner struct {
+	cfg  *Config
+	seed maphash.Seed
+	seen map[uint64]int64 // fingerprint of an identity or legacy id → the line that first used it
+}
+
+func newPlanner(cfg *Config) *planner {
+	return &planner{cfg: cfg, seed: maphash.MakeSeed(), seen: make(map[uint64]int64)}
+}
+
+func (p *planner) fingerprint(kind, a, b string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(p.seed)
+	h.WriteString(kind)
+	h.WriteByte(0)
+	h.WriteString(a)
+	h.WriteByte(0)
+	h.WriteString(b)
+	return h.Sum64()
+}
+
+// plan validates and normalises u. A user that cannot be sent yields a *idshift.RowError.
+func (p *planner) plan(u *idshift.User) (*plan, error) {
+	reject := func(field, format string, args ...any) error {
+		re := &idshift.RowError{Line: u.Line, LegacyID: u.LegacyID, Field: field, Reason: sprintf(format, args...)}
+		return re
+	}
+	if strings.TrimSpace(u.LegacyID) == "" {
+		return nil, reject("legacy_id", "missing legacy id")
+	}
+	if u.Source == "" {
+		u.Source = p.cfg.SourceName
+	}
+	if len(u.Identities) == 0 {
+		return nil, reject("identities", "no sign-in identity (email, username or federated)")
+	}
+
+	body := &graph.User{
+		DisplayName: strings.TrimSpace(u.DisplayName),
+		GivenName:   strings.TrimSpace(u.GivenName),
+		Surname:     strings.TrimSpace(u.Surname),
+		Mail:        strings.TrimSpace(u.Mail),
+		OtherMails:  u.OtherMails,
+		MobilePhone: strings.TrimSpace(u.Phone),
+	}
+	enabled := !u.Disabled
+	body.AccountEnabled = &enabled
+
+	local := false
+	var names []string
+	var lookup graph.Identity
+	for i, id := range u.Identities {
+		gid := graph.Identity{SignInType: id.SignInType, Issuer: id.Issuer, IssuerAssignedID: strings.TrimSpace(id.IssuerAssignedID)}
+		switch gid.SignInType {
+		case idshift.SignInEmail, idshift.SignInUserName:
+			local = true
+			if gid.Issuer == "" {
+				gid.Issuer = p.cfg.Domain
+			}
+			if gid.SignInType == idshift.SignInEmail {
+				gid.IssuerAssignedID = strings.ToLower(gid.IssuerAssignedID)
+			}
+			names = append(names, strings.ToLower(gid.IssuerAssignedID))
+		}
+		if i == 0 || (lookup.SignInType == idshift.SignInFederated && gid.SignInType != idshift.SignInFederated) {
+			lookup = gid
+		}
+		body.Identities = append(body.Identities, gid)
+	}
+	if body.DisplayName == "" {
+		body.DisplayName = strings.TrimSpace(body.GivenName + " " + body.Surname)
+	}
+	if body.DisplayName == "" {
+		body.DisplayName = body.Identities[0].IssuerAssignedID
+	}
+
+	// The legacy credential.
+	cred := u.Credential
+	switch cred.Kind {
+	case idshift.CredentialHash:
+		norm, err := pwhash.Normalize(cred.Hash, p.cfg.HashOptions)
+		if err != nil {
+			return nil, reject("password_hash", "%s", hashReason(err))
+		}
+		cred.Hash = norm
+	case idshift.CredentialPlaintext:
+		if cred.Password == "" {
+			cred = idshift.Credential{}
+		}
+	}
+
+	ext := p.cfg.extensionName
+	body.Extensions = map[string]any{ext(p.cfg.LegacyIDAttribute): u.LegacyID}
+	for name, v := range u.Extensions {
+		if t, ok := v.(time.Time); ok {
+			v = t.UTC().Format(time.RFC3339)
+		}
+		body.Extensions[ext(name)] = v
+	}
+	if local {
+		policies := "DisablePasswordExpiration"
+		if p.cfg.DisableStrongPassword {
+			policies += ", DisableStrongPassword"
+		}
+		body.PasswordPolicies = policies
+		// The password is filled in at send time; a placeholder that meets the policy lets validation see a
+		// local account with a password profile.
+		body.PasswordProfile = &graph.PasswordProfile{Password: placeholderPassword}
+		// A user whose plaintext is known is created with it and needs no migration.
+		body.Extensions[ext(p.cfg.MigrationAttribute)] = cred.Kind != idshift.CredentialPlaintext
+	}
+
+	if err := graph.ValidateUser(body, p.cfg.Rules); err != nil {
+		var e *idshift.Error
+		if errors.As(err, &e) {
+			return nil, reject(e.Field, "%s", e.Message)
+		}
+		return nil, reject("", "%v", err)
+	}
+
+	// Duplicates inside the source: the legacy id, and every identity.
+	if first, dup := p.seen[p.fingerprint("legacy", u.Source, u.LegacyID)]; dup {
+		re := reject("legacy_id", "duplicate legacy id %q, first at line %d", u.LegacyID, first)
+		re.(*idshift.RowError).FirstLine = first
+		return nil, re
+	}
+	for i, id := range body.Identities {
+		if first, dup := p.seen[p.fingerprint("id", strings.ToLower(id.Issuer), strings.ToLower(id.IssuerAssignedID))]; dup {
+			re := reject(sprintf("identities[%d].issuerAssignedId", i), "duplicate identity %q, first at line %d", id.IssuerAssignedID, first)
+			re.(*idshift.RowError).FirstLine = first
+			return nil, re
+		}
+	}
+	p.seen[p.fingerprint("legacy", u.Source, u.LegacyID)] = u.Line
+	for _, id := range body.Identities {
+		p.seen[p.fingerprint("id", strings.ToLower(id.Issuer), strings.ToLower(id.IssuerAssignedID))] = u.Line
+	}
+
+	return &plan{user: u, body: body, digest: digest(body), cred: cred, names: names, lookup: lookup}, nil
+}
+
+// placeholderPassword stands in for the password during validation; it is never sent.
+const placeholderPassword = "Placeholder-0-Never-Sent"
+
+// digest hashes the request body without its password so that a rerun can tell whether the source changed.
+func digest(u *graph.User) string {
+	c := *u
+	c.PasswordProfile = nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		// graph.User always marshals; an error here is a bug.
+		panic("importer: marshal user for digest: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// hashReason describes a pwhash error without the hash itself.
+func hashReason(err error) string {
+	switch {
+	case errors.Is(err, pwhash.ErrUnknownFormat):
+		return "unknown password hash format"
+	case errors.Is(err, pwhash.ErrOverLimit):
+		return "password hash cost above the configured caps: " + err.Error()
+	case errors.Is(err, pwhash.ErrMalformed):
+		return "malformed password hash: " + err.Error()
+	}
+	return "unusable password hash: " + err.Error()
+}
+
+const (
+	lowers  = "abcdefghijkmnopqrstuvwxyz"
+	uppers  = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+	digits  = "23456789"
+	symbols = "!@#$%^&*-_=+?"
+)
+
+// RandomPassword returns a 24-character password from crypto/rand that meets External ID's strong password
+// policy (all four character classes). Nobody ever learns it: a migrated user's real password replaces it.
+func RandomPassword() (string, error) {
+	classes := []string{lowers, uppers, digits, symbols}
+	all := lowers + uppers + digits + symbols
+	const n = 24
+	out := make([]byte, n)
+	for i := range out {
+		set := all
+		if i < len(classes) {
+			set = classes[i]
+		}
+		k, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			return "", err
+		}
+		out[i] = set[k.Int64()]
+	}
+	// Shuffle so that the class positions are not fixed.
+	for i := n - 1; i > 0; i-- {
+		k, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		if err != nil {
+			return "", err
+		}
+		j := k.Int64()
+		out[i], out[j] = out[j], out[i]
+	}
+	return string(out), nil
+}

@@ -1,0 +1,379 @@
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/graph"
+)
+
+// action is what a chunk does with one plan.
+type action int
+
+const (
+	actCreate  action = iota // send a create
+	actResolve               // a previous run left it in flight: look it up first
+	actUpdate                // done, but the source changed and Update is set
+	actSkip                  // done before
+)
+
+// process handles one chunk: classify against the store, resolve leftovers, mark in flight, create, resolve
+// conflicts and lost responses, record the outcome. It returns an error only for what must stop the run.
+func (im *Importer) process(ctx context.Context, chunk []*plan) error {
+	keys := make([]idshift.Key, len(chunk))
+	for i, p := range chunk {
+		keys[i] = p.user.Key()
+	}
+	var recs map[idshift.Key]*idshift.Record
+	if im.cfg.Store != nil {
+		var err error
+		recs, err = im.cfg.Store.Records(ctx, keys)
+		if err != nil {
+			return fmt.Errorf("importer: read state: %w", err)
+		}
+	}
+
+	acts := make([]action, len(chunk))
+	for i, p := range chunk {
+		acts[i] = im.classify(p, recs[keys[i]])
+	}
+	if im.cfg.DryRun {
+		return im.dryRun(chunk, acts)
+	}
+
+	var final []*idshift.Record
+	var toCreate []*plan
+	var toUpdate []*plan
+	for i, p := range chunk {
+		rec := recs[keys[i]]
+		switch acts[i] {
+		case actSkip:
+			im.progress.skipped.Add(1)
+		case actUpdate:
+			toUpdate = append(toUpdate, p)
+		case actResolve:
+			r, st, err := im.resolve(ctx, p, rec)
+			if err != nil {
+				return err
+			}
+			if st == resolvedAbsent {
+				toCreate = append(toCreate, p)
+				continue
+			}
+			final = append(final, r)
+		case actCreate:
+			toCreate = append(toCreate, p)
+		}
+	}
+
+	if len(toCreate) > 0 {
+		recsOut, err := im.create(ctx, toCreate, recs)
+		if err != nil {
+			return err
+		}
+		final = append(final, recsOut...)
+	}
+	for _, p := range toUpdate {
+		final = append(final, im.update(ctx, p, recs[p.user.Key()]))
+	}
+	if len(final) > 0 {
+		if err := im.cfg.Store.PutRecords(ctx, final); err != nil {
+			return fmt.Errorf("importer: save state: %w", err)
+		}
+	}
+	return nil
+}
+
+func (im *Importer) classify(p *plan, rec *idshift.Record) action {
+	if rec == nil {
+		return actCreate
+	}
+	switch rec.State {
+	case idshift.StateInFlight:
+		return actResolve
+	case idshift.StateCreated, idshift.StateAdopted, idshift.StateMigrated:
+		if im.cfg.Update && rec.Digest != p.digest && rec.ObjectID != "" {
+			return actUpdate
+		}
+		return actSkip
+	case idshift.StateCollision:
+		if im.cfg.AdoptExisting {
+			return actResolve
+		}
+		return actSkip
+	}
+	// pending, failed, rejected: send again.
+	return actCreate
+}
+
+// create marks the plans in flight, sends them, and resolves every outcome. It returns the records to save.
+func (im *Importer) create(ctx context.Context, plans []*plan, prev map[idshift.Key]*idshift.Record) ([]*idshift.Record, error) {
+	attempts := make(map[idshift.Key]int, len(plans))
+	for _, p := range plans {
+		if r := prev[p.user.Key()]; r != nil {
+			attempts[p.user.Key()] = r.Attempts
+		}
+	}
+	var out []*idshift.Record
+	pending := plans
+	for round := 0; len(pending) > 0; round++ {
+		// 1. In flight, with the credential stored first so that the password service can check a user the moment
+		// the account exists.
+		marks := make([]*idshift.Record, len(pending))
+		creds := make(map[idshift.Key]idshift.Credential)
+		for i, p := range pending {
+			k := p.user.Key()
+			attempts[k]++
+			marks[i] = im.record(p, idshift.StateInFlight, "", attempts[k], "")
+			if p.cred.Kind == idshift.CredentialHash {
+				creds[k] = p.cred
+			}
+		}
+		if len(creds) > 0 {
+			if err := im.cfg.Store.PutCredentials(ctx, creds); err != nil {
+				return nil, fmt.Errorf("importer: save credentials: %w", err)
+			}
+		}
+		if err := im.cfg.Store.PutRecords(ctx, marks); err != nil {
+			return nil, fmt.Errorf("importer: save state: %w", err)
+		}
+
+		// 2. Send.
+		bodies := make([]*graph.User, len(pending))
+		for i, p := range pending {
+			b := *p.body
+			if b.PasswordProfile != nil {
+				pw := p.cred.Password
+				if p.cred.Kind != idshift.CredentialPlaintext {
+					var err error
+					if pw, err = im.cfg.Password(); err != nil {
+						return nil, fmt.Errorf("importer: random password: %w", err)
+					}
+				}
+				b.PasswordProfile = &graph.PasswordProfile{Password: pw}
+			}
+			bodies[i] = &b
+		}
+		results := im.cfg.Directory.CreateUsers(ctx, bodies)
+
+		// 3. Outcomes.
+		var again []*plan
+		var fatal error
+		for i, p := range pending {
+			k := p.user.Key()
+			res := results[i]
+			switch {
+			case res.Err == nil && res.User != nil && res.User.ID != "":
+				im.progress.created.Add(1)
+				out = append(out, im.record(p, idshift.StateCreated, res.User.ID, attempts[k], ""))
+			case errors.Is(res.Err, graph.ErrConflict) || errors.Is(res.Err, graph.ErrUnknownOutcome):
+				r, st, err := im.resolve(ctx, p, &idshift.Record{Key: k, Attempts: attempts[k]})
+				if err != nil {
+					return nil, err
+				}
+				if st == resolvedAbsent {
+					if attempts[k] >= im.cfg.MaxAttempts {
+						im.progress.failed.Add(1)
+						out = append(out, im.record(p, idshift.StateFailed, "", attempts[k], "outcome unknown after retries: "+errText(res.Err)))
+						continue
+					}
+					again = append(again, p)
+					continue
+				}
+				out = append(out, r)
+			case errors.Is(res.Err, graph.ErrQuotaExceeded):
+				im.progress.failed.Add(1)
+				out = append(out, im.record(p, idshift.StateFailed, "", attempts[k], errText(res.Err)))
+				fatal = fmt.Errorf("importer: the tenant's directory object quota is exhausted: %w", res.Err)
+			default:
+				im.progress.failed.Add(1)
+				out = append(out, im.record(p, idshift.StateFailed, "", attempts[k], errText(res.Err)))
+			}
+		}
+		if fatal != nil {
+			// Leave the retries for the next run; record what we know.
+			for _, p := range again {
+				im.progress.failed.Add(1)
+				out = append(out, im.record(p, idshift.StateFailed, "", attempts[p.user.Key()], "not sent: quota exhausted"))
+			}
+			if err := im.cfg.Store.PutRecords(ctx, out); err != nil {
+				return nil, fmt.Errorf("importer: save state: %w", err)
+			}
+			return nil, fatal
+		}
+		pending = again
+	}
+	return out, nil
+}
+
+type resolution int
+
+const (
+	resolvedAbsent resolution = iota // no account holds the identity: the write did not happen
+	resolvedDone                     // adopted, or a collision recorded
+)
+
+// resolve looks a user up by identity after a conflict, a lost response or a crash, and decides what it is.
+func (im *Importer) resolve(ctx context.Context, p *plan, prev *idshift.Record) (*idshift.Record, resolution, error) {
+	attempts := 0
+	if prev != nil {
+		attempts = prev.Attempts
+	}
+	legacyAttr := im.cfg.extensionName(im.cfg.LegacyIDAttribute)
+	found, err := im.cfg.Directory.FindUsersByIdentity(ctx, p.lookup.Issuer, p.lookup.IssuerAssignedID,
+		[]string{"id", "identities", legacyAttr})
+	if err != nil {
+		// The lookup itself failed (throttled past retries, outage): keep the user in flight so the next run
+		// resolves it; never guess.
+		im.progress.failed.Add(1)
+		return im.record(p, idshift.StateInFlight, "", attempts, "lookup failed: "+errText(err)), resolvedDone, nil
+	}
+	for _, u := range found {
+		if v, ok := u.Extensions[legacyAttr].(string); ok && v == p.user.LegacyID {
+			im.progress.adopted.Add(1)
+			return im.record(p, idshift.StateAdopted, u.ID, attempts, ""), resolvedDone, nil
+		}
+	}
+	if len(found) == 0 {
+		// Other identities of the user may be the ones taken; check them before declaring the write absent.
+		for _, id := range p.body.Identities {
+			if id == p.lookup {
+				continue
+			}
+			more, err := im.cfg.Directory.FindUsersByIdentity(ctx, id.Issuer, id.IssuerAssignedID, []string{"id", "identities", legacyAttr})
+			if err != nil {
+				im.progress.failed.Add(1)
+				return im.record(p, idshift.StateInFlight, "", attempts, "lookup failed: "+errText(err)), resolvedDone, nil
+			}
+			found = append(found, more...)
+		}
+		for _, u := range found {
+			if v, ok := u.Extensions[legacyAttr].(string); ok && v == p.user.LegacyID {
+				im.progress.adopted.Add(1)
+				return im.record(p, idshift.StateAdopted, u.ID, attempts, ""), resolvedDone, nil
+			}
+		}
+		if len(found) == 0 {
+			return nil, resolvedAbsent, nil
+		}
+	}
+	other := found[0]
+	if im.cfg.AdoptExisting {
+		patch := map[string]any{legacyAttr: p.user.LegacyID}
+		if p.body.PasswordProfile != nil {
+			patch[im.cfg.extensionName(im.cfg.MigrationAttribute)] = p.cred.Kind != idshift.CredentialPlaintext
+		}
+		if err := im.cfg.Directory.UpdateUser(ctx, other.ID, patch); err != nil {
+			im.progress.failed.Add(1)
+			return im.record(p, idshift.StateFailed, "", attempts, "adopt existing account: "+errText(err)), resolvedDone, nil
+		}
+		im.progress.adopted.Add(1)
+		return im.record(p, idshift.StateAdopted, other.ID, attempts, ""), resolvedDone, nil
+	}
+	im.progress.collisions.Add(1)
+	return im.record(p, idshift.StateCollision, "", attempts,
+		fmt.Sprintf("identity %q belongs to another account (%s)", p.lookup.IssuerAssignedID, other.ID)), resolvedDone, nil
+}
+
+// update patches a user whose source data changed since it was sent. The migration flag and the password are left
+// alone: a user may have migrated since.
+func (im *Importer) update(ctx context.Context, p *plan, rec *idshift.Record) *idshift.Record {
+	b, _ := json.Marshal(p.body)
+	var patch map[string]any
+	_ = json.Unmarshal(b, &patch)
+	delete(patch, "passwordProfile")
+	delete(patch, "passwordPolicies")
+	delete(patch, im.cfg.extensionName(im.cfg.MigrationAttribute))
+	if err := im.cfg.Directory.UpdateUser(ctx, rec.ObjectID, patch); err != nil {
+		im.progress.failed.Add(1)
+		r := *rec
+		r.LastError = "update: " + errText(err)
+		return &r
+	}
+	im.progress.updated.Add(1)
+	r := im.record(p, rec.State, rec.ObjectID, rec.Attempts, "")
+	return r
+}
+
+func (im *Importer) record(p *plan, st idshift.State, objectID string, attempts int, lastErr string) *idshift.Record {
+	return &idshift.Record{
+		Key: p.user.Key(), Line: p.user.Line, Digest: p.digest, ObjectID: objectID, SignInNames: p.names,
+		State: st, Attempts: attempts, LastError: lastErr,
+	}
+}
+
+// errText is a short, secret-free description of a Graph error: its code and message, never a request body.
+func errText(err error) string {
+	if err == nil {
+		return "no result"
+	}
+	var ge *graph.Error
+	if errors.As(err, &ge) {
+		s := ge.Code
+		if ge.Message != "" {
+			s += ": " + ge.Message
+		}
+		if len(s) > 300 {
+			s = s[:300]
+		}
+		return s
+	}
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// dryRun writes what would be sent, one JSON line per user, passwords redacted.
+func (im *Importer) dryRun(chunk []*plan, acts []action) error {
+	im.rejectMu.Lock()
+	defer im.rejectMu.Unlock()
+	for i, p := range chunk {
+		line := map[string]any{"line": p.user.Line, "legacyId": p.user.LegacyID}
+		switch acts[i] {
+		case actSkip:
+			line["action"] = "skip"
+			im.progress.skipped.Add(1)
+		case actUpdate:
+			line["action"] = "update"
+			line["method"] = "PATCH"
+			line["body"] = redacted(p.body)
+			im.progress.updated.Add(1)
+		case actResolve:
+			line["action"] = "resolve"
+			line["method"] = "GET"
+			line["url"] = "/v1.0/users?$filter=identities/any(c:c/issuerAssignedId eq '" +
+				strings.ReplaceAll(p.lookup.IssuerAssignedID, "'", "''") + "' and c/issuer eq '" + p.lookup.Issuer + "')"
+			im.progress.skipped.Add(1)
+		case actCreate:
+			line["action"] = "create"
+			line["method"] = "POST"
+			line["url"] = "/v1.0/users"
+			line["body"] = redacted(p.body)
+			im.progress.created.Add(1)
+		}
+		b, err := json.Marshal(line)
+		if err != nil {
+			return fmt.Errorf("importer: dry run: %w", err)
+		}
+		if _, err := im.cfg.DryRunOut.Write(append(b, '\n')); err != nil {
+			return fmt.Errorf("importer: dry run output: %w", err)
+		}
+	}
+	return nil
+}
+
+func redacted(u *graph.User) *graph.User {
+	c := *u
+	if c.PasswordProfile != nil {
+		c.PasswordProfile = &graph.PasswordProfile{Password: "[redacted]"}
+	}
+	return &c
+}

@@ -1,0 +1,361 @@
+// Package sandbox is a local emulator of a Microsoft Entra External ID tenant as reached through Microsoft Graph
+// and the Entra token endpoint. It serves, on one http.Handler, the OpenID discovery document, the JWKS, the
+// OAuth 2.0 client-credentials token endpoint and a subset of Microsoft Graph (users, $batch, applications and
+// their extension properties, organization, and the beta custom authentication extensions and listeners), with
+// Graph's documented status codes, error bodies and throttling headers. Rehearsals of a migration, the Graph
+// client and the importer run against it over real HTTPS (see Start).
+//
+// Example:
+//
+//	srv, err := sandbox.Start(sandbox.Config{}, "127.0.0.1:0")
+//	if err != nil { ... }
+//	defer srv.Close()
+//	// azidentity: AuthorityHost srv.AuthorityHost, RootCAs srv.CertPool, DisableInstanceDiscovery true;
+//	// Graph at srv.URL + "/v1.0".
+//
+// What differs from the real service is listed in docs/sandbox.md.
+package sandbox
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultTenantID     = "5e3a1b7c-2f4d-4e6a-9b8c-0d1e2f3a4b5c"
+	DefaultDomain       = "idshiftsandbox.onmicrosoft.com"
+	DefaultClientID     = "00000000-0000-0000-0000-00000000a001"
+	DefaultClientSecret = "sandbox-secret"
+
+	// ExtensionsAppDisplayName is the display name of the application that holds the tenant's extension
+	// properties, pre-created in every sandbox tenant as in every real one.
+	ExtensionsAppDisplayName = "b2c-extensions-app. Do not modify. Used by AADB2C for storing user data."
+	extensionsAppID          = "b2c0e7c3-5f6a-4c4d-9e1a-3c5d7e9f1a2b"
+	extensionsAppObjectID    = "7d0c1e2f-3a4b-4c5d-8e6f-708192a3b4c5"
+
+	// GraphResource is the resource (audience) of Microsoft Graph tokens.
+	GraphResource = "https://graph.microsoft.com"
+	graphAppID    = "00000003-0000-0000-c000-000000000000"
+)
+
+// DefaultRoles are the application roles (Graph application permissions) of an App whose Roles are empty.
+var DefaultRoles = []string{
+	"User.ReadWrite.All",
+	"Application.ReadWrite.All",
+	"CustomAuthenticationExtension.ReadWrite.All",
+	"Organization.Read.All",
+}
+
+// App is an application registration that may obtain tokens with the client-credentials flow.
+type App struct {
+	ClientID, Secret string
+	// Roles are the Graph application permissions granted to the app (the token's roles claim). Empty means
+	// DefaultRoles; an app with explicit Roles has only those.
+	Roles []string
+}
+
+// Limits are the throttling limits and the directory quota. Zero fields take the documented defaults.
+type Limits struct {
+	// AppWrites per AppWindow per app per tenant (default 3000 per 150s).
+	AppWrites int
+	AppWindow time.Duration
+	// TenantWrites per TenantWindow per tenant across apps (default 18000 per 300s).
+	TenantWrites int
+	TenantWindow time.Duration
+	// Quota is the number of directory objects (users and applications) the tenant may hold (default 300000).
+	Quota int
+}
+
+// Faults are injected failures. Probabilities are in [0,1]; the draws come from a generator seeded with Seed, so
+// a sequential run is reproducible.
+type Faults struct {
+	// Throttle answers 429 (with Retry-After) below the limits.
+	Throttle float64
+	// Error500 answers 500; Error503 answers 503, with Retry-After unless Error503NoRetryAfter.
+	Error500             float64
+	Error503             float64
+	Error503NoRetryAfter bool
+	// Slow delays the request by SlowDelay (default 2s) before it is served.
+	Slow      float64
+	SlowDelay time.Duration
+	// Reset drops the connection (HTTP/1) or resets the stream (HTTP/2) before anything is written.
+	Reset float64
+	// CommitThenFail serves the request (the write happens) and then drops the response.
+	CommitThenFail float64
+	Seed           int64
+}
+
+// Config configures a Tenant. Its zero value is usable.
+type Config struct {
+	// TenantID is the tenant's GUID (default DefaultTenantID).
+	TenantID string
+	// Domain is the tenant's initial domain, the issuer of local identities and the domain of generated
+	// userPrincipalNames (default DefaultDomain).
+	Domain string
+	// Apps may obtain tokens (default one app: DefaultClientID / DefaultClientSecret with DefaultRoles).
+	Apps   []App
+	Limits Limits
+	Faults Faults
+	// DisableThrottling turns the write token buckets off (faults still apply).
+	DisableThrottling bool
+	// StatePath, when set, is a JSON file loaded by New and written atomically by Save, Close and every
+	// 30 seconds while there are changes. It holds users (without passwords), applications, extension
+	// properties, custom authentication extensions and listeners.
+	StatePath string
+	// Now is the clock (default time.Now); tests use it to drive the token buckets.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Stats are counters of what the tenant served.
+type Stats struct {
+	// Requests counts Graph requests, each inner request of a batch included.
+	Requests int64 `json:"requests"`
+	// Writes counts user writes (POST, PATCH, DELETE) admitted by the throttle.
+	Writes int64 `json:"writes"`
+	// Throttled counts 429 answers (limits and injected faults).
+	Throttled int64 `json:"throttled"`
+	// Tokens counts access tokens issued.
+	Tokens int64 `json:"tokens"`
+	// Faults counts injected faults by kind: throttle, error500, error503, slow, reset, commitThenFail.
+	Faults map[string]int64 `json:"faults"`
+	// Users is the number of users now in the tenant.
+	Users int `json:"users"`
+}
+
+// Tenant is one emulated tenant. It is safe for concurrent use.
+type Tenant struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	key     *rsa.PrivateKey
+	kid     string
+	apps    map[string]App // by client id
+	limits  Limits
+	thr     *throttle
+	faults  *faulter
+	extApp  string // appId of the b2c-extensions-app without dashes
+	mu      sync.RWMutex
+	dir     *directory
+	dirty   atomic.Bool
+	saveMu  sync.Mutex
+	stop    chan struct{}
+	stopped sync.Once
+	wg      sync.WaitGroup
+
+	nRequests, nWrites, nThrottled, nTokens atomic.Int64
+	faultCounts                             sync.Map // kind -> *atomic.Int64
+}
+
+// New returns a tenant configured by cfg, with the state of cfg.StatePath when that file exists.
+func New(cfg Config) (*Tenant, error) {
+	if cfg.TenantID == "" {
+		cfg.TenantID = DefaultTenantID
+	}
+	if !isGUID(cfg.TenantID) {
+		return nil, fmt.Errorf("sandbox: tenant id %q is not a GUID", cfg.TenantID)
+	}
+	cfg.TenantID = strings.ToLower(cfg.TenantID)
+	if cfg.Domain == "" {
+		cfg.Domain = DefaultDomain
+	}
+	cfg.Domain = strings.ToLower(cfg.Domain)
+	if len(cfg.Apps) == 0 {
+		cfg.Apps = []App{{ClientID: DefaultClientID, Secret: DefaultClientSecret}}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := cfg.Limits
+	if l.AppWrites <= 0 {
+		l.AppWrites = 3000
+	}
+	if l.AppWindow <= 0 {
+		l.AppWindow = 150 * time.Second
+	}
+	if l.TenantWrites <= 0 {
+		l.TenantWrites = 18000
+	}
+	if l.TenantWindow <= 0 {
+		l.TenantWindow = 300 * time.Second
+	}
+	if l.Quota <= 0 {
+		l.Quota = 300000
+	}
+	f := cfg.Faults
+	for name, p := range map[string]float64{"throttle": f.Throttle, "error500": f.Error500, "error503": f.Error503,
+		"slow": f.Slow, "reset": f.Reset, "commitThenFail": f.CommitThenFail} {
+		if p < 0 || p > 1 {
+			return nil, fmt.Errorf("sandbox: fault %s probability %v is not in [0,1]", name, p)
+		}
+	}
+	t := &Tenant{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		now:    cfg.Now,
+		apps:   make(map[string]App, len(cfg.Apps)),
+		limits: l,
+		faults: newFaulter(f),
+		extApp: strings.ReplaceAll(extensionsAppID, "-", ""),
+		stop:   make(chan struct{}),
+	}
+	t.thr = newThrottle(l, cfg.TenantID)
+	for i, a := range cfg.Apps {
+		if !isGUID(a.ClientID) {
+			return nil, fmt.Errorf("sandbox: app %d: client id %q is not a GUID", i, a.ClientID)
+		}
+		if a.Secret == "" {
+			return nil, fmt.Errorf("sandbox: app %s: empty secret", a.ClientID)
+		}
+		a.ClientID = strings.ToLower(a.ClientID)
+		if len(a.Roles) == 0 {
+			a.Roles = DefaultRoles
+		}
+		a.Roles = append([]string(nil), a.Roles...)
+		t.apps[a.ClientID] = a
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: signing key: %w", err)
+	}
+	t.key = key
+	var kb [10]byte
+	_, _ = rand.Read(kb[:])
+	t.kid = hex.EncodeToString(kb[:])
+	t.dir = newDirectory(t)
+	if cfg.StatePath != "" {
+		if err := t.load(cfg.StatePath); err != nil {
+			return nil, err
+		}
+		t.wg.Add(1)
+		go t.saveLoop()
+	}
+	return t, nil
+}
+
+// TenantID returns the tenant's GUID.
+func (t *Tenant) TenantID() string { return t.cfg.TenantID }
+
+// Domain returns the tenant's initial domain.
+func (t *Tenant) Domain() string { return t.cfg.Domain }
+
+// ExtensionsAppID returns the appId (with dashes) of the pre-created b2c-extensions-app.
+func (t *Tenant) ExtensionsAppID() string { return extensionsAppID }
+
+// ExtensionsAppIDNoDashes returns the appId of the b2c-extensions-app without dashes, as used in the names of
+// extension attributes: extension_{ExtensionsAppIDNoDashes}_{name}.
+func (t *Tenant) ExtensionsAppIDNoDashes() string { return t.extApp }
+
+// ExtensionsAppObjectID returns the object id of the b2c-extensions-app (the id in /applications/{id}).
+func (t *Tenant) ExtensionsAppObjectID() string { return extensionsAppObjectID }
+
+// UserCount returns the number of users in the tenant.
+func (t *Tenant) UserCount() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.dir.users)
+}
+
+// Users returns a snapshot of every user as Graph JSON objects with all their properties, identities and
+// extension attributes included (never passwords), in creation order.
+func (t *Tenant) Users() []map[string]any {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]map[string]any, 0, len(t.dir.users))
+	for _, u := range t.dir.ordered() {
+		out = append(out, u.full())
+	}
+	return out
+}
+
+// Stats returns the tenant's counters.
+func (t *Tenant) Stats() Stats {
+	s := Stats{
+		Requests:  t.nRequests.Load(),
+		Writes:    t.nWrites.Load(),
+		Throttled: t.nThrottled.Load(),
+		Tokens:    t.nTokens.Load(),
+		Faults:    map[string]int64{},
+		Users:     t.UserCount(),
+	}
+	t.faultCounts.Range(func(k, v any) bool {
+		s.Faults[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return s
+}
+
+func (t *Tenant) countFault(kind string) {
+	v, _ := t.faultCounts.LoadOrStore(kind, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// Close stops the periodic save and saves the state when StatePath is set. The handler keeps working.
+func (t *Tenant) Close() error {
+	t.stopped.Do(func() { close(t.stop) })
+	t.wg.Wait()
+	if t.cfg.StatePath == "" {
+		return nil
+	}
+	return t.Save()
+}
+
+func (t *Tenant) saveLoop() {
+	defer t.wg.Done()
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+			if t.dirty.Load() {
+				if err := t.Save(); err != nil {
+					t.log.Error("sandbox: periodic save", "err", err)
+				}
+			}
+		}
+	}
+}
+
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func newGUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+var errNotFound = errors.New("not found")
