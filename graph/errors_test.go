@@ -21,12 +21,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // files (go test -update rewrites them).
 func TestParseErrorGolden(t *testing.T) {
 	tests := []struct {
-		file    string
-		status  int
-		header  map[string]string
-		kind    graph.Kind
+		file     string
+		status   int
+		header   map[string]string
+		kind     graph.Kind
 		sentinel error
-		app     error
+		app      error
 	}{
 		{"conflict_upn.json", 400, nil, graph.KindConflict, graph.ErrConflict, idshift.ErrConflict},
 		{"conflict_samekey.json", 400, nil, graph.KindConflict, graph.ErrConflict, idshift.ErrConflict},

@@ -17,8 +17,9 @@ type Limits struct {
 	AppWindow    time.Duration
 	TenantWrites int
 	TenantWindow time.Duration
-	// Burst is how much unused rate a bucket saves while idle, as a duration of its rate (default 1s, at most the
-	// window): after a pause a bucket may send Burst worth of writes at once.
+	// Burst is how much unused rate a bucket saves while idle, as a duration of its rate: after a pause a bucket
+	// may send Burst worth of writes at once. Default 1s, and at most half the window, so that Graph's bucket
+	// (which holds a whole window) keeps room for the writes still in flight when ours refills; at most the window.
 	Burst time.Duration
 	// Utilization is the fraction of the limits to aim at, in (0,1] (default 1).
 	Utilization float64
@@ -26,7 +27,7 @@ type Limits struct {
 
 // DefaultLimits are Graph's documented identity write limits.
 var DefaultLimits = Limits{AppWrites: 3000, AppWindow: 150 * time.Second, TenantWrites: 18000, TenantWindow: 300 * time.Second,
-	Burst: time.Second, Utilization: 1}
+	Utilization: 1}
 
 func (l Limits) withDefaults() (Limits, error) {
 	d := DefaultLimits
@@ -41,9 +42,6 @@ func (l Limits) withDefaults() (Limits, error) {
 	}
 	if l.TenantWindow == 0 {
 		l.TenantWindow = d.TenantWindow
-	}
-	if l.Burst == 0 {
-		l.Burst = d.Burst
 	}
 	if l.Utilization == 0 {
 		l.Utilization = 1
@@ -135,6 +133,8 @@ func (p *Pacer) Wait(ctx context.Context, appID string, n int) error {
 	p.mu.Lock()
 	now := p.Now()
 	ab, tb := p.app(appID), p.tenant
+	// Each bucket queues the writes on its own; they go when both have served them. Tokens are taken now, so
+	// that this pacer never counts on tokens a write already in line will use.
 	wake := ab.reserve(now, float64(n))
 	if w := tb.reserve(now, float64(n)); w.After(wake) {
 		wake = w
@@ -198,8 +198,9 @@ func (p *Pacer) Available(appID string) float64 {
 	return min(a, p.tenant.level(now))
 }
 
-// bucket is a token bucket with reservations: tokens may go negative, and a reservation's wake time is when the
-// bucket refills back to zero. The state is (tokens at time last); last may lie in the future while paused.
+// bucket is a token bucket with reservations: tokens may go negative (callers queued), and a reservation is due
+// when the bucket has refilled back to zero. The state is (tokens at time last); a throttle pushes last into the
+// future, and every sleeper with it (through shift).
 type bucket struct {
 	name   string
 	rate   float64 // nominal tokens per second
@@ -221,6 +222,9 @@ const minFactor = 0.5
 func newBucket(name string, writes int, window time.Duration, l Limits, now time.Time) *bucket {
 	rate := float64(writes) / window.Seconds() * l.Utilization
 	burst := min(l.Burst, window)
+	if l.Burst == 0 {
+		burst = min(time.Second, window/2)
+	}
 	c := rate * burst.Seconds()
 	if c < 1 {
 		c = 1
@@ -255,11 +259,17 @@ func (b *bucket) advance(now time.Time) {
 	b.tokens, b.last = t, now
 }
 
+// level is the tokens the bucket holds at now, counting the queue: negative when callers wait.
 func (b *bucket) level(now time.Time) float64 {
 	b.advance(now)
+	if b.last.After(now) {
+		return b.tokens - b.last.Sub(now).Seconds()*b.rate*b.factor(now)
+	}
 	return b.tokens
 }
 
+// reserve takes n tokens at now and returns when they are due: now if the bucket held them, else when it has
+// refilled past the callers already queued.
 func (b *bucket) reserve(now time.Time, n float64) time.Time {
 	b.advance(now)
 	b.tokens -= n
@@ -271,14 +281,16 @@ func (b *bucket) reserve(now time.Time, n float64) time.Time {
 		return start
 	}
 	r := b.rate * b.factor(now)
-	return start.Add(time.Duration(-b.tokens / r * float64(time.Second)))
+	return start.Add(time.Duration(-b.tokens/r*float64(time.Second)) + slack)
 }
 
+// slack delays each queued write a little past the instant its tokens are due, so that rounding and the
+// server's own clock never make the server see one token short. It shifts sends without lowering the rate.
+const slack = 2 * time.Millisecond
+
+// cancel gives back the tokens of a reservation that will not be used.
 func (b *bucket) cancel(n float64) {
-	b.tokens += n
-	if b.tokens > b.cap {
-		b.tokens = b.cap
-	}
+	b.tokens = min(b.tokens+n, b.cap)
 }
 
 // throttle pushes the schedule back so that nothing more is sent before now+ra, drains the bucket and lowers its

@@ -68,9 +68,9 @@ func TestUserMarshal(t *testing.T) {
 
 func TestUserMarshalRejects(t *testing.T) {
 	for name, ext := range map[string]map[string]any{
-		"bad name":    {"legacyId": "x"},
-		"bad type":    {graph.ExtensionName(extApp, "x"): []int{1}},
-		"fractional":  {graph.ExtensionName(extApp, "x"): 1.5},
+		"bad name":   {"legacyId": "x"},
+		"bad type":   {graph.ExtensionName(extApp, "x"): []int{1}},
+		"fractional": {graph.ExtensionName(extApp, "x"): 1.5},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := json.Marshal(&graph.User{Extensions: ext}); err == nil {

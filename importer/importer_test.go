@@ -181,7 +181,7 @@ func TestImportCreatesEveryUserOnce(t *testing.T) {
 }
 
 func TestImportSurvivesLostResponses(t *testing.T) {
-	e := newEnv(t, sandbox.Config{DisableThrottling: true, Faults: sandbox.Faults{CommitThenFail: 0.2, Error503: 0.1, Seed: 7}})
+	e := newEnv(t, sandbox.Config{DisableThrottling: true, Faults: sandbox.Faults{CommitThenFail: 0.2, Error503: 0.03, Seed: 7}})
 	sum, _, err := e.run(t, genCSV(200), func(c *importer.Config) { c.MaxAttempts = 10 })
 	if err != nil {
 		t.Fatal(err)

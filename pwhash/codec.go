@@ -13,18 +13,19 @@ import (
 // b64 is the encoding of binary fields in the normalised forms: standard alphabet, no padding (PHC).
 var b64 = base64.RawStdEncoding
 
-// decodeB64 reads standard or URL-safe base64, padded or not.
+// decodeB64 reads standard or URL-safe base64, padded or not. It is strict: unused bits of the last character must
+// be zero, so that one hash has one spelling and a changed last character never decodes to the same bytes.
 func decodeB64(s string) ([]byte, error) {
 	s = strings.TrimRight(s, "=")
 	if strings.ContainsAny(s, "-_") {
-		return base64.RawURLEncoding.DecodeString(s)
+		return base64.RawURLEncoding.Strict().DecodeString(s)
 	}
-	return b64.DecodeString(s)
+	return b64.Strict().DecodeString(s)
 }
 
 // decodeAB64 reads passlib's adapted base64 ("." for "+", no padding).
 func decodeAB64(s string) ([]byte, error) {
-	return b64.DecodeString(strings.ReplaceAll(strings.TrimRight(s, "="), ".", "+"))
+	return b64.Strict().DecodeString(strings.ReplaceAll(strings.TrimRight(s, "="), ".", "+"))
 }
 
 // decodeText decodes s in one of the named text encodings: utf8 (the bytes themselves), hex, base64.

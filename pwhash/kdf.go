@@ -477,9 +477,8 @@ func parsePBKDF2(s string, c *cfg) (hasher, error) {
 		if key, err = decodeB64(f[4]); err != nil {
 			return nil, malformed("pbkdf2: hash encoding")
 		}
-		if l > 0 && l != len(key) {
-			return nil, malformed("pbkdf2: l differs from the hash length")
-		}
+		// l may differ from the stored key's length: Kratos derives as many bytes as the stored key holds, and so
+		// do we; the normalised form writes the real length.
 	} else {
 		if iter, err = atoi("pbkdf2 rounds", f[2]); err != nil {
 			return nil, err

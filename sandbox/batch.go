@@ -76,6 +76,9 @@ func (t *Tenant) serveBatch(c *call) *result {
 		h := map[string]string{}
 		for k, v := range res.header {
 			if len(v) > 0 {
+				if strings.HasPrefix(k, "X-Ms-") {
+					k = strings.ToLower(k) // as Graph spells them: x-ms-throttle-scope
+				}
 				h[k] = v[0]
 			}
 		}

@@ -281,7 +281,7 @@ func TestListUsers(t *testing.T) {
 		{"startswith(displayName,'Ada')", 1},
 		{"startswith(displayName,'user 1')", 10},
 		{"mail eq 'user01@example.com' or mail eq 'user02@example.com'", 2},
-		{"(" + ext + " eq true) and startswith(displayName,'User 0')", 4},
+		{"(" + ext + " eq true) and startswith(displayName,'User 0')", 5},
 		{"id in ('" + ids["user01@example.com"] + "','" + ids["user02@example.com"] + "')", 2},
 	}
 	for _, f := range filters {

@@ -152,6 +152,9 @@ type Tenant struct {
 	stopped sync.Once
 	wg      sync.WaitGroup
 
+	verified  sync.Map // access token -> *claims whose signature was checked
+	nVerified atomic.Int64
+
 	nRequests, nWrites, nThrottled, nTokens atomic.Int64
 	faultCounts                             sync.Map // kind -> *atomic.Int64
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -30,8 +31,10 @@ type Server struct {
 	CertPool *x509.CertPool
 	Tenant   *Tenant
 
-	srv  *http.Server
-	done chan error
+	srv       *http.Server
+	done      chan error
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start creates a Tenant from cfg and serves it over HTTPS (HTTP/2 enabled) on addr (e.g. "127.0.0.1:0"). The
@@ -80,8 +83,14 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// Close stops the server (closing open connections) and closes the tenant, which saves its state.
+// Close stops the server (closing open connections) and closes the tenant, which saves its state. Later calls
+// return the first call's result.
 func (s *Server) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Server) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)

@@ -125,7 +125,8 @@ func (e Extension) field() Field {
 }
 
 // Mapping turns source records into users. Build one with LoadMapping or DefaultMapping, or fill it in code; it is
-// checked (Validate) before its first use and is safe for concurrent use afterwards.
+// checked (Validate) before its first use, changes made after that are ignored, and it is safe for concurrent use.
+// Use it by pointer.
 type Mapping struct {
 	// Source is a constant put in User.Source (a source's configured name, when set, takes precedence).
 	Source string `yaml:"source"`

@@ -111,7 +111,7 @@ func TestImportSurvivesSIGKILL(t *testing.T) {
 	}
 	var sum struct {
 		Read, Created, Adopted, Updated, Skipped, Collisions, Rejected, Failed int64
-		Reconciles                                                              bool
+		Reconciles                                                             bool
 	}
 	if err := json.Unmarshal(out, &sum); err != nil {
 		t.Fatalf("final summary %q: %v", out, err)

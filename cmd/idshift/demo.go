@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/examples"
@@ -36,7 +37,10 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	// 1. The tenant.
-	srv, err := sandbox.Start(sandbox.Config{Logger: logger}, "127.0.0.1:0")
+	// Graph's documented write limits, with time running 100 times faster so that the demo takes seconds; the
+	// client paces itself to the same limits.
+	limits := sandbox.Limits{AppWrites: 3000, AppWindow: 1500 * time.Millisecond, TenantWrites: 18000, TenantWindow: 3 * time.Second}
+	srv, err := sandbox.Start(sandbox.Config{Logger: logger, Limits: limits}, "127.0.0.1:0")
 	if err != nil {
 		return exitFailed, fmt.Errorf("start sandbox tenant: %w", err)
 	}
@@ -45,14 +49,19 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	if err := srv.WriteCA(caPath); err != nil {
 		return exitFailed, err
 	}
-	fmt.Fprintf(out, "idshift demo\n\n1. Sandbox tenant %s (%s) listening at %s\n", srv.Tenant.TenantID(), srv.Tenant.Domain(), srv.URL)
+	fmt.Fprintf(out, "idshift demo\n\n1. Sandbox tenant %s (%s) listening at %s\n   (Graph's write limits, time-scaled 100x: %d writes per %s per app)\n",
+		srv.Tenant.TenantID(), srv.Tenant.Domain(), srv.URL, limits.AppWrites, limits.AppWindow)
 
 	// 2. The legacy users.
-	usersPath := filepath.Join(*dir, "users.csv")
-	if err := os.WriteFile(usersPath, examples.UsersCSV, 0o644); err != nil {
+	usersCSV, err := examples.FS.ReadFile("users.csv")
+	if err != nil {
 		return exitFailed, err
 	}
-	fmt.Fprintf(out, "2. Legacy users: %s (%d lines, default schema, a few bad rows on purpose)\n", usersPath, bytes.Count(examples.UsersCSV, []byte{'\n'}))
+	usersPath := filepath.Join(*dir, "users.csv")
+	if err := os.WriteFile(usersPath, usersCSV, 0o644); err != nil {
+		return exitFailed, err
+	}
+	fmt.Fprintf(out, "2. Legacy users: %s (%d lines, default schema, a few bad rows on purpose)\n", usersPath, bytes.Count(usersCSV, []byte{'\n'}))
 
 	cfg := defaultConfig()
 	cfg.Source.Path = usersPath
@@ -64,6 +73,8 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	cfg.Tenant.GraphURL = srv.URL
 	cfg.Tenant.AuthorityHost = srv.AuthorityHost
 	cfg.Tenant.CAFile = caPath
+	cfg.Limits.AppWrites, cfg.Limits.AppWindow = limits.AppWrites, limits.AppWindow
+	cfg.Limits.TenantWrites, cfg.Limits.TenantWindow = limits.TenantWrites, limits.TenantWindow
 	cfg.Tenant.Apps = []AppConfig{{ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}}
 	// The demo ignores the caller's AZURE_* environment: it only ever talks to its own sandbox.
 	denv := *env
@@ -74,6 +85,9 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	code, err := importWith(ctx, &denv, cfg, importOptions{setupExtensions: true, quiet: true}, logger)
 	if err != nil {
 		return code, err
+	}
+	if code != exitComplete && code != exitWithRejections {
+		return code, fmt.Errorf("the import did not complete (exit status %d)", code)
 	}
 	fmt.Fprintf(out, "   the tenant now holds %d users\n", srv.Tenant.UserCount())
 
@@ -98,12 +112,17 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	fmt.Fprintf(out, "\nWhere to look:\n  %s  state of every user (SQLite)\n  %s  rejected rows with line and reason\n  %s  the legacy users\n",
 		cfg.Store, cfg.Import.Rejects, usersPath)
 	fmt.Fprintf(out, "Next: run a standalone tenant with 'idshift sandbox' and point 'idshift import' at it (see README).\n")
-	return code, nil
+	// The example data has bad rows on purpose: their rejection is the expected outcome.
+	return exitComplete, nil
 }
 
 // demoPasswordCheck verifies the first example test account's known password against the hash the import stored.
 func demoPasswordCheck(ctx context.Context, w io.Writer, storePath string, getenv func(string) string) error {
-	sc := bufio.NewScanner(bytes.NewReader(examples.Passwords))
+	passwords, err := examples.FS.ReadFile("passwords.txt")
+	if err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(passwords))
 	var legacyID, password string
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())

@@ -276,11 +276,12 @@ type extAttr struct{ name, dataType string }
 // ensureExtensions finds the tenant's b2c-extensions-app (unless its appId is given) and checks that the migration's
 // extension attributes exist, creating them when create is set. It returns the app's id.
 func ensureExtensions(ctx context.Context, pool *graph.Pool, appID string, attrs []extAttr, create bool) (string, error) {
+	c := pool.Clients()[0]
 	filter := "startswith(displayName,'b2c-extensions-app')"
 	if appID != "" {
 		filter = "appId eq '" + dashed(appID) + "'"
 	}
-	apps, err := pool.FindApplication(ctx, filter)
+	apps, err := c.FindApplication(ctx, filter)
 	if err != nil {
 		return "", fmt.Errorf("find b2c-extensions-app: %w", err)
 	}
@@ -288,7 +289,7 @@ func ensureExtensions(ctx context.Context, pool *graph.Pool, appID string, attrs
 		return "", fmt.Errorf("no b2c-extensions-app found in the tenant (filter %s); set tenant.extensions_app_id", filter)
 	}
 	app := apps[0]
-	have, err := pool.ListExtensionProperties(ctx, app.ID)
+	have, err := c.ListExtensionProperties(ctx, app.ID)
 	if err != nil {
 		return "", fmt.Errorf("list extension properties: %w", err)
 	}
@@ -312,7 +313,7 @@ func ensureExtensions(ctx context.Context, pool *graph.Pool, appID string, attrs
 				"  POST /v1.0/applications/%s/extensionProperties {\"name\":%q,\"dataType\":%q,\"targetObjects\":[\"User\"]}",
 				full, app.ID, a.name, a.dataType)
 		}
-		if _, err := pool.CreateExtensionProperty(ctx, app.ID, graph.ExtensionProperty{Name: a.name, DataType: a.dataType, TargetObjects: []string{"User"}}); err != nil && !errors.Is(err, graph.ErrConflict) {
+		if _, err := c.CreateExtensionProperty(ctx, app.ID, graph.ExtensionProperty{Name: a.name, DataType: a.dataType, TargetObjects: []string{"User"}}); err != nil && !errors.Is(err, graph.ErrConflict) {
 			return "", fmt.Errorf("create extension attribute %s: %w", full, err)
 		}
 	}

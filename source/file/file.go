@@ -6,6 +6,7 @@
 //	path: users.csv       # "-" reads standard input
 //	format: csv           # csv, jsonl or json; default from the extension
 //	name: legacy-shop     # put in User.Source; default "file"
+//	delimiter: ";"        # CSV only; default ","
 //
 // Records become users through a source.Mapping (source.DefaultMapping when none is set). A record that cannot be
 // read or mapped is returned from Next as an *idshift.RowError with its line, and reading goes on with the next.
@@ -51,8 +52,11 @@ type Config struct {
 	Name string `yaml:"name"`
 	// Mapping turns records into users; nil means source.DefaultMapping().
 	Mapping *source.Mapping `yaml:"-"`
-	// Comma is the CSV delimiter, an ASCII character other than a quote, CR or LF; default ',' (tab for .tsv).
+	// Comma is the CSV delimiter, an ASCII character other than a quote, CR or LF; default Delimiter, else ','
+	// (tab for .tsv).
 	Comma rune `yaml:"-"`
+	// Delimiter is Comma as configuration files write it: one character, or "tab".
+	Delimiter string `yaml:"delimiter"`
 	// MaxRecordBytes caps one record; default DefaultMaxRecordBytes.
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// Stdin is read when Path is "-"; default os.Stdin.
@@ -86,6 +90,16 @@ func (c Config) Open() (idshift.Source, error) {
 		return nil, idshift.Invalid("file: Format", "unknown %q; want csv, jsonl or json", c.Format)
 	}
 	comma := c.Comma
+	if comma == 0 && c.Delimiter != "" {
+		switch r := []rune(c.Delimiter); {
+		case c.Delimiter == "tab" || c.Delimiter == `\t`:
+			comma = '\t'
+		case len(r) == 1:
+			comma = r[0]
+		default:
+			return nil, idshift.Invalid("file: Delimiter", "%q is not one character or \"tab\"", c.Delimiter)
+		}
+	}
 	if comma == 0 {
 		comma = ','
 		if ext == ".tsv" {

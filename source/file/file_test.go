@@ -154,7 +154,7 @@ func repeatRows(from, n int, what string) []string {
 func TestCSVValues(t *testing.T) {
 	data := "legacy_id;email;username;display_name;given_name;surname;phone;password_hash;last_sign_in;created;shoe\n" +
 		"u1;Ada@Example.com;ada;\"Ada; Countess\";Ada;Lovelace;+44 20 7946 0958;$2b$10$hash;2024-01-02 03:04:05;1700000000;38\n"
-	src := openString(t, "csv", data, func(c *file.Config) { c.Comma = ';'; c.Name = "shop" })
+	src := openString(t, "csv", data, func(c *file.Config) { c.Delimiter = ";"; c.Name = "shop" })
 	u, err := src.Next(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -348,11 +348,16 @@ func TestOpen(t *testing.T) {
 	}
 	csvPath := write("u.csv", header+"1,a@x.io,,Ann\n")
 	tsvPath := write("u.tsv", "legacy_id\temail\n1\ta@x.io\n")
+	pipePath := write("pipe.csv", "legacy_id|email\n1|a@x.io\n")
 	jsonlPath := write("u.ndjson", `{"legacy_id":"1","email":"a@x.io"}`+"\n")
 	jsonPath := write("u.JSON", `[{"legacy_id":"1","email":"a@x.io"}]`)
-	for _, p := range []string{csvPath, tsvPath, jsonlPath, jsonPath} {
+	for _, p := range []string{csvPath, tsvPath, pipePath, jsonlPath, jsonPath} {
 		t.Run(filepath.Base(p), func(t *testing.T) {
-			src, err := file.Config{Path: p}.Open()
+			c := file.Config{Path: p}
+			if p == pipePath {
+				c.Delimiter = "|"
+			}
+			src, err := c.Open()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -375,6 +380,8 @@ func TestOpen(t *testing.T) {
 		{"unknown extension", file.Config{Path: "users.txt"}, `file: Format: cannot tell from "users.txt"`},
 		{"bad comma", file.Config{Path: csvPath, Comma: '"'}, "file: Comma:"},
 		{"non-ASCII comma", file.Config{Path: csvPath, Comma: '¦'}, "file: Comma:"},
+		{"bad delimiter", file.Config{Path: csvPath, Delimiter: ";;"}, `file: Delimiter: ";;" is not one character or "tab"`},
+		{"quote delimiter", file.Config{Path: csvPath, Delimiter: `"`}, "file: Comma:"},
 		{"negative max", file.Config{Path: csvPath, MaxRecordBytes: -1}, "file: MaxRecordBytes: negative"},
 		{"bad mapping", file.Config{Path: csvPath, Mapping: &source.Mapping{}}, "file: Mapping: legacy_id: a column is required"},
 	}
@@ -451,5 +458,69 @@ func TestReadError(t *testing.T) {
 		if !errors.Is(err, boom) || errors.As(err, &re) {
 			t.Errorf("%s: err = %v, want the read error", format, err)
 		}
+	}
+}
+
+// TestLongLines: lines longer than the reader's buffer are read whole up to the cap, and skipped past it.
+func TestLongLines(t *testing.T) {
+	long := strings.Repeat("é", 40<<10)     // 80 KiB, more than the 64 KiB buffer
+	tooLong := strings.Repeat("x", 200<<10) // past the cap
+	for _, format := range []string{"csv", "jsonl"} {
+		t.Run(format, func(t *testing.T) {
+			var data string
+			if format == "csv" {
+				data = header + "1,a@x.io,," + long + "\n2,b@x.io,," + tooLong + "\n3,c@x.io,,\"" + tooLong + "\"\n4,d@x.io,,Di"
+			} else {
+				data = `{"legacy_id":"1","email":"a@x.io","display_name":"` + long + "\"}\n" +
+					`{"legacy_id":"2","email":"b@x.io","display_name":"` + tooLong + "\"}\n" +
+					"{}\n" + `{"legacy_id":"4","email":"d@x.io"}`
+			}
+			src := openString(t, format, data, func(c *file.Config) { c.MaxRecordBytes = 100 << 10 })
+			u, err := src.Next(context.Background())
+			if err != nil || u.DisplayName != long {
+				t.Fatalf("first record: err %v", err)
+			}
+			got := outcomes(t, src)
+			first := 2
+			if format == "csv" {
+				first = 3
+			}
+			want := []string{fmt.Sprintf("%d row line longer than 102400 bytes", first)}
+			if format == "csv" {
+				want = append(want, "4 row line longer than 102400 bytes", "5 user 4")
+			} else {
+				want = append(want, "3 row [legacy_id] missing legacy id", "4 user 4")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+// TestJSONArrayManyLines: line numbers stay right deep into a large pretty-printed array.
+func TestJSONArrayManyLines(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[\n")
+	const n = 3000
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, "  {\n    \"legacy_id\": \"%d\",\n    \"email\": \"u%d@x.io\"\n  }", i, i)
+	}
+	b.WriteString("\n]\n")
+	src := openString(t, "json", b.String())
+	for i := range n {
+		u, err := src.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(2 + 4*i); u.Line != want || u.LegacyID != fmt.Sprint(i) {
+			t.Fatalf("record %d: line %d, want %d", i, u.Line, want)
+		}
+	}
+	if _, err := src.Next(context.Background()); !errors.Is(err, io.EOF) {
+		t.Fatalf("err = %v, want EOF", err)
 	}
 }

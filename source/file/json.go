@@ -16,54 +16,152 @@ import (
 
 // jsonRecord is one JSON object whose members are read by name. Strings give their text; numbers and booleans their
 // literal text; null is absent; objects and arrays their compact JSON text. A dotted name reaches into nested
-// objects when no member has the dotted name itself.
+// objects when no member has the dotted name itself. When a name repeats, the last member counts, as with
+// encoding/json.
+//
+// The object is checked with json.Valid and then scanned for the spans of its members inside one string, so reading
+// a record costs one allocation, not one per member.
 type jsonRecord struct {
-	m map[string]json.RawMessage
+	members []member
 }
 
-// parse decodes an object; it returns a reason when b is not one.
+type member struct {
+	key string
+	val string // raw JSON text
+}
+
+// parse reads an object; it returns a reason when b is not one.
 func (r *jsonRecord) parse(b []byte) string {
-	clear(r.m)
-	if r.m == nil {
-		r.m = make(map[string]json.RawMessage, 16)
-	}
-	if err := json.Unmarshal(b, &r.m); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return "not a JSON object"
+	r.members = r.members[:0]
+	if !json.Valid(b) {
+		var v any
+		err := json.Unmarshal(b, &v)
+		if err == nil {
+			return "invalid JSON"
 		}
 		return "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
 	}
-	if r.m == nil {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	switch {
+	case b[0] == 'n':
 		return "not a JSON object (null)"
+	case b[0] != '{':
+		return "not a JSON object"
 	}
+	r.members = scanObject(string(b), r.members)
 	return ""
 }
 
-func (r *jsonRecord) get(name string) (string, bool) {
-	raw, ok := r.m[name]
-	if !ok {
-		return lookupPath(r.m, name)
+// scanObject appends the members of the valid JSON object at the start of s.
+func scanObject(s string, out []member) []member {
+	i := skipSpace(s, 1)
+	if s[i] == '}' {
+		return out
 	}
-	return jsonText(raw)
+	for {
+		i = skipSpace(s, i)
+		end := scanString(s, i)
+		key := s[i+1 : end-1]
+		if strings.IndexByte(key, '\\') >= 0 {
+			var k string
+			_ = json.Unmarshal([]byte(s[i:end]), &k) // valid: checked by json.Valid
+			key = k
+		}
+		i = skipSpace(s, end) + 1 // the colon
+		i = skipSpace(s, i)
+		vend := skipValue(s, i)
+		out = append(out, member{key: key, val: s[i:vend]})
+		i = skipSpace(s, vend)
+		if s[i] == '}' {
+			return out
+		}
+		i++ // the comma
+	}
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index after the string that starts at s[i].
+func scanString(s string, i int) int {
+	for j := i + 1; j < len(s); {
+		switch s[j] {
+		case '\\':
+			j += 2
+		case '"':
+			return j + 1
+		default:
+			j++
+		}
+	}
+	return len(s)
+}
+
+// skipValue returns the index after the value that starts at s[i].
+func skipValue(s string, i int) int {
+	switch s[i] {
+	case '"':
+		return scanString(s, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(s); {
+			switch s[j] {
+			case '"':
+				j = scanString(s, j)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+			j++
+		}
+		return len(s)
+	default:
+		j := i
+		for j < len(s) && !strings.ContainsRune(",}] \t\r\n", rune(s[j])) {
+			j++
+		}
+		return j
+	}
+}
+
+func (r *jsonRecord) get(name string) (string, bool) {
+	if v, ok := lookup(r.members, name); ok {
+		return jsonText(v)
+	}
+	return lookupPath(r.members, name)
+}
+
+func lookup(members []member, name string) (string, bool) {
+	for i := len(members) - 1; i >= 0; i-- {
+		if members[i].key == name {
+			return members[i].val, true
+		}
+	}
+	return "", false
 }
 
 // lookupPath finds a dotted name (a.b.c) in nested objects.
-func lookupPath(m map[string]json.RawMessage, name string) (string, bool) {
+func lookupPath(members []member, name string) (string, bool) {
 	for i := 0; i < len(name); i++ {
 		if name[i] != '.' {
 			continue
 		}
-		raw, ok := m[name[:i]]
-		if !ok || len(raw) == 0 || raw[0] != '{' {
+		raw, ok := lookup(members, name[:i])
+		if !ok || raw[0] != '{' {
 			continue
 		}
-		var sub map[string]json.RawMessage
-		if json.Unmarshal(raw, &sub) != nil {
-			continue
-		}
+		sub := scanObject(raw, nil)
 		rest := name[i+1:]
-		if v, ok := sub[rest]; ok {
+		if v, ok := lookup(sub, rest); ok {
 			return jsonText(v)
 		}
 		if v, ok := lookupPath(sub, rest); ok {
@@ -73,18 +171,18 @@ func lookupPath(m map[string]json.RawMessage, name string) (string, bool) {
 	return "", false
 }
 
-// jsonText returns the text of a JSON value as the mapping reads it.
-func jsonText(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 {
+// jsonText returns the text of a valid JSON value as the mapping reads it.
+func jsonText(raw string) (string, bool) {
+	if raw == "" {
 		return "", false
 	}
 	switch raw[0] {
 	case '"':
-		if bytes.IndexByte(raw, '\\') < 0 {
-			return string(raw[1 : len(raw)-1]), true
+		if strings.IndexByte(raw, '\\') < 0 {
+			return raw[1 : len(raw)-1], true
 		}
 		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		if json.Unmarshal([]byte(raw), &s) != nil {
 			return "", false
 		}
 		return s, true
@@ -92,12 +190,12 @@ func jsonText(raw json.RawMessage) (string, bool) {
 		return "", false
 	case '{', '[':
 		var b bytes.Buffer
-		if json.Compact(&b, raw) != nil {
+		if json.Compact(&b, []byte(raw)) != nil {
 			return "", false
 		}
 		return b.String(), true
 	default: // numbers, true, false
-		return string(raw), true
+		return raw, true
 	}
 }
 

@@ -1,0 +1,5 @@
+//go:build !race
+
+package pwhash_test
+
+const raceEnabled = false
