@@ -211,13 +211,13 @@ type bucket struct {
 	// shift is the total delay applied to the schedule by throttles; sleepers compare it to their snapshot.
 	shift       time.Duration
 	pausedUntil time.Time
-	// factor lowers the rate after a throttle: factor0 at factorAt, recovering linearly to 1 over window/2.
+	// factor lowers the rate after a throttle: factor0 at factorAt, recovering linearly to 1 over a window.
 	factor0  float64
 	factorAt time.Time
 }
 
 // minFactor is the lowest the adaptive rate goes, as a fraction of the nominal rate.
-const minFactor = 0.5
+const minFactor = 0.25
 
 func newBucket(name string, writes int, window time.Duration, l Limits, now time.Time) *bucket {
 	rate := float64(writes) / window.Seconds() * l.Utilization
@@ -239,7 +239,7 @@ func (b *bucket) factor(now time.Time) float64 {
 	if !now.After(b.factorAt) {
 		return b.factor0
 	}
-	rec := b.window / 2
+	rec := b.window
 	f := b.factor0 + (1-b.factor0)*float64(now.Sub(b.factorAt))/float64(rec)
 	if f >= 1 {
 		b.factor0 = 1
@@ -309,13 +309,19 @@ func (b *bucket) throttle(now time.Time, ra time.Duration) bool {
 	if b.tokens > 0 {
 		b.tokens = 0
 	}
+	nf := max(minFactor, f*0.8)
+	// The callers already queued were timed at the old rate: push the queue back by what it needs at the new
+	// one, so that none of them goes before its turn at the lowered rate.
+	if q := -b.tokens; q > 0 {
+		d += time.Duration(q / b.rate * (1/nf - 1/f) * float64(time.Second))
+	}
 	if b.last.Before(now) {
 		b.last = now
 	}
 	b.last = b.last.Add(d)
 	b.shift += d
 	b.pausedUntil = end
-	b.factor0 = max(minFactor, f*0.8)
+	b.factor0 = nf
 	b.factorAt = end
 	return true
 }

@@ -23,8 +23,16 @@ func NewPool(clients ...*Client) *Pool {
 		panic("graph: NewPool: no clients")
 	}
 	n := 0
+	seen := map[string]bool{}
 	for _, c := range clients {
 		n += c.batchN
+		if c.pacer != clients[0].pacer {
+			c.log.Warn("graph: pool clients do not share one Pacer: the tenant's write limit is not enforced across them")
+		}
+		if seen[c.appID] {
+			c.log.Warn("graph: two pool clients have the same AppID: they share one app bucket")
+		}
+		seen[c.appID] = true
 	}
 	return &Pool{clients: clients, batchN: n}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -134,14 +135,22 @@ func appendExtensionValue(out []byte, v any) ([]byte, error) {
 	case string:
 		return appendJSONString(out, x), nil
 	case int:
-		return fmt.Appendf(out, "%d", x), nil
-	case int8, int16, int32, int64, uint8, uint16, uint32, uint64, uint:
+		return strconv.AppendInt(out, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(out, x, 10), nil
+	case int32:
+		return strconv.AppendInt(out, int64(x), 10), nil
+	case int8, int16, uint8, uint16, uint32, uint64, uint:
 		return fmt.Appendf(out, "%d", x), nil
 	case float64:
-		if x != math.Trunc(x) || math.IsInf(x, 0) || math.IsNaN(x) {
-			return nil, fmt.Errorf("value %v is not an integer", x)
+		// Only as decoded from a number; ValidateUser refuses floats in what is sent.
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return nil, fmt.Errorf("value %v is not a number", x)
 		}
-		return fmt.Appendf(out, "%d", int64(x)), nil
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return strconv.AppendInt(out, int64(x), 10), nil
+		}
+		return strconv.AppendFloat(out, x, 'g', -1, 64), nil
 	case time.Time:
 		return appendJSONString(out, x.UTC().Format(ExtensionTimeFormat)), nil
 	case json.RawMessage:

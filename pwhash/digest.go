@@ -29,9 +29,17 @@ var digestAlgs = map[string]func() hash.Hash{
 
 var digestAlgNames = []string{"md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
 
+// digestSizes are the output sizes of digestAlgs.
+var digestSizes = map[string]int{"md4": 16, "md5": 16, "sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
+
+var algSpelling = strings.NewReplacer("-", "", "_", "")
+
 // normAlg maps spellings such as "SHA-256", "sha_256" or "SHA256" to "sha256".
 func normAlg(a string) string {
-	a = strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(a))
+	if _, ok := digestAlgs[a]; ok {
+		return a
+	}
+	a = strings.ToLower(algSpelling.Replace(a))
 	if _, ok := digestAlgs[a]; ok {
 		return a
 	}
@@ -68,7 +76,7 @@ func newDigest(c *cfg, alg, pat, enc string, salt, sum []byte) (*digestHash, err
 	if a == "" {
 		return nil, fmt.Errorf("%w: digest %q", ErrUnsupported, truncate(alg))
 	}
-	if len(sum) != digestAlgs[a]().Size() {
+	if len(sum) != digestSizes[a] {
 		return nil, malformed("%s: digest length %d", a, len(sum))
 	}
 	if err := checkSalt(c, salt); err != nil {
@@ -261,7 +269,7 @@ func parseLDAP(s string, c *cfg) (hasher, error) {
 		if err != nil {
 			return nil, malformed("ldap: base64")
 		}
-		size := digestAlgs[d.alg]().Size()
+		size := digestSizes[d.alg]
 		if len(b) < size || (!d.salted && len(b) != size) {
 			return nil, malformed("ldap: digest length")
 		}

@@ -295,7 +295,7 @@ func TestVectors(t *testing.T) {
 }
 
 // budgetLimits keep the vector run short under -race and -short: costlier vectors are skipped there.
-var budgetLimits = pwhash.Limits{BcryptCost: 10, ScryptNR: 1 << 17, ArgonMemoryKiB: 64 * 1024, PBKDF2Iterations: 400_000, ShaCryptRounds: 100_000, PhpassLog2: 16}
+var budgetLimits = pwhash.Limits{BcryptCost: 8, ScryptNR: 1 << 15, ArgonMemoryKiB: 32 * 1024, PBKDF2Iterations: 100_000, ShaCryptRounds: 10_000, PhpassLog2: 14}
 
 func reportCounts(t *testing.T, count map[string]int) {
 	var fmts []string

@@ -2,8 +2,13 @@ package sandbox_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -169,4 +174,56 @@ func TestUnauthorizedAndForbidden(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestAzidentityCertificate(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "idshift importer"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	otherDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &otherKey.PublicKey, otherKey)
+	otherCert, _ := x509.ParseCertificate(otherDER)
+	const clientID = "00000000-0000-0000-0000-00000000c003"
+	s := start(t, sandbox.Config{Apps: []sandbox.App{{ClientID: clientID, Certificates: []*x509.Certificate{cert}}}})
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CertPool}}
+	defer tr.CloseIdleConnections()
+	opts := &azidentity.ClientCertificateCredentialOptions{
+		ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: s.AuthorityHost},
+			Transport: &http.Client{Transport: tr},
+		},
+		DisableInstanceDiscovery: true,
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		cert *x509.Certificate
+		key  *rsa.PrivateKey
+		ok   bool
+	}{{"registered certificate", cert, key, true}, {"unregistered certificate", otherCert, otherKey, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cred, err := azidentity.NewClientCertificateCredential(sandbox.DefaultTenantID, clientID, []*x509.Certificate{tc.cert}, tc.key, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+			if (err == nil) != tc.ok {
+				t.Fatalf("GetToken: %v, want success %v", err, tc.ok)
+			}
+			if tc.ok {
+				c := &rawClient{t: t, base: s.URL, token: tok.Token, hc: &http.Client{Transport: tr}}
+				if r := c.do("GET", "/v1.0/users", nil); r.status != 200 {
+					t.Fatalf("%d %s", r.status, r.raw)
+				}
+			}
+		})
+	}
 }

@@ -16,13 +16,13 @@ type filterError struct {
 }
 
 type (
-	andFilter   struct{ a, b filter }
-	orFilter    struct{ a, b filter }
-	eqFilter    struct {
+	andFilter struct{ a, b filter }
+	orFilter  struct{ a, b filter }
+	eqFilter  struct {
 		prop string
 		val  any // string, bool, json.Number or nil
 	}
-	inFilter    struct {
+	inFilter struct {
 		prop string
 		vals []any
 	}

@@ -106,9 +106,9 @@ func TestCreateUser(t *testing.T) {
 
 	t.Run("patch", func(t *testing.T) {
 		r := c.do("PATCH", "/v1.0/users/"+id, map[string]any{
-			ext:          nil,
-			"identities": []any{map[string]any{"signInType": "userName", "issuer": sandbox.DefaultDomain, "issuerAssignedId": "ada1815"}},
-			"passwordProfile": map[string]any{"password": "weak", "forceChangePasswordNextSignIn": false},
+			ext:                nil,
+			"identities":       []any{map[string]any{"signInType": "userName", "issuer": sandbox.DefaultDomain, "issuerAssignedId": "ada1815"}},
+			"passwordProfile":  map[string]any{"password": "weak", "forceChangePasswordNextSignIn": false},
 			"passwordPolicies": "DisablePasswordExpiration, DisableStrongPassword",
 		})
 		if r.status != http.StatusNoContent || len(r.raw) != 0 {
@@ -213,7 +213,9 @@ func TestCreateUserValidation(t *testing.T) {
 		{"duplicate identity in one request", with("w2@example.com", func(m map[string]any) {
 			m["identities"] = []any{ident("emailAddress", d, "w2@example.com"), ident("emailAddress", d, "W2@example.com")}
 		}), 400, "Request_BadRequest", "Another object with the same value for property identities already exists."},
-		{"local identity with foreign issuer", with("w3@example.com", func(m map[string]any) { m["identities"] = []any{ident("emailAddress", "contoso.com", "w3@example.com")} }), 400, "Request_BadRequest", ""},
+		{"local identity with foreign issuer", with("w3@example.com", func(m map[string]any) {
+			m["identities"] = []any{ident("emailAddress", "contoso.com", "w3@example.com")}
+		}), 400, "Request_BadRequest", ""},
 		{"wrong type displayName", with("w4@example.com", func(m map[string]any) { m["displayName"] = 42 }), 400, "Request_BadRequest", "Invalid value specified for property 'displayName'"},
 		{"read-only id", with("w5@example.com", func(m map[string]any) { m["id"] = "x" }), 400, "Request_BadRequest", ""},
 		{"foreign upn domain", with("w6@example.com", func(m map[string]any) { m["userPrincipalName"] = "w6@contoso.com" }), 400, "Request_BadRequest", "The domain portion of the userPrincipalName"},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -166,8 +167,13 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request, version, pat
 	}
 	if t.faults.draw("commitThenFail", t.cfg.Faults.CommitThenFail) {
 		t.countFault("commitThenFail")
+		t.log.LogAttrs(c.ctx, slog.LevelDebug, "graph request", slog.String("method", c.method),
+			slog.String("path", version+path), slog.String("app", cl.AppID), slog.String("fault", "commitThenFail"))
 		panic(http.ErrAbortHandler)
 	}
+	t.log.LogAttrs(c.ctx, slog.LevelDebug, "graph request", slog.String("method", c.method),
+		slog.String("path", version+path), slog.String("app", cl.AppID), slog.Int("status", res.status),
+		slog.String("request-id", c.reqID))
 	t.write(w, c, res)
 }
 

@@ -19,6 +19,7 @@ package sandbox
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -57,7 +58,10 @@ var DefaultRoles = []string{
 
 // App is an application registration that may obtain tokens with the client-credentials flow.
 type App struct {
+	// ClientID is the app's id (a GUID). Secret is its client secret; Certificates are the certificates whose
+	// keys may sign client assertions (certificate credentials, PS256 or RS256). An app needs at least one.
 	ClientID, Secret string
+	Certificates     []*x509.Certificate
 	// Roles are the Graph application permissions granted to the app (the token's roles claim). Empty means
 	// DefaultRoles; an app with explicit Roles has only those.
 	Roles []string
@@ -219,8 +223,8 @@ func New(cfg Config) (*Tenant, error) {
 		if !isGUID(a.ClientID) {
 			return nil, fmt.Errorf("sandbox: app %d: client id %q is not a GUID", i, a.ClientID)
 		}
-		if a.Secret == "" {
-			return nil, fmt.Errorf("sandbox: app %s: empty secret", a.ClientID)
+		if a.Secret == "" && len(a.Certificates) == 0 {
+			return nil, fmt.Errorf("sandbox: app %s: neither a secret nor a certificate", a.ClientID)
 		}
 		a.ClientID = strings.ToLower(a.ClientID)
 		if len(a.Roles) == 0 {
@@ -272,7 +276,9 @@ func (t *Tenant) UserCount() int {
 }
 
 // Users returns a snapshot of every user as Graph JSON objects with all their properties, identities and
-// extension attributes included (never passwords), in creation order.
+// extension attributes included (never passwords), in creation order. Values are as decoded from JSON (strings,
+// bools, json.Number, []any, map[string]any); the maps and identities are copies, other collections are shared
+// and must not be modified.
 func (t *Tenant) Users() []map[string]any {
 	t.mu.RLock()
 	defer t.mu.RUnlock()

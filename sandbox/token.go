@@ -143,17 +143,22 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 			"Application with identifier '"+clientID+"' was not found in the directory '"+t.cfg.Domain+"'.")
 		return
 	}
-	if f.Get("client_assertion") != "" {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", 700027,
-			"Client assertion failed signature validation: the sandbox accepts client secrets only.")
-		return
-	}
-	if secret == "" {
+	if assertion := f.Get("client_assertion"); assertion != "" {
+		if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", 50027,
+				"The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.")
+			return
+		}
+		if code, msg := t.checkAssertion(app, assertion, baseURL(r)+r.URL.Path, baseURL(r)+"/"+t.cfg.TenantID+"/oauth2/v2.0/token"); code != 0 {
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", code, msg)
+			return
+		}
+	} else if secret == "" {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", 7000218,
 			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(app.Secret)) != 1 {
+	if f.Get("client_assertion") == "" && (app.Secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(app.Secret)) != 1) {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", 7000215,
 			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+app.ClientID+"'.")
 		return
@@ -335,4 +340,64 @@ func writeOAuthError(w http.ResponseWriter, status int, code string, aadsts int,
 		"trace_id":       trace,
 		"correlation_id": corr,
 	})
+}
+
+// checkAssertion verifies a client assertion (certificate credential): a JWT signed with PS256 or RS256 by the
+// key of one of app's certificates, with iss = sub = the client id, aud = the token endpoint, and a valid
+// lifetime. It returns an AADSTS code and message, or 0.
+func (t *Tenant) checkAssertion(app App, assertion string, endpoints ...string) (int, string) {
+	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return 700024, "Client assertion is not a valid JWT."
+	}
+	hdrRaw, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	bodyRaw, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	var c struct {
+		Aud any         `json:"aud"`
+		Iss string      `json:"iss"`
+		Sub string      `json:"sub"`
+		Exp json.Number `json:"exp"`
+		Nbf json.Number `json:"nbf"`
+	}
+	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hdrRaw, &hdr) != nil || json.Unmarshal(bodyRaw, &c) != nil {
+		return 700024, "Client assertion is not a valid JWT."
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	verified := false
+	for _, cert := range app.Certificates {
+		pub, ok := cert.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			continue
+		}
+		switch hdr.Alg {
+		case "PS256":
+			verified = rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, nil) == nil
+		case "RS256":
+			verified = rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
+		}
+		if verified {
+			break
+		}
+	}
+	if !verified {
+		return 700027, "Client assertion failed signature validation."
+	}
+	if !strings.EqualFold(c.Iss, app.ClientID) || !strings.EqualFold(c.Sub, app.ClientID) {
+		return 700021, "Client assertion application identifier doesn't match 'client_id' parameter."
+	}
+	aud, _ := c.Aud.(string)
+	if !slices.Contains(endpoints, aud) {
+		return 700212, "No matching federated identity record found for presented assertion audience '" + aud + "'."
+	}
+	now := t.now().Unix()
+	exp, errExp := c.Exp.Int64()
+	nbf, errNbf := c.Nbf.Int64()
+	if errExp != nil || exp <= now || (errNbf == nil && nbf > now+300) {
+		return 700024, "Client assertion is not within its valid time range."
+	}
+	return 0, ""
 }

@@ -70,10 +70,28 @@ type user struct {
 	deleted bool
 }
 
+// full returns a copy of the user's properties; the identities are copied too, so a caller may modify the
+// result without touching the stored user (other collection values are shared and must be treated as
+// read-only).
 func (u *user) full() map[string]any {
 	m := make(map[string]any, len(u.props))
 	for k, v := range u.props {
 		m[k] = v
+	}
+	if ids, ok := m["identities"].([]any); ok {
+		cp := make([]any, len(ids))
+		for i, id := range ids {
+			if im, ok := id.(map[string]any); ok {
+				c := make(map[string]any, len(im))
+				for k, v := range im {
+					c[k] = v
+				}
+				cp[i] = c
+			} else {
+				cp[i] = id
+			}
+		}
+		m["identities"] = cp
 	}
 	return m
 }

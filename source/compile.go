@@ -41,6 +41,7 @@ const (
 type field struct {
 	path   string // the mapping key, for errors
 	column string
+	slot   int // the column's number among the mapping's columns
 	value  string
 	steps  []step
 	sep    string
@@ -58,9 +59,9 @@ func (f *field) errName() string {
 }
 
 // raw returns the field's untransformed value.
-func (f *field) raw(get func(string) (string, bool)) (string, bool) {
+func (f *field) raw(r *record) (string, bool) {
 	if f.column != "" {
-		if v, ok := get(f.column); ok && v != "" {
+		if v, ok := r.value(f); ok && v != "" {
 			return v, true
 		}
 	}
@@ -71,8 +72,8 @@ func (f *field) raw(get func(string) (string, bool)) (string, bool) {
 }
 
 // one returns the field's value after its transforms; absent when empty.
-func (f *field) one(get func(string) (string, bool)) (string, bool, string) {
-	v, ok := f.raw(get)
+func (f *field) one(r *record) (string, bool, string) {
+	v, ok := f.raw(r)
 	if !ok {
 		return "", false, ""
 	}
@@ -99,8 +100,8 @@ func (f *field) one(get func(string) (string, bool)) (string, bool, string) {
 }
 
 // list returns the values of a list field: a JSON array of strings, or the value split at the separator.
-func (f *field) list(get func(string) (string, bool)) ([]string, string) {
-	v, ok := f.raw(get)
+func (f *field) list(r *record) ([]string, string) {
+	v, ok := f.raw(r)
 	if !ok {
 		return nil, ""
 	}
@@ -192,6 +193,57 @@ type compiled struct {
 	identities                                              []identityField
 	extensions                                              []extensionField
 	identityColumns                                         string
+	columns                                                 []string // by slot
+}
+
+// record is what apply reads: values by column name, or by position after Bind.
+type record struct {
+	get  func(string) (string, bool)
+	vals []string
+	idx  []int // slot → index in vals, -1 when the column is missing
+}
+
+func (r *record) value(f *field) (string, bool) {
+	if r.idx == nil {
+		return r.get(f.column)
+	}
+	if i := r.idx[f.slot]; i >= 0 && i < len(r.vals) {
+		return r.vals[i], true
+	}
+	return "", false
+}
+
+// eachField calls fn for every field of c.
+func (c *compiled) eachField(fn func(*field)) {
+	for _, f := range []*field{&c.legacyID, &c.displayName, &c.givenName, &c.surname, &c.mail, &c.phone, &c.password,
+		&c.passwordHash, &c.otherMails, &c.created, &c.lastSignIn, &c.disabled, &c.privacy.version, &c.privacy.date,
+		&c.terms.version, &c.terms.date} {
+		fn(f)
+	}
+	for i := range c.identities {
+		fn(&c.identities[i].field)
+	}
+	for i := range c.extensions {
+		fn(&c.extensions[i].field)
+	}
+}
+
+// assignSlots numbers the distinct columns.
+func (c *compiled) assignSlots() {
+	slots := map[string]int{}
+	c.eachField(func(f *field) {
+		if f.column == "" {
+			f.slot = -1
+			return
+		}
+		s, ok := slots[f.column]
+		if !ok {
+			s = len(c.columns)
+			slots[f.column] = s
+			c.columns = append(c.columns, f.column)
+		}
+		f.slot = s
+	})
 }
 
 var extensionName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
@@ -304,6 +356,7 @@ func compile(m *Mapping) (*compiled, error) {
 		}
 		c.extensions = append(c.extensions, extensionField{field: f, name: name, typ: k})
 	}
+	c.assignSlots()
 	return c, nil
 }
 
@@ -352,7 +405,7 @@ func compileField(path string, f Field, k kind, cc string, defaults []step) (fie
 	}
 	// A constant must parse as the field's type, or every row would fail.
 	if f.Value != "" {
-		v, _, reason := out.one(func(string) (string, bool) { return "", false })
+		v, _, reason := out.one(&record{get: func(string) (string, bool) { return "", false }})
 		if reason == "" {
 			reason = checkKind(k, v)
 		}
@@ -401,9 +454,9 @@ func callingCode(path, s string) (string, error) {
 }
 
 // apply maps one record; see Mapping.Apply.
-func (c *compiled) apply(line int64, get func(string) (string, bool)) (*idshift.User, error) {
+func (c *compiled) apply(line int64, r *record) (*idshift.User, error) {
 	u := &idshift.User{Line: line, Source: c.source}
-	legacyID, ok, reason := c.legacyID.one(get)
+	legacyID, ok, reason := c.legacyID.one(r)
 	if reason != "" {
 		return nil, &idshift.RowError{Line: line, Field: c.legacyID.errName(), Reason: reason}
 	}
@@ -425,14 +478,14 @@ func (c *compiled) apply(line int64, get func(string) (string, bool)) (*idshift.
 		{&c.displayName, &u.DisplayName}, {&c.givenName, &u.GivenName}, {&c.surname, &u.Surname},
 		{&c.mail, &u.Mail}, {&c.phone, &u.Phone},
 	} {
-		v, _, reason := s.f.one(get)
+		v, _, reason := s.f.one(r)
 		if reason != "" {
 			return nil, fail(s.f, reason)
 		}
 		*s.dst = v
 	}
 	if c.otherMails.column != "" || c.otherMails.value != "" {
-		vals, reason := c.otherMails.list(get)
+		vals, reason := c.otherMails.list(r)
 		if reason != "" {
 			return nil, fail(&c.otherMails, reason)
 		}
@@ -442,14 +495,14 @@ func (c *compiled) apply(line int64, get func(string) (string, bool)) (*idshift.
 	for i := range c.identities {
 		f := &c.identities[i]
 		if f.list {
-			ids, reason := f.jsonIdentities(get)
+			ids, reason := f.jsonIdentities(r)
 			if reason != "" {
 				return nil, fail(&f.field, reason)
 			}
 			u.Identities = append(u.Identities, ids...)
 			continue
 		}
-		v, ok, reason := f.one(get)
+		v, ok, reason := f.one(r)
 		if reason != "" {
 			return nil, fail(&f.field, reason)
 		}
@@ -469,13 +522,13 @@ func (c *compiled) apply(line int64, get func(string) (string, bool)) (*idshift.
 		f   *field
 		dst *time.Time
 	}{{&c.created, &u.Created}, {&c.lastSignIn, &u.LastSignIn}} {
-		t, reason := s.f.time(get)
+		t, reason := s.f.time(r)
 		if reason != "" {
 			return nil, fail(s.f, reason)
 		}
 		*s.dst = t
 	}
-	if v, ok, reason := c.disabled.one(get); reason != "" {
+	if v, ok, reason := c.disabled.one(r); reason != "" {
 		return nil, fail(&c.disabled, reason)
 	} else if ok {
 		b, err := parseBool(v)
@@ -485,23 +538,23 @@ func (c *compiled) apply(line int64, get func(string) (string, bool)) (*idshift.
 		u.Disabled = b != c.disabled.negate
 	}
 
-	if v, ok, _ := c.password.one(get); ok {
+	if v, ok, _ := c.password.one(r); ok {
 		u.Credential = idshift.Credential{Kind: idshift.CredentialPlaintext, Password: v}
-	} else if v, ok, _ := c.passwordHash.one(get); ok {
+	} else if v, ok, _ := c.passwordHash.one(r); ok {
 		u.Credential = idshift.Credential{Kind: idshift.CredentialHash, Hash: v}
 	}
 
 	var err error
-	if u.PrivacyPolicy, err = c.privacy.apply(get, fail); err != nil {
+	if u.PrivacyPolicy, err = c.privacy.apply(r, fail); err != nil {
 		return nil, err
 	}
-	if u.TermsOfUse, err = c.terms.apply(get, fail); err != nil {
+	if u.TermsOfUse, err = c.terms.apply(r, fail); err != nil {
 		return nil, err
 	}
 
 	for i := range c.extensions {
 		e := &c.extensions[i]
-		v, ok, reason := e.one(get)
+		v, ok, reason := e.one(r)
 		if reason != "" {
 			return nil, fail(&e.field, reason)
 		}
@@ -534,8 +587,8 @@ func (c *compiled) apply(line int64, get func(string) (string, bool)) (*idshift.
 }
 
 // time returns a time field's value; zero when absent.
-func (f *field) time(get func(string) (string, bool)) (time.Time, string) {
-	v, ok, reason := f.one(get)
+func (f *field) time(r *record) (time.Time, string) {
+	v, ok, reason := f.one(r)
 	if reason != "" || !ok {
 		return time.Time{}, reason
 	}
@@ -546,12 +599,12 @@ func (f *field) time(get func(string) (string, bool)) (time.Time, string) {
 	return t, ""
 }
 
-func (c *consentField) apply(get func(string) (string, bool), fail func(*field, string) error) (*idshift.Consent, error) {
-	version, hasVersion, reason := c.version.one(get)
+func (c *consentField) apply(r *record, fail func(*field, string) error) (*idshift.Consent, error) {
+	version, hasVersion, reason := c.version.one(r)
 	if reason != "" {
 		return nil, fail(&c.version, reason)
 	}
-	date, reason := c.date.time(get)
+	date, reason := c.date.time(r)
 	if reason != "" {
 		return nil, fail(&c.date, reason)
 	}
@@ -562,8 +615,8 @@ func (c *consentField) apply(get func(string) (string, bool), fail func(*field, 
 }
 
 // jsonIdentities reads a column that holds a JSON array of identities in the Graph form.
-func (f *identityField) jsonIdentities(get func(string) (string, bool)) ([]idshift.Identity, string) {
-	v, ok := f.raw(get)
+func (f *identityField) jsonIdentities(r *record) ([]idshift.Identity, string) {
+	v, ok := f.raw(r)
 	if !ok {
 		return nil, ""
 	}

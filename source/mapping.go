@@ -311,5 +311,38 @@ func (m *Mapping) Apply(line int64, get func(field string) (string, bool)) (*ids
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	return m.c.apply(line, get)
+	return m.c.apply(line, &record{get: get})
+}
+
+// Binding is a mapping bound to a header, for sources whose records are values in header order (CSV, SQL rows): it
+// reads columns by position, without a lookup by name per field and row.
+type Binding struct {
+	c   *compiled
+	idx []int
+}
+
+// Bind binds the mapping to a header. Columns the mapping names that the header lacks read as absent (check them
+// first with CheckColumns); when a name repeats in the header the first counts.
+func (m *Mapping) Bind(header []string) (*Binding, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	pos := make(map[string]int, len(header))
+	for i := len(header) - 1; i >= 0; i-- {
+		pos[header[i]] = i
+	}
+	idx := make([]int, len(m.c.columns))
+	for s, col := range m.c.columns {
+		idx[s] = -1
+		if i, ok := pos[col]; ok {
+			idx[s] = i
+		}
+	}
+	return &Binding{c: m.c, idx: idx}, nil
+}
+
+// Apply maps one record given as values in header order, as Mapping.Apply does. A value past the end of values
+// reads as absent.
+func (b *Binding) Apply(line int64, values []string) (*idshift.User, error) {
+	return b.c.apply(line, &record{vals: values, idx: b.idx})
 }

@@ -491,3 +491,37 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+// TestBind: a bound mapping reads by position what Apply reads by name.
+func TestBind(t *testing.T) {
+	m, err := source.ParseMapping([]byte(fullMapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := []string{"vip", "user_id", "email", "name", "points", "email", "login"}
+	values := []string{"no", "u1", "A@x.io", "Ann", "7", "second@x.io", "ann"}
+	b, err := m.Bind(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPos, err := b.Apply(4, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName, err := m.Apply(4, rec(map[string]string{"vip": "no", "user_id": "u1", "email": "A@x.io", "name": "Ann", "points": "7", "login": "ann"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(byPos, byName) {
+		t.Fatalf("bound %+v\nby name %+v", byPos, byName)
+	}
+	// Values short of the header read as absent.
+	_, err = b.Apply(5, values[:2])
+	var re *idshift.RowError
+	if !errors.As(err, &re) || re.Field != "identities" || re.Line != 5 {
+		t.Fatalf("short record: err = %v", err)
+	}
+	if _, err := (&source.Mapping{}).Bind(header); !errors.Is(err, idshift.ErrInvalid) {
+		t.Fatalf("Bind of an invalid mapping: err = %v", err)
+	}
+}

@@ -1,10 +1,488 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/pwhash"
+	"github.com/idshift/idshift/source"
+	"github.com/idshift/idshift/source/file"
 )
 
+const hashesUsage = `Usage:
+  idshift hashes check [-f FILE] [flags]   verify password/hash pairs read as JSON Lines
+  idshift hashes lint --source FILE [flags] check every hash of a source file
+
+Run 'idshift hashes check -h' or 'idshift hashes lint -h' for the flags.`
+
 func runHashes(ctx context.Context, env *Env, args []string) (int, error) {
-	return 1, errors.New("hashes: being built")
+	if len(args) == 0 {
+		fmt.Fprintln(env.Stderr, hashesUsage)
+		return 2, nil
+	}
+	switch args[0] {
+	case "check":
+		return runHashesCheck(ctx, env, args[1:])
+	case "lint":
+		return runHashesLint(ctx, env, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(env.Stdout, hashesUsage)
+		return 0, nil
+	}
+	fmt.Fprintf(env.Stderr, "idshift hashes: unknown subcommand %q\n\n%s\n", args[0], hashesUsage)
+	return 2, nil
+}
+
+// hashFlags are the pwhash options shared by check and lint.
+type hashFlags struct {
+	opt      pwhash.Options
+	firebase pwhash.FirebaseParams
+}
+
+func (h *hashFlags) register(fs *flag.FlagSet) {
+	l := &h.opt.Limits
+	d := pwhash.DefaultLimits
+	fs.IntVar(&l.BcryptCost, "max-bcrypt-cost", d.BcryptCost, "cap: bcrypt cost")
+	fs.IntVar(&l.ScryptN, "max-scrypt-n", d.ScryptN, "cap: scrypt N")
+	fs.IntVar(&l.ScryptR, "max-scrypt-r", d.ScryptR, "cap: scrypt r")
+	fs.IntVar(&l.ScryptP, "max-scrypt-p", d.ScryptP, "cap: scrypt p")
+	fs.IntVar(&l.ScryptNR, "max-scrypt-nr", d.ScryptNR, "cap: scrypt N*r (memory / 128 bytes)")
+	fs.Func("max-argon-memory", fmt.Sprintf("cap: argon2 memory in KiB (default %d)", d.ArgonMemoryKiB), uintFlag(func(v uint64) { l.ArgonMemoryKiB = uint32(v) }, 1<<32-1))
+	fs.Func("max-argon-time", fmt.Sprintf("cap: argon2 iterations (default %d)", d.ArgonTime), uintFlag(func(v uint64) { l.ArgonTime = uint32(v) }, 1<<32-1))
+	fs.Func("max-argon-threads", fmt.Sprintf("cap: argon2 parallelism (default %d)", d.ArgonThreads), uintFlag(func(v uint64) { l.ArgonThreads = uint8(v) }, 255))
+	fs.IntVar(&l.PBKDF2Iterations, "max-pbkdf2-iterations", d.PBKDF2Iterations, "cap: PBKDF2 iterations times output blocks")
+	fs.IntVar(&l.ShaCryptRounds, "max-sha-crypt-rounds", d.ShaCryptRounds, "cap: sha-crypt rounds")
+	fs.IntVar(&l.PhpassLog2, "max-phpass-log2", d.PhpassLog2, "cap: phpass/Drupal log2 iterations")
+	fs.BoolVar(&h.opt.ScryptLnIsN, "scrypt-ln-is-n", false, "read $scrypt$ln=… as Ory Kratos writes it (ln is N, not log2 N)")
+	fs.StringVar(&h.opt.Encoding, "encoding", "", "password encoding the legacy system hashed: utf-8 (default), latin1, utf-16le")
+	fs.StringVar(&h.opt.Format, "hash-format", "", "format of bare digests, which cannot be detected: md5, sha256, sha1-salted, hmac-sha256, … (see docs/hashes.md)")
+	fs.StringVar(&h.opt.Digest.SaltPosition, "salt-position", "", "bare digests: salt before (default) or after the password")
+	fs.StringVar(&h.opt.Digest.SaltEncoding, "salt-encoding", "", "bare digests: salt as utf8 (default), hex or base64")
+	fs.StringVar(&h.opt.Digest.HashEncoding, "hash-encoding", "", "bare digests: digest as hex (default) or base64")
+	fs.StringVar(&h.opt.Digest.Separator, "digest-separator", "", `bare digests: separator between digest and salt (default ":")`)
+	fs.StringVar(&h.opt.Digest.Key, "hmac-key", "", "bare HMAC digests: the key")
+	fs.StringVar(&h.opt.Digest.KeyEncoding, "hmac-key-encoding", "", "bare HMAC digests: key as utf8 (default), hex or base64")
+	fs.StringVar(&h.firebase.SignerKey, "firebase-signer-key", "", "Firebase project: base64 signer key")
+	fs.StringVar(&h.firebase.SaltSeparator, "firebase-salt-separator", "", "Firebase project: base64 salt separator")
+	fs.IntVar(&h.firebase.Rounds, "firebase-rounds", 0, "Firebase project: rounds")
+	fs.IntVar(&h.firebase.MemCost, "firebase-mem-cost", 0, "Firebase project: memory cost")
+}
+
+// options returns the flags' pwhash options; Firebase parameters are set when any Firebase flag was.
+func (h *hashFlags) options() pwhash.Options {
+	opt := h.opt
+	if h.firebase != (pwhash.FirebaseParams{}) {
+		fb := h.firebase
+		opt.Firebase = &fb
+	}
+	return opt
+}
+
+func uintFlag(set func(uint64), max uint64) func(string) error {
+	return func(s string) error {
+		var v uint64
+		if _, err := fmt.Sscan(s, &v); err != nil || v > max {
+			return fmt.Errorf("want an integer from 0 to %d", max)
+		}
+		set(v)
+		return nil
+	}
+}
+
+// ---- check ----
+
+// checkLine is one input line of `hashes check`.
+type checkLine struct {
+	Hash     json.RawMessage        `json:"hash"`
+	Password *string                `json:"password"`
+	Encoding string                 `json:"encoding"`
+	Format   string                 `json:"format"`
+	Firebase *pwhash.FirebaseParams `json:"firebase"`
+}
+
+// checkResult is one output line. Error never holds the password or the hash.
+type checkResult struct {
+	Match *bool  `json:"match,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+type checkJob struct {
+	line []byte
+	err  error // the line could not be read
+	out  chan checkResult
+}
+
+const maxCheckLine = 1 << 20
+
+func runHashesCheck(ctx context.Context, env *Env, args []string) (int, error) {
+	fs := newFlagSet(env, "hashes check")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: idshift hashes check [-f FILE] [flags]
+
+Reads JSON Lines from FILE (default standard input), one pair a line:
+  {"hash": "<hash string or a Keycloak/Auth0/Okta/Firebase JSON object>", "password": "…",
+   "encoding": "latin1", "format": "sha256-salted", "firebase": {"signerKey","saltSeparator","rounds","memCost"}}
+("encoding", "format" and "firebase" are optional and override the flags for that line). Writes one line per
+input line, in the same order: {"match":true}, {"match":false} or {"error":"<reason>"}; blank lines are skipped.
+Exit status: 0 when every line was decided (match or no match), 1 when any line gave an error.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	var hf hashFlags
+	hf.register(fs)
+	path := fs.String("f", "", "input file (default standard input)")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "verifications in parallel")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("check: unexpected argument %q", fs.Arg(0))
+	}
+	if *workers < 1 {
+		return 2, fmt.Errorf("check: --workers must be at least 1")
+	}
+	in := env.Stdin
+	if *path != "" && *path != "-" {
+		f, err := os.Open(*path)
+		if err != nil {
+			return 1, fmt.Errorf("check: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	base := hf.options()
+
+	jobs := make(chan *checkJob)
+	order := make(chan *checkJob, 4**workers) // bounds the lines in flight; keeps output in input order
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range *workers {
+		go func() {
+			for j := range jobs {
+				j.out <- checkOne(ctx, j, base)
+			}
+		}()
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		r := bufio.NewReaderSize(in, 64<<10)
+		for {
+			line, err := readLine(r, maxCheckLine)
+			if err == io.EOF {
+				readErr <- nil
+				return
+			}
+			j := &checkJob{out: make(chan checkResult, 1)}
+			switch {
+			case errors.Is(err, errLineTooLong):
+				j.err = err
+			case err != nil:
+				readErr <- err
+				return
+			case len(bytes.TrimSpace(line)) == 0:
+				continue
+			default:
+				j.line = line
+			}
+			select {
+			case order <- j:
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+
+	w := bufio.NewWriter(env.Stdout)
+	status := 0
+	for j := range order {
+		res := <-j.out
+		if res.Error != "" {
+			status = 1
+		}
+		b, _ := json.Marshal(res)
+		w.Write(append(b, '\n'))
+		if len(order) == 0 {
+			w.Flush()
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return 1, fmt.Errorf("check: %w", err)
+	}
+	if err := <-readErr; err != nil {
+		return 1, fmt.Errorf("check: reading input: %w", err)
+	}
+	return status, nil
+}
+
+var errLineTooLong = errors.New("line longer than 1 MiB")
+
+// readLine returns the next line without its end; a line longer than max is skipped and reported.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var buf []byte
+	tooLong := false
+	for {
+		part, err := r.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(part) > max+2 {
+				tooLong, buf = true, nil
+			} else {
+				buf = append(buf, part...)
+			}
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && (len(buf) > 0 || tooLong):
+			// last line without a newline
+		case err != nil:
+			return nil, err
+		}
+		if tooLong {
+			return nil, errLineTooLong
+		}
+		return bytes.TrimRight(buf, "\r\n"), nil
+	}
+}
+
+func checkOne(ctx context.Context, j *checkJob, base pwhash.Options) checkResult {
+	if j.err != nil {
+		return checkResult{Error: j.err.Error()}
+	}
+	var in checkLine
+	dec := json.NewDecoder(bytes.NewReader(j.line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || dec.More() {
+		return checkResult{Error: "not a JSON object with hash and password (and optional encoding, format, firebase)"}
+	}
+	if in.Password == nil || len(in.Hash) == 0 {
+		return checkResult{Error: "hash and password are required"}
+	}
+	var hash string
+	switch t := bytes.TrimSpace(in.Hash); {
+	case len(t) > 0 && t[0] == '"':
+		if json.Unmarshal(t, &hash) != nil {
+			return checkResult{Error: "hash: not a JSON string"}
+		}
+	case len(t) > 0 && t[0] == '{':
+		hash = string(t)
+	default:
+		return checkResult{Error: "hash: want a string or a JSON object"}
+	}
+	opt := base
+	if in.Encoding != "" {
+		opt.Encoding = in.Encoding
+	}
+	if in.Format != "" {
+		opt.Format = in.Format
+	}
+	if in.Firebase != nil {
+		opt.Firebase = in.Firebase
+	}
+	ok, err := pwhash.Verify(ctx, *in.Password, hash, opt)
+	if err != nil {
+		return checkResult{Error: err.Error()}
+	}
+	return checkResult{Match: &ok}
+}
+
+// ---- lint ----
+
+// lintReport is the outcome of `hashes lint`; its JSON form is the --json output.
+type lintReport struct {
+	Users     int64            `json:"users"`
+	Formats   map[string]int64 `json:"formats"`
+	NoHash    lintCategory     `json:"noHash"`
+	BadRows   lintCategory     `json:"badRows"`
+	Malformed lintCategory     `json:"malformed"`
+	OverLimit lintCategory     `json:"overLimit"`
+	Unknown   lintCategory     `json:"unknown"`
+	// Unsupported: known variants this version cannot verify (argon2d, argon2 1.0, DES crypt).
+	Unsupported lintCategory `json:"unsupported"`
+}
+
+// lintCategory counts one kind of finding and keeps the first lines where it was seen, with a reason that never
+// holds the hash.
+type lintCategory struct {
+	Count int64      `json:"count"`
+	First []lintLine `json:"first,omitempty"`
+}
+
+type lintLine struct {
+	Line   int64  `json:"line"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (c *lintCategory) add(line int64, reason string, max int) {
+	c.Count++
+	if len(c.First) < max {
+		c.First = append(c.First, lintLine{Line: line, Reason: reason})
+	}
+}
+
+// unusable counts the users whose hash cannot be used, or whose row could not be read.
+func (r *lintReport) unusable() int64 {
+	return r.BadRows.Count + r.Malformed.Count + r.OverLimit.Count + r.Unknown.Count + r.Unsupported.Count
+}
+
+func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
+	fs := newFlagSet(env, "hashes lint")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: idshift hashes lint --source FILE [--format csv|jsonl|json] [--mapping FILE] [--json] [flags]
+
+Reads every user of a source file as the import would and normalises its password hash: counts per format, users
+without a hash, unreadable rows, malformed hashes, hashes over the cost caps, unknown and unsupported formats, with
+the first line numbers of each. Exit status: 0 when every row was read and every hash can be used, 1 otherwise.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	var hf hashFlags
+	hf.register(fs)
+	src := fs.String("source", "", "legacy users file (CSV, JSON Lines or JSON array; - for standard input)")
+	format := fs.String("format", "", "source format: csv, jsonl or json (default from the extension)")
+	mappingPath := fs.String("mapping", "", "YAML field mapping (default: the documented default schema)")
+	asJSON := fs.Bool("json", false, "write the report as JSON")
+	maxLines := fs.Int("max-lines", 20, "line numbers kept per category")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("lint: unexpected argument %q", fs.Arg(0))
+	}
+	if *src == "" {
+		return 2, fmt.Errorf("lint: --source is required")
+	}
+	cfg := file.Config{Path: *src, Format: *format, Stdin: env.Stdin}
+	if *mappingPath != "" {
+		m, err := source.LoadMapping(*mappingPath)
+		if err != nil {
+			return 1, fmt.Errorf("lint: %w", err)
+		}
+		cfg.Mapping = m
+	}
+	s, err := cfg.Open()
+	if err != nil {
+		return 1, fmt.Errorf("lint: %w", err)
+	}
+	defer s.Close()
+	rep, err := lint(ctx, s, hf.options(), *maxLines)
+	if err != nil {
+		return 1, fmt.Errorf("lint: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return 1, err
+		}
+	} else {
+		writeLintText(env.Stdout, rep)
+	}
+	if rep.unusable() > 0 {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+func lint(ctx context.Context, s idshift.Source, opt pwhash.Options, max int) (*lintReport, error) {
+	rep := &lintReport{Formats: map[string]int64{}}
+	for {
+		u, err := s.Next(ctx)
+		if err == io.EOF {
+			return rep, nil
+		}
+		var rowErr *idshift.RowError
+		if errors.As(err, &rowErr) {
+			rep.BadRows.add(rowErr.Line, rowErr.Reason, max)
+			continue
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Users++
+		if u.Credential.Kind != idshift.CredentialHash || u.Credential.Hash == "" {
+			rep.NoHash.add(u.Line, "", max)
+			continue
+		}
+		raw := u.Credential.Hash
+		_, err = pwhash.Normalize(raw, opt)
+		switch {
+		case err == nil:
+			name, ok := pwhash.Detect(raw)
+			if !ok {
+				name = strings.ToLower(opt.Format)
+			}
+			rep.Formats[name]++
+		case errors.Is(err, pwhash.ErrOverLimit):
+			rep.OverLimit.add(u.Line, err.Error(), max)
+		case errors.Is(err, pwhash.ErrUnsupported):
+			rep.Unsupported.add(u.Line, err.Error(), max)
+		case errors.Is(err, pwhash.ErrUnknownFormat):
+			rep.Unknown.add(u.Line, err.Error(), max)
+		default:
+			rep.Malformed.add(u.Line, err.Error(), max)
+		}
+	}
+}
+
+func writeLintText(w io.Writer, r *lintReport) {
+	fmt.Fprintf(w, "users: %d\n", r.Users)
+	names := make([]string, 0, len(r.Formats))
+	for n := range r.Formats {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) > 0 {
+		fmt.Fprintln(w, "usable hashes by format:")
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-24s %d\n", n, r.Formats[n])
+		}
+	}
+	for _, c := range []struct {
+		name string
+		c    *lintCategory
+	}{
+		{"no hash", &r.NoHash}, {"unreadable rows", &r.BadRows}, {"malformed hashes", &r.Malformed},
+		{"over the cost caps", &r.OverLimit}, {"unknown formats", &r.Unknown}, {"unsupported variants", &r.Unsupported},
+	} {
+		fmt.Fprintf(w, "%s: %d\n", c.name, c.c.Count)
+		for _, l := range c.c.First {
+			if l.Reason != "" {
+				fmt.Fprintf(w, "  line %d: %s\n", l.Line, l.Reason)
+			} else {
+				fmt.Fprintf(w, "  line %d\n", l.Line)
+			}
+		}
+		if n := c.c.Count - int64(len(c.c.First)); n > 0 {
+			fmt.Fprintf(w, "  … and %d more\n", n)
+		}
+	}
+	if n := r.unusable(); n > 0 {
+		fmt.Fprintf(w, "%d user(s) cannot be used as they are\n", n)
+	} else {
+		fmt.Fprintln(w, "every hash can be used")
+	}
 }

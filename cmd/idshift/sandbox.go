@@ -2,9 +2,195 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/idshift/idshift/sandbox"
 )
 
+// appFlags collects repeated --app CLIENT_ID:SECRET[:ROLE,ROLE...] values.
+type appFlags []sandbox.App
+
+func (a *appFlags) String() string {
+	ids := make([]string, len(*a))
+	for i, app := range *a {
+		ids[i] = app.ClientID
+	}
+	return strings.Join(ids, ",")
+}
+
+func (a *appFlags) Set(v string) error {
+	id, rest, ok := strings.Cut(v, ":")
+	if !ok || id == "" || rest == "" {
+		return errors.New("want CLIENT_ID:SECRET[:ROLE,ROLE...]")
+	}
+	app := sandbox.App{ClientID: id, Secret: rest}
+	if secret, roles, ok := strings.Cut(rest, ":"); ok {
+		app.Secret = secret
+		for _, r := range strings.Split(roles, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				app.Roles = append(app.Roles, r)
+			}
+		}
+	}
+	*a = append(*a, app)
+	return nil
+}
+
+// runSandbox runs the local External ID sandbox tenant over HTTPS until ctx ends, or, as "sandbox users",
+// lists the users of a running sandbox.
 func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
-	return 1, errors.New("sandbox: being built")
+	if len(args) > 0 && args[0] == "users" {
+		return runSandboxUsers(ctx, env, args[1:])
+	}
+	fs := newFlagSet(env, "sandbox")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: idshift sandbox [flags]\n       idshift sandbox users --url URL --ca FILE [--list]\n\nRuns a local emulator of an Entra External ID tenant (Microsoft Graph subset and token endpoint) over HTTPS.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	var (
+		apps         appFlags
+		listen       = fs.String("listen", "127.0.0.1:8443", "address to serve HTTPS on")
+		caOut        = fs.String("ca-out", "./sandbox-ca.pem", "file to write the generated CA certificate to (PEM)")
+		tenantID     = fs.String("tenant-id", sandbox.DefaultTenantID, "tenant id (GUID)")
+		domain       = fs.String("domain", sandbox.DefaultDomain, "tenant domain (issuer of local identities)")
+		quota        = fs.Int("quota", 300000, "directory object quota")
+		appWrites    = fs.Int("app-writes", 3000, "writes per --app-window per app")
+		appWindow    = fs.Duration("app-window", 150*time.Second, "window of --app-writes")
+		tenantWrites = fs.Int("tenant-writes", 18000, "writes per --tenant-window across apps")
+		tenantWindow = fs.Duration("tenant-window", 300*time.Second, "window of --tenant-writes")
+		noThrottle   = fs.Bool("no-throttle", false, "disable write throttling")
+		fThrottle    = fs.Float64("fault-throttle", 0, "probability of a 429 below the limits")
+		f500         = fs.Float64("fault-500", 0, "probability of a 500")
+		f503         = fs.Float64("fault-503", 0, "probability of a 503")
+		f503NoRA     = fs.Bool("fault-503-no-retry-after", false, "send injected 503s without Retry-After")
+		fSlow        = fs.Float64("fault-slow", 0, "probability of a delayed answer")
+		fSlowDelay   = fs.Duration("fault-slow-delay", 2*time.Second, "delay of a slow answer")
+		fReset       = fs.Float64("fault-reset", 0, "probability of a connection reset before anything is written")
+		fCommit      = fs.Float64("fault-commit-then-fail", 0, "probability that a request is served and its answer dropped")
+		fSeed        = fs.Int64("fault-seed", 1, "seed of the fault generator")
+		state        = fs.String("state", "", "JSON file to load the tenant from and save it to")
+		verbose      = fs.Bool("v", false, "log every Graph request (method, path, app, status; never bodies or tokens)")
+	)
+	fs.Var(&apps, "app", "application CLIENT_ID:SECRET[:ROLE,ROLE...] allowed to get tokens (repeatable; default "+sandbox.DefaultClientID+":"+sandbox.DefaultClientSecret+")")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg := sandbox.Config{
+		TenantID: *tenantID, Domain: *domain, Apps: apps,
+		Limits: sandbox.Limits{AppWrites: *appWrites, AppWindow: *appWindow, TenantWrites: *tenantWrites,
+			TenantWindow: *tenantWindow, Quota: *quota},
+		Faults: sandbox.Faults{Throttle: *fThrottle, Error500: *f500, Error503: *f503, Error503NoRetryAfter: *f503NoRA,
+			Slow: *fSlow, SlowDelay: *fSlowDelay, Reset: *fReset, CommitThenFail: *fCommit, Seed: *fSeed},
+		DisableThrottling: *noThrottle,
+		StatePath:         *state,
+		Logger:            logger,
+	}
+	if len(cfg.Apps) == 0 {
+		cfg.Apps = []sandbox.App{{ClientID: sandbox.DefaultClientID, Secret: sandbox.DefaultClientSecret}}
+	}
+	srv, err := sandbox.Start(cfg, *listen)
+	if err != nil {
+		return 1, err
+	}
+	if err := srv.WriteCA(*caOut); err != nil {
+		_ = srv.Close()
+		return 1, err
+	}
+	tn := srv.Tenant
+	w := env.Stdout
+	fmt.Fprintf(w, "idshift sandbox tenant listening on %s\n", srv.URL)
+	fmt.Fprintf(w, "  tenant id:        %s\n", tn.TenantID())
+	fmt.Fprintf(w, "  domain:           %s\n", tn.Domain())
+	fmt.Fprintf(w, "  authority host:   %s\n", srv.AuthorityHost)
+	fmt.Fprintf(w, "  graph:            %s/v1.0\n", srv.URL)
+	for _, a := range cfg.Apps {
+		fmt.Fprintf(w, "  app (client id):  %s\n", a.ClientID)
+	}
+	fmt.Fprintf(w, "  extensions app:   %s (object id %s; attributes extension_%s_NAME)\n",
+		tn.ExtensionsAppID(), tn.ExtensionsAppObjectID(), tn.ExtensionsAppIDNoDashes())
+	fmt.Fprintf(w, "  CA certificate:   %s\n", *caOut)
+	fmt.Fprintf(w, "  inspection:       %s/_sandbox/users  %s/_sandbox/stats (no authentication)\n\n", srv.URL, srv.URL)
+	fmt.Fprintln(w, "# environment for idshift and azidentity (the secret is the sandbox's own):")
+	fmt.Fprintf(w, "export AZURE_TENANT_ID=%s\n", tn.TenantID())
+	fmt.Fprintf(w, "export AZURE_CLIENT_ID=%s\n", cfg.Apps[0].ClientID)
+	fmt.Fprintf(w, "export AZURE_CLIENT_SECRET=%s\n", cfg.Apps[0].Secret)
+	fmt.Fprintf(w, "export AZURE_AUTHORITY_HOST=%s\n", srv.AuthorityHost)
+	fmt.Fprintf(w, "export IDSHIFT_GRAPH_URL=%s\n", srv.URL)
+	fmt.Fprintf(w, "export SSL_CERT_FILE=%s\n", *caOut)
+
+	<-ctx.Done()
+	st := tn.Stats()
+	logger.Info("sandbox stopping", "users", st.Users, "requests", st.Requests, "writes", st.Writes, "throttled", st.Throttled)
+	if err := srv.Close(); err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
+
+// runSandboxUsers prints the number of users of a running sandbox, or all of them as JSON lines with --list.
+func runSandboxUsers(ctx context.Context, env *Env, args []string) (int, error) {
+	fs := newFlagSet(env, "sandbox users")
+	url := fs.String("url", "https://127.0.0.1:8443", "URL of the running sandbox")
+	ca := fs.String("ca", "./sandbox-ca.pem", "CA certificate of the sandbox (PEM)")
+	list := fs.Bool("list", false, "print every user as a JSON line instead of the count")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	pem, err := os.ReadFile(*ca)
+	if err != nil {
+		return 1, fmt.Errorf("read CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return 1, fmt.Errorf("no certificate in %s", *ca)
+	}
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	target := strings.TrimSuffix(*url, "/") + "/_sandbox/users"
+	if *list {
+		target += "?format=lines"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return 1, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 1, fmt.Errorf("get users: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 1, fmt.Errorf("get users: status %s", resp.Status)
+	}
+	if *list {
+		if _, err := io.Copy(env.Stdout, resp.Body); err != nil {
+			return 1, fmt.Errorf("get users: %w", err)
+		}
+		return 0, nil
+	}
+	var body struct {
+		Count int `json:"count"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 1, fmt.Errorf("decode users: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, body.Count)
+	return 0, nil
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/source"
 )
 
 // csvParser reads RFC 4180 records: fields separated by comma, optionally quoted with '"', a quote inside a quoted
@@ -162,17 +163,15 @@ func trimCR(b []byte) []byte {
 // csvSource is a CSV file with a header row.
 type csvSource struct {
 	reader
-	p       csvParser
-	header  []string
-	index   map[string]int
-	idCol   int // index of the legacy id column, -1 if none
-	fields  []string
-	getFunc func(string) (string, bool)
+	p      csvParser
+	header []string
+	index  map[string]int
+	idCol  int // index of the legacy id column, -1 if none
+	bind   *source.Binding
 }
 
 func newCSV(base reader, br *bufio.Reader, comma byte, max int) (*csvSource, error) {
 	s := &csvSource{reader: base, p: csvParser{lines: lineReader{r: br, max: max}, comma: comma}}
-	s.getFunc = s.get
 	header, _, err := s.p.read()
 	if errors.Is(err, io.EOF) {
 		return nil, idshift.Invalid("file: header", "%s: empty file, a header row is required", s.path)
@@ -207,15 +206,10 @@ func newCSV(base reader, br *bufio.Reader, comma byte, max int) (*csvSource, err
 	if i, ok := s.index[s.mapping.LegacyID.Column]; ok {
 		s.idCol = i
 	}
-	return s, nil
-}
-
-func (s *csvSource) get(name string) (string, bool) {
-	i, ok := s.index[name]
-	if !ok {
-		return "", false
+	if s.bind, err = s.mapping.Bind(s.header); err != nil {
+		return nil, fmt.Errorf("file: Mapping: %w", err)
 	}
-	return s.fields[i], true
+	return s, nil
 }
 
 // Next returns the next user; see idshift.Source. Row errors: a record that cannot be parsed (bad quoting, a line
@@ -251,8 +245,12 @@ func (s *csvSource) Next(ctx context.Context) (*idshift.User, error) {
 			return nil, &idshift.RowError{Line: line, LegacyID: legacyID, Field: s.header[i], Reason: "invalid UTF-8"}
 		}
 	}
-	s.fields = fields
-	return s.user(line, s.getFunc)
+	u, err := s.bind.Apply(line, fields)
+	if err != nil {
+		return nil, err
+	}
+	u.Source = s.name
+	return u, nil
 }
 
 var _ idshift.Source = (*csvSource)(nil)

@@ -1,0 +1,281 @@
+package pwhash_test
+
+// Round trips built here with golang.org/x/crypto and the standard library. These are our own tests of the
+// plumbing (parsing, normalising, caps, encodings, context), not public vectors: those are in vectors_test.go.
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/pbkdf2"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/crypto/scrypt"
+
+	"github.com/idshift/idshift/pwhash"
+)
+
+var (
+	std = base64.StdEncoding
+	raw = base64.RawStdEncoding
+)
+
+func mustPBKDF2(t testing.TB, h func() hash.Hash, pw string, salt []byte, iter, n int) []byte {
+	t.Helper()
+	k, err := pbkdf2.Key(h, pw, salt, iter, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// roundTrips returns hashes of "pässword" in many formats, built from primitives.
+func roundTrips(t testing.TB) map[string]string {
+	t.Helper()
+	pw := "pässword"
+	salt := []byte("0123456789abcdef")
+	bc, err := bcrypt.GenerateFromPassword([]byte(pw), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := scrypt.Key([]byte(pw), salt, 1<<10, 8, 1, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aspv3 := []byte{0x01}
+	aspv3 = binary.BigEndian.AppendUint32(aspv3, 1)
+	aspv3 = binary.BigEndian.AppendUint32(aspv3, 1000)
+	aspv3 = binary.BigEndian.AppendUint32(aspv3, uint32(len(salt)))
+	aspv3 = append(aspv3, salt...)
+	aspv3 = append(aspv3, mustPBKDF2(t, sha256.New, pw, salt, 1000, 32)...)
+	aspv2 := append([]byte{0x00}, salt...)
+	aspv2 = append(aspv2, mustPBKDF2(t, sha1.New, pw, salt, 1000, 32)...)
+	sha := sha1.Sum(append([]byte(pw), salt...))
+	s512 := sha512.Sum512(append(append([]byte{}, salt...), pw...))
+	m := hmac.New(sha256.New, []byte("key"))
+	m.Write([]byte(pw))
+	md := md5.Sum(append([]byte("salt"), pw...))
+
+	return map[string]string{
+		"bcrypt":       string(bc),
+		"argon2id":     fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32))),
+		"argon2i":      fmt.Sprintf("$argon2i$v=19$m=64,t=2,p=2$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(argon2.Key([]byte(pw), salt, 2, 64, 2, 24))),
+		"scrypt":       fmt.Sprintf("$scrypt$ln=10,r=8,p=1$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(sk)),
+		"pbkdf2-phc":   fmt.Sprintf("$pbkdf2-sha512$i=1000,l=64$%s$%s", std.EncodeToString(salt), std.EncodeToString(mustPBKDF2(t, sha512.New, pw, salt, 1000, 64))),
+		"django":       "pbkdf2_sha256$1000$" + string(salt) + "$" + std.EncodeToString(mustPBKDF2(t, sha256.New, pw, salt, 1000, 32)),
+		"aspnet-v3":    std.EncodeToString(aspv3),
+		"aspnet-v2":    std.EncodeToString(aspv2),
+		"ssha":         "{SSHA}" + std.EncodeToString(append(sha[:], salt...)),
+		"keycloak":     fmt.Sprintf(`{"credentialData":"{\"hashIterations\":1000,\"algorithm\":\"pbkdf2-sha256\"}","secretData":"{\"value\":\"%s\",\"salt\":\"%s\"}","type":"password"}`, std.EncodeToString(mustPBKDF2(t, sha256.New, pw, salt, 1000, 64)), std.EncodeToString(salt)),
+		"keycloak-v1":  fmt.Sprintf(`{"type":"password","hashIterations":1000,"algorithm":"pbkdf2","value":"%s","salt":"%s"}`, std.EncodeToString(mustPBKDF2(t, sha1.New, pw, salt, 1000, 20)), std.EncodeToString(salt)),
+		"okta-sha512":  fmt.Sprintf(`{"algorithm":"SHA-512","salt":"%s","saltOrder":"PREFIX","value":"%s"}`, std.EncodeToString(salt), std.EncodeToString(s512[:])),
+		"okta-bcrypt":  fmt.Sprintf(`{"algorithm":"BCRYPT","workFactor":5,"salt":"%s","value":"%s"}`, bc[7:29], bc[29:]),
+		"okta-pbkdf2":  fmt.Sprintf(`{"algorithm":"PBKDF2","iterationCount":1000,"keySize":32,"digestAlgorithm":"SHA256_HMAC","salt":"%s","value":"%s"}`, std.EncodeToString(salt), std.EncodeToString(mustPBKDF2(t, sha256.New, pw, salt, 1000, 32))),
+		"auth0-hmac":   fmt.Sprintf(`{"algorithm":"hmac","hash":{"value":"%s","encoding":"hex","digest":"sha256","key":{"value":"key","encoding":"utf8"}}}`, hex.EncodeToString(m.Sum(nil))),
+		"auth0-md5":    fmt.Sprintf(`{"custom_password_hash":{"algorithm":"md5","hash":{"value":"%s","encoding":"base64"},"salt":{"value":"salt","position":"prefix"}}}`, std.EncodeToString(md[:])),
+		"auth0-bcrypt": fmt.Sprintf(`{"algorithm":"bcrypt","hash":{"value":"%s"}}`, bc),
+		"auth0-scrypt": fmt.Sprintf(`{"algorithm":"scrypt","hash":{"value":"%s","encoding":"hex"},"salt":{"value":"%s","encoding":"utf8"},"keylen":32,"cost":1024,"blockSize":8,"parallelization":1}`, hex.EncodeToString(sk), salt),
+	}
+}
+
+func TestRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	for name, h := range roundTrips(t) {
+		t.Run(name, func(t *testing.T) {
+			n, err := pwhash.Normalize(h, pwhash.Options{})
+			if err != nil {
+				t.Fatalf("Normalize: %v", err)
+			}
+			if again, err := pwhash.Normalize(n, pwhash.Options{}); err != nil || again != n {
+				t.Fatalf("not idempotent: %v", err)
+			}
+			for _, s := range []string{h, n} {
+				if ok, err := pwhash.Verify(ctx, "pässword", s, pwhash.Options{}); !ok || err != nil {
+					t.Fatalf("Verify(right) = %v, %v", ok, err)
+				}
+				if ok, err := pwhash.Verify(ctx, "password", s, pwhash.Options{}); ok || err != nil {
+					t.Fatalf("Verify(wrong) = %v, %v", ok, err)
+				}
+			}
+		})
+	}
+}
+
+func TestNormalizedForms(t *testing.T) {
+	hs := roundTrips(t)
+	for name, prefix := range map[string]string{
+		"bcrypt": "$2a$05$", "argon2id": "$argon2id$v=19$m=64,t=1,p=1$", "scrypt": "$idshift-scrypt$ln=10,r=8,p=1,l=32$",
+		"pbkdf2-phc": "$pbkdf2-sha512$i=1000,l=64$", "django": "$pbkdf2-sha256$i=1000,l=32$", "aspnet-v3": "$pbkdf2-sha256$i=1000,l=32$",
+		"aspnet-v2": "$pbkdf2-sha1$i=1000,l=32$", "ssha": "$idshift-digest$a=sha1,s=after$", "okta-bcrypt": "$2a$05$",
+		"auth0-hmac": "$idshift-hmac$a=sha256,s=before$a2V5$$", "keycloak": "$pbkdf2-sha256$i=1000,l=64$",
+	} {
+		n, err := pwhash.Normalize(hs[name], pwhash.Options{})
+		if err != nil || !strings.HasPrefix(n, prefix) {
+			t.Errorf("%s: %q, %v; want prefix %q", name, n, err, prefix)
+		}
+	}
+}
+
+func TestEncodings(t *testing.T) {
+	ctx := context.Background()
+	pw := "naïve€"
+	latin := []byte("na\xefve")
+	sumLatin := sha256.Sum256(latin)
+	u16 := []byte{'n', 0, 'a', 0, 0xef, 0, 'v', 0, 'e', 0, 0xac, 0x20}
+	sum16 := sha256.Sum256(u16)
+	opt := func(enc string) pwhash.Options { return pwhash.Options{Format: "sha256", Encoding: enc} }
+	if ok, err := pwhash.Verify(ctx, "naïve", hex.EncodeToString(sumLatin[:]), opt("latin1")); !ok || err != nil {
+		t.Errorf("latin1: %v, %v", ok, err)
+	}
+	if ok, err := pwhash.Verify(ctx, pw, hex.EncodeToString(sumLatin[:]), opt("latin1")); ok || err != nil {
+		t.Errorf("latin1 cannot hold €: %v, %v", ok, err)
+	}
+	if ok, err := pwhash.Verify(ctx, pw, hex.EncodeToString(sum16[:]), opt("utf-16le")); !ok || err != nil {
+		t.Errorf("utf-16le: %v, %v", ok, err)
+	}
+	if _, err := pwhash.Verify(ctx, pw, hex.EncodeToString(sum16[:]), opt("ebcdic")); err == nil {
+		t.Error("unknown encoding accepted")
+	}
+	// An encoding carried by the hash (Auth0 password.encoding) wins over Options.Encoding.
+	a0 := fmt.Sprintf(`{"algorithm":"sha256","hash":{"value":"%s"},"password":{"encoding":"utf16le"}}`, hex.EncodeToString(sum16[:]))
+	n, err := pwhash.Normalize(a0, pwhash.Options{})
+	if err != nil || !strings.Contains(n, ",e=utf-16le$") {
+		t.Fatalf("Normalize: %q, %v", n, err)
+	}
+	if ok, err := pwhash.Verify(ctx, pw, n, pwhash.Options{Encoding: "latin1"}); !ok || err != nil {
+		t.Errorf("carried encoding: %v, %v", ok, err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	hs := roundTrips(t)
+	tests := []struct {
+		name string
+		hash string
+		lim  pwhash.Limits
+		word string
+	}{
+		{"bcrypt", hs["bcrypt"], pwhash.Limits{BcryptCost: 4}, "bcrypt cost"},
+		{"argon2 m", hs["argon2id"], pwhash.Limits{ArgonMemoryKiB: 32}, "argon2 m"},
+		{"argon2 t", hs["argon2i"], pwhash.Limits{ArgonTime: 1}, "argon2 t"},
+		{"argon2 p", hs["argon2i"], pwhash.Limits{ArgonThreads: 1}, "argon2 p"},
+		{"scrypt N", hs["scrypt"], pwhash.Limits{ScryptN: 512}, "scrypt N"},
+		{"scrypt N*r", hs["scrypt"], pwhash.Limits{ScryptNR: 4096}, "scrypt N*r"},
+		{"pbkdf2", hs["pbkdf2-phc"], pwhash.Limits{PBKDF2Iterations: 999}, "pbkdf2"},
+		{"pbkdf2 blocks", "$pbkdf2-sha1$i=1000,l=64$c2FsdHNhbHQ$" + raw.EncodeToString(make([]byte, 64)), pwhash.Limits{PBKDF2Iterations: 3999}, "pbkdf2"},
+		{"sha-crypt", "$6$rounds=5000$salt$" + strings.Repeat("a", 86), pwhash.Limits{ShaCryptRounds: 4999}, "sha-crypt rounds"},
+		{"phpass", "$P$B" + strings.Repeat("a", 30), pwhash.Limits{PhpassLog2: 12}, "phpass"},
+		{"input", hs["keycloak"], pwhash.Limits{InputLen: 64}, "input length"},
+		{"salt", hs["ssha"], pwhash.Limits{SaltLen: 8}, "salt length"},
+		{"key", hs["pbkdf2-phc"], pwhash.Limits{KeyLen: 32}, "key length"},
+		{"defaults: bcrypt 15", "$2b$15$" + strings.Repeat("a", 53), pwhash.Limits{}, "bcrypt cost 15 > 14"},
+		{"defaults: scrypt 2^21", "$scrypt$ln=21,r=8,p=1$c2FsdA$" + raw.EncodeToString(make([]byte, 32)), pwhash.Limits{}, "scrypt N"},
+		{"defaults: argon2 1 GiB", "$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHQ$" + raw.EncodeToString(make([]byte, 32)), pwhash.Limits{}, "argon2 m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opt := pwhash.Options{Limits: tt.lim}
+			_, err := pwhash.Normalize(tt.hash, opt)
+			if !errors.Is(err, pwhash.ErrOverLimit) || !strings.Contains(err.Error(), tt.word) {
+				t.Fatalf("Normalize: %v; want ErrOverLimit naming %q", err, tt.word)
+			}
+			if ok, err := pwhash.Verify(context.Background(), "x", tt.hash, opt); ok || !errors.Is(err, pwhash.ErrOverLimit) {
+				t.Fatalf("Verify: %v, %v", ok, err)
+			}
+		})
+	}
+}
+
+func TestContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, h := range roundTrips(t) {
+		if ok, err := pwhash.Verify(ctx, "pässword", h, pwhash.Options{}); ok || !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: %v, %v; want context.Canceled", name, ok, err)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		hash string
+		want error
+	}{
+		{"", pwhash.ErrMalformed},
+		{"plaintext", pwhash.ErrUnknownFormat},
+		{"5f4dcc3b5aa765d61d8327deb882cf99", pwhash.ErrUnknownFormat}, // bare digests need Options.Format
+		{"$2b$10$tooshort", pwhash.ErrMalformed},
+		{"$argon2id$v=19$m=64,t=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrMalformed},
+		{"$argon2d$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrUnsupported},
+		{"$argon2i$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrUnsupported},
+		{"$scrypt$ln=10,r=8$c2FsdA$aGFzaA", pwhash.ErrMalformed},
+		{"$pbkdf2-md5$i=1,l=16$c2FsdA$aGFzaA", pwhash.ErrUnsupported},
+		{"{SSHA}!!!", pwhash.ErrMalformed},
+		{"{XYZ}abc", pwhash.ErrUnsupported},
+		{"{CRYPT}ab1Hv2Lg7ltQo", pwhash.ErrUnsupported},
+		{`{"foo":1}`, pwhash.ErrUnknownFormat},
+		{`{"passwordHash":"aGFzaA","salt":"c2FsdA"}`, pwhash.ErrMalformed}, // Firebase needs Options.Firebase
+		{`{"algorithm":"whirlpool","hash":{"value":"00"}}`, pwhash.ErrUnsupported},
+		{"$1$saltsalt$tooshort", pwhash.ErrMalformed},
+		{"$6$rounds=x$salt$" + strings.Repeat("a", 86), pwhash.ErrMalformed},
+		{"$P$" + strings.Repeat("a", 31), pwhash.ErrMalformed},
+	}
+	for _, tt := range tests {
+		_, err := pwhash.Normalize(tt.hash, pwhash.Options{})
+		if !errors.Is(err, tt.want) {
+			t.Errorf("Normalize(%.20q) = %v; want %v", tt.hash, err, tt.want)
+		}
+		if err != nil && len(tt.hash) > 8 && strings.Contains(err.Error(), tt.hash) {
+			t.Errorf("error holds the hash")
+		}
+	}
+}
+
+func TestDetect(t *testing.T) {
+	hs := roundTrips(t)
+	for name, want := range map[string]string{
+		"bcrypt": "bcrypt", "argon2id": "argon2", "scrypt": "scrypt", "django": "django-pbkdf2", "aspnet-v3": "aspnet-identity",
+		"ssha": "ldap", "keycloak": "keycloak", "okta-sha512": "okta", "auth0-md5": "auth0", "auth0-hmac": "auth0",
+	} {
+		if got, ok := pwhash.Detect(hs[name]); !ok || got != want {
+			t.Errorf("Detect(%s) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+	if _, ok := pwhash.Detect("5f4dcc3b5aa765d61d8327deb882cf99"); ok {
+		t.Error("a bare digest was detected")
+	}
+	formats := pwhash.Formats()
+	for _, want := range []string{"bcrypt", "argon2", "keycloak", "okta", "auth0", "firebase", "sha256-salted", "hmac-sha1"} {
+		found := false
+		for _, f := range formats {
+			found = found || f == want
+		}
+		if !found {
+			t.Errorf("Formats() lacks %q", want)
+		}
+	}
+}
+
+func TestBcrypt72(t *testing.T) {
+	long := strings.Repeat("x", 72)
+	h, err := bcrypt.GenerateFromPassword([]byte(long), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bytes past the 72nd do not count, as in every bcrypt.
+	if ok, err := pwhash.Verify(context.Background(), long+"more", string(h), pwhash.Options{}); !ok || err != nil {
+		t.Fatalf("%v, %v", ok, err)
+	}
+}
