@@ -27,33 +27,36 @@ const minKeyLen = 16
 // ---- argon2 ----
 
 type argon2Hash struct {
-	variant    string // argon2id, argon2i
+	variant    string // argon2id, argon2i, argon2d
+	version    uint32 // 0x13 or 0x10
 	m, t       uint32
 	p          uint8
 	salt, hash []byte
 }
 
-// parseArgon2 reads the PHC string "$argon2id$v=19$m=…,t=…,p=…$salt$hash".
+// parseArgon2 reads the PHC string "$argon2id$v=19$m=…,t=…,p=…$salt$hash"; without v= the version is 0x10.
 func parseArgon2(s string, c *cfg) (hasher, error) {
 	f := strings.Split(s, "$")
+	version := 0x13
 	if len(f) == 5 && f[0] == "" && strings.HasPrefix(f[2], "m=") {
-		// No v= field: version 0x10 (argon2 1.0), which x/crypto/argon2 does not implement.
-		return nil, fmt.Errorf("%w: argon2 version 16", ErrUnsupported)
+		f = append(f[:2], append([]string{"v=16"}, f[2:]...)...)
 	}
 	if len(f) != 6 || f[0] != "" {
 		return nil, malformed("argon2: want $argon2id$v=19$m=…,t=…,p=…$salt$hash")
 	}
 	variant := f[1]
 	switch variant {
-	case "argon2id", "argon2i":
-	case "argon2d":
-		return nil, fmt.Errorf("%w: argon2d", ErrUnsupported)
+	case "argon2id", "argon2i", "argon2d":
 	default:
 		return nil, malformed("argon2: variant")
 	}
-	if f[2] != "v=19" {
+	switch f[2] {
+	case "v=19":
+	case "v=16":
+		version = 0x10
+	default:
 		if strings.HasPrefix(f[2], "v=") {
-			return nil, fmt.Errorf("%w: argon2 version %s (only 19)", ErrUnsupported, truncate(strings.TrimPrefix(f[2], "v=")))
+			return nil, fmt.Errorf("%w: argon2 version %s (16 or 19)", ErrUnsupported, truncate(strings.TrimPrefix(f[2], "v=")))
 		}
 		return nil, malformed("argon2: version")
 	}
@@ -84,10 +87,10 @@ func parseArgon2(s string, c *cfg) (hasher, error) {
 	if err != nil {
 		return nil, malformed("argon2: hash encoding")
 	}
-	return newArgon2(c, variant, m, t, p, salt, key)
+	return newArgon2(c, variant, uint32(version), m, t, p, salt, key)
 }
 
-func newArgon2(c *cfg, variant string, m, t, p int, salt, key []byte) (hasher, error) {
+func newArgon2(c *cfg, variant string, version uint32, m, t, p int, salt, key []byte) (hasher, error) {
 	switch {
 	case t < 1:
 		return nil, malformed("argon2: t < 1")
@@ -112,11 +115,11 @@ func newArgon2(c *cfg, variant string, m, t, p int, salt, key []byte) (hasher, e
 	if err := checkKey(c, key); err != nil {
 		return nil, err
 	}
-	return &argon2Hash{variant: variant, m: uint32(m), t: uint32(t), p: uint8(p), salt: salt, hash: key}, nil
+	return &argon2Hash{variant: variant, version: version, m: uint32(m), t: uint32(t), p: uint8(p), salt: salt, hash: key}, nil
 }
 
 func (h *argon2Hash) String() string {
-	return fmt.Sprintf("$%s$v=19$m=%d,t=%d,p=%d$%s$%s", h.variant, h.m, h.t, h.p, b64.EncodeToString(h.salt), b64.EncodeToString(h.hash))
+	return fmt.Sprintf("$%s$v=%d$m=%d,t=%d,p=%d$%s$%s", h.variant, h.version, h.m, h.t, h.p, b64.EncodeToString(h.salt), b64.EncodeToString(h.hash))
 }
 
 func (h *argon2Hash) verify(ctx context.Context, pw []byte) (bool, error) {
@@ -124,10 +127,14 @@ func (h *argon2Hash) verify(ctx context.Context, pw []byte) (bool, error) {
 		return false, err
 	}
 	var k []byte
-	if h.variant == "argon2i" {
+	switch {
+	case h.version == 0x13 && h.variant == "argon2i":
 		k = argon2.Key(pw, h.salt, h.t, h.m, h.p, uint32(len(h.hash)))
-	} else {
+	case h.version == 0x13 && h.variant == "argon2id":
 		k = argon2.IDKey(pw, h.salt, h.t, h.m, h.p, uint32(len(h.hash)))
+	default:
+		mode := map[string]int{"argon2d": argonD, "argon2i": argonI, "argon2id": argonID}[h.variant]
+		k = argon2Key(mode, h.version, pw, h.salt, h.t, h.m, h.p, uint32(len(h.hash)))
 	}
 	return equal(k, h.hash), nil
 }

@@ -218,8 +218,8 @@ func TestErrors(t *testing.T) {
 		{"5f4dcc3b5aa765d61d8327deb882cf99", pwhash.ErrUnknownFormat}, // bare digests need Options.Format
 		{"$2b$10$tooshort", pwhash.ErrMalformed},
 		{"$argon2id$v=19$m=64,t=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrMalformed},
-		{"$argon2d$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrUnsupported},
-		{"$argon2i$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrUnsupported},
+		{"$argon2d$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrUnsupported},
+		{"$argon2x$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrMalformed},
 		{"$scrypt$ln=10,r=8$c2FsdA$aGFzaA", pwhash.ErrMalformed},
 		{"$pbkdf2-md5$i=1,l=16$c2FsdA$aGFzaA", pwhash.ErrUnsupported},
 		{"{SSHA}!!!", pwhash.ErrMalformed},

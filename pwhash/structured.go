@@ -340,11 +340,9 @@ func parseKeycloak(m map[string]json.RawMessage, c *cfg) (hasher, error) {
 		if variant == "" {
 			return nil, malformed("argon2 type")
 		}
-		if variant == "argon2d" {
-			return nil, fmt.Errorf("%w: argon2d", ErrUnsupported)
-		}
-		if v := ap("version", "1.3"); v != "1.3" {
-			return nil, fmt.Errorf("%w: argon2 version %s", ErrUnsupported, truncate(v))
+		version := map[string]uint32{"1.3": 0x13, "1.0": 0x10}[ap("version", "1.3")]
+		if version == 0 {
+			return nil, fmt.Errorf("%w: argon2 version", ErrUnsupported)
 		}
 		mem, err1 := strconv.Atoi(ap("memory", "7168"))
 		par, err2 := strconv.Atoi(ap("parallelism", "1"))
@@ -358,7 +356,7 @@ func parseKeycloak(m map[string]json.RawMessage, c *cfg) (hasher, error) {
 		if t == 0 {
 			t = 5
 		}
-		return newArgon2(c, variant, mem, t, par, salt, sum)
+		return newArgon2(c, variant, version, mem, t, par, salt, sum)
 	}
 	return nil, fmt.Errorf("%w: keycloak algorithm %q", ErrUnsupported, truncate(cred.Algorithm))
 }

@@ -36,7 +36,6 @@ type vector struct {
 var unsupported = map[string]string{
 	"argon2d":      "argon2d is not implemented by golang.org/x/crypto/argon2",
 	"django-crypt": "traditional DES crypt(3) is not supported",
-	"argon2i-v16":  "argon2 version 0x10 is not implemented by golang.org/x/crypto/argon2",
 }
 
 func loadVectors(t testing.TB) []vector {
