@@ -37,11 +37,11 @@ unthrottled)
   printf '%-10s %-10s %-12s %-14s %s\n' users created "users/s" "peak RSS MiB" "seconds"
   for n in "${sizes[@]}"; do
     "$tmp/gen" -n "$n" -prefix "u$n-" >"$tmp/users-$n.csv"
-    /usr/bin/time -f '%M %e' -o "$tmp/time-$n" "$tmp/idshift" import --source "$tmp/users-$n.csv" --store "$tmp/state-$n.db" \
-      --setup-extensions --json --progress-every 1h --workers 8 \
+    /usr/bin/time -f '%M %e %U %S' -o "$tmp/time-$n" "$tmp/idshift" import --source "$tmp/users-$n.csv" --store "$tmp/state-$n.db" \
+      --setup-extensions --json --progress-every 1h --workers 8 ${IDSHIFT_BENCH_FLAGS:-} \
       --app-writes 1000000000 --app-window 1s --tenant-writes 1000000000 --tenant-window 1s >"$tmp/sum-$n.json" 2>"$tmp/err-$n.log" || {
       echo "import of $n failed"; cat "$tmp/err-$n.log"; exit 1; }
-    read -r rss secs <"$tmp/time-$n"
+    read -r rss secs ucpu scpu <"$tmp/time-$n"; echo "import cpu user $ucpu sys $scpu" >&2
     created=$(field created <"$tmp/sum-$n.json"); ns=$(field elapsedNs <"$tmp/sum-$n.json")
     printf '%-10s %-10s %-12.0f %-14.1f %s\n' "$n" "$created" "$(echo "$created / ($ns / 1000000000)" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$secs"
   done
@@ -63,7 +63,7 @@ throttled)
     n=$(( ceiling * secs ))
     "$tmp/gen" -n "$n" -prefix "t$apps-" >"$tmp/t-$apps.csv"
     "$tmp/idshift" import --config "$tmp/apps-$apps.yaml" --source "$tmp/t-$apps.csv" --store "$tmp/t-$apps.db" \
-      --setup-extensions --json --progress-every 1h --workers 8 \
+      --setup-extensions --json --progress-every 1h --workers 8 ${IDSHIFT_BENCH_FLAGS:-} \
       --app-writes 3000 --app-window 15s --tenant-writes 18000 --tenant-window 30s >"$tmp/t-$apps.json" 2>"$tmp/t-$apps.log" || {
       echo "throttled import failed"; cat "$tmp/t-$apps.log"; exit 1; }
     created=$(field created <"$tmp/t-$apps.json"); failed=$(field failed <"$tmp/t-$apps.json"); ns=$(field elapsedNs <"$tmp/t-$apps.json")

@@ -34,7 +34,6 @@ type vector struct {
 
 // unsupported lists the vector formats this package knowingly cannot verify, with the error it must give.
 var unsupported = map[string]string{
-	"argon2d":      "argon2d is not implemented by golang.org/x/crypto/argon2",
 	"django-crypt": "traditional DES crypt(3) is not supported",
 }
 

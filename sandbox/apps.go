@@ -321,7 +321,7 @@ func (t *Tenant) createApp(c *call) *result {
 	t.mu.Lock()
 	if t.dir.used() >= t.limits.Quota {
 		t.mu.Unlock()
-		return c.badRequest("The directory object quota limit for the Tenant has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.").withCode("Directory_QuotaExceeded")
+		return c.fail(http.StatusForbidden, "Directory_QuotaExceeded", "The directory object quota limit for the Tenant has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.")
 	}
 	t.dir.apps = append(t.dir.apps, a)
 	out := appView(a)

@@ -289,3 +289,42 @@ func TestFaults(t *testing.T) {
 		}
 	})
 }
+
+func TestResourceUnits(t *testing.T) {
+	clk := newClock()
+	s := start(t, sandbox.Config{Now: clk.Now, Limits: sandbox.Limits{ResourceUnits: 4, ResourceWindow: 4 * time.Second}})
+	c := newRawClient(t, s, sandbox.DefaultTenantID, sandbox.DefaultClientID, sandbox.DefaultClientSecret)
+	for i := range 2 {
+		if r := c.do("GET", "/v1.0/users", nil); r.status != 200 { // 2 RU each
+			t.Fatalf("read %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	r := c.do("GET", "/v1.0/users", nil)
+	if r.status != 429 || r.header.Get("x-ms-throttle-information") != "ResourceUnitLimitExceeded" || r.header.Get("Retry-After") != "2" {
+		t.Fatalf("got %d %v", r.status, r.header)
+	}
+	clk.Advance(time.Second) // 1 RU back: a GET with $select and a small $top costs 1
+	if r := c.do("GET", "/v1.0/users?$select=id&$top=5", nil); r.status != 200 {
+		t.Fatalf("cheap read: %d %s", r.status, r.raw)
+	}
+	if r := c.do("POST", "/v1.0/users", localUser("ru@example.com")); r.status != 429 {
+		t.Fatalf("write without RU left: %d", r.status)
+	}
+	clk.Advance(time.Second)
+	if r := c.do("POST", "/v1.0/users", localUser("ru@example.com")); r.status != 201 {
+		t.Fatalf("write: %d %s", r.status, r.raw)
+	}
+	t.Run("by tenant size", func(t *testing.T) {
+		s := start(t, sandbox.Config{Now: clk.Now, Limits: sandbox.Limits{ResourceUnits: sandbox.ResourceUnitsBySize}})
+		c := newRawClient(t, s, sandbox.DefaultTenantID, sandbox.DefaultClientID, sandbox.DefaultClientSecret)
+		n := 0
+		for ; n < 2000; n++ {
+			if r := c.do("GET", "/v1.0/users", nil); r.status != 200 {
+				break
+			}
+		}
+		if n != 1750 { // 3500 RU for a tenant under 50 users, 2 RU a read
+			t.Fatalf("%d reads admitted, want 1750", n)
+		}
+	})
+}

@@ -435,12 +435,12 @@ func TestQuota(t *testing.T) {
 		r := c.do("POST", "/v1.0/users", localUser(fmt.Sprintf("q%d@example.com", i)))
 		want := 201
 		if i == 2 {
-			want = 400
+			want = 403 // docs/contracts.md: Directory_QuotaExceeded is a 403
 		}
 		if r.status != want {
 			t.Fatalf("user %d: %d %s", i, r.status, r.raw)
 		}
-		if want == 400 && (r.errCode() != "Directory_QuotaExceeded" || !strings.HasPrefix(r.errMessage(), "The directory object quota limit for the Tenant has been exceeded")) {
+		if want == 403 && (r.errCode() != "Directory_QuotaExceeded" || !strings.HasPrefix(r.errMessage(), "The directory object quota limit for the Tenant has been exceeded")) {
 			t.Fatalf("quota error: %s", r.raw)
 		}
 	}

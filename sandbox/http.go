@@ -212,6 +212,9 @@ func (t *Tenant) serveCall(c *call) *result {
 			return nil
 		}
 	}
+	if res := t.admitRU(c); res != nil {
+		return res
+	}
 	return t.route(c)
 }
 

@@ -77,7 +77,16 @@ type Limits struct {
 	TenantWindow time.Duration
 	// Quota is the number of directory objects (users and applications) the tenant may hold (default 300000).
 	Quota int
+	// ResourceUnits per ResourceWindow (default 10s) per app per tenant. Zero leaves resource units unlimited;
+	// ResourceUnitsBySize applies Microsoft's figures by tenant size: 3500 (< 50 users), 5000 (50–500),
+	// 8000 (> 500). Costs: a GET of users or applications 2 (−1 with $select, −1 with $top < 20, at least 1);
+	// any other request 1.
+	ResourceUnits  int
+	ResourceWindow time.Duration
 }
+
+// ResourceUnitsBySize is the Limits.ResourceUnits value for Microsoft's tenant-size-based figures.
+const ResourceUnitsBySize = -1
 
 // Faults are injected failures. Probabilities are in [0,1]; the draws come from a generator seeded with Seed, so
 // a sequential run is reproducible.
@@ -200,6 +209,9 @@ func New(cfg Config) (*Tenant, error) {
 	}
 	if l.Quota <= 0 {
 		l.Quota = 300000
+	}
+	if l.ResourceWindow <= 0 {
+		l.ResourceWindow = 10 * time.Second
 	}
 	f := cfg.Faults
 	for name, p := range map[string]float64{"throttle": f.Throttle, "error500": f.Error500, "error503": f.Error503,

@@ -2,6 +2,9 @@ package sandbox
 
 import (
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,6 +36,7 @@ type throttle struct {
 	tenantID string
 	tenant   *bucket
 	apps     map[string]*bucket
+	ru       map[string]*bucket // resource units per app
 }
 
 func newThrottle(l Limits, tenantID string) *throttle {
@@ -40,7 +44,31 @@ func newThrottle(l Limits, tenantID string) *throttle {
 		limits: l, tenantID: tenantID,
 		tenant: &bucket{tokens: float64(l.TenantWrites), capacity: float64(l.TenantWrites), rate: float64(l.TenantWrites) / l.TenantWindow.Seconds()},
 		apps:   map[string]*bucket{},
+		ru:     map[string]*bucket{},
 	}
+}
+
+// takeRU charges cost resource units to appID; capacity is the current bucket size (it follows tenant size).
+func (th *throttle) takeRU(appID string, cost, capacity float64, now time.Time) (ok bool, wait float64) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	rate := capacity / th.limits.ResourceWindow.Seconds()
+	b := th.ru[appID]
+	if b == nil {
+		b = &bucket{tokens: capacity, capacity: capacity, rate: rate}
+		th.ru[appID] = b
+	}
+	b.refill(now)
+	if capacity > b.capacity {
+		b.tokens += capacity - b.capacity
+	}
+	b.capacity, b.rate = capacity, rate
+	b.tokens = min(b.tokens, capacity)
+	if b.tokens < cost {
+		return false, (cost - b.tokens) / rate
+	}
+	b.tokens -= cost
+	return true, 0
 }
 
 // take admits one write of appID at now, or says how long to wait and which scope is exhausted.
@@ -64,6 +92,43 @@ func (th *throttle) take(appID string, now time.Time) (ok bool, wait float64, sc
 	a.tokens--
 	th.tenant.tokens--
 	return true, 0, ""
+}
+
+// admitRU charges the resource units of c; it returns a 429 answer when the app's bucket cannot pay.
+func (t *Tenant) admitRU(c *call) *result {
+	ru := t.limits.ResourceUnits
+	if ru == 0 || t.cfg.DisableThrottling {
+		return nil
+	}
+	capacity := float64(ru)
+	if ru < 0 {
+		n := t.UserCount()
+		switch {
+		case n < 50:
+			capacity = 3500
+		case n <= 500:
+			capacity = 5000
+		default:
+			capacity = 8000
+		}
+	}
+	cost := 1.0
+	head, _, _ := strings.Cut(strings.TrimPrefix(c.path, "/"), "/")
+	if c.method == http.MethodGet && (head == "users" || strings.HasPrefix(head, "applications")) {
+		cost = 2
+		if c.query.Get("$select") != "" {
+			cost--
+		}
+		if n, err := strconv.Atoi(c.query.Get("$top")); err == nil && n < 20 && cost > 1 {
+			cost--
+		}
+	}
+	cost = min(cost, capacity)
+	if ok, wait := t.thr.takeRU(c.claims.AppID, cost, capacity, t.now()); !ok {
+		t.nThrottled.Add(1)
+		return t.throttled(c, wait, "Tenant_Application/ReadWrite/"+c.claims.AppID+"/"+t.cfg.TenantID, "ResourceUnitLimitExceeded")
+	}
+	return nil
 }
 
 // admitWrite charges one write to c's app; it returns a 429 answer when a bucket is empty.

@@ -590,7 +590,7 @@ func (t *Tenant) createUser(c *call) *result {
 	d := t.dir
 	if d.used() >= t.limits.Quota {
 		t.mu.Unlock()
-		return c.badRequest("The directory object quota limit for the Tenant has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.").withCode("Directory_QuotaExceeded")
+		return c.fail(http.StatusForbidden, "Directory_QuotaExceeded", "The directory object quota limit for the Tenant has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.")
 	}
 	for _, k := range identityKeys(props) {
 		if d.byIdentity[k] != nil {

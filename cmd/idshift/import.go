@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -52,9 +53,21 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 		dryRun       = fs.Bool("dry-run", false, "plan and print the requests that would be sent (passwords redacted); write nothing")
 		jsonOut      = fs.Bool("json", false, "print the final summary as JSON")
 		logEvery     = fs.Duration("progress-every", 10*time.Second, "interval of progress log lines when not on a terminal")
+		cpuProfile   = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return exitFailed, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return exitFailed, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *clientSecret == "" {
 		*clientSecret = env.Getenv("AZURE_CLIENT_SECRET")

@@ -68,7 +68,8 @@ func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 		appWindow    = fs.Duration("app-window", 150*time.Second, "window of --app-writes")
 		tenantWrites = fs.Int("tenant-writes", 18000, "writes per --tenant-window across apps")
 		tenantWindow = fs.Duration("tenant-window", 300*time.Second, "window of --tenant-writes")
-		noThrottle   = fs.Bool("no-throttle", false, "disable write throttling")
+		ru           = fs.Int("resource-units", 0, "resource units per 10s per app (0 unlimited, -1 Microsoft's figures by tenant size)")
+		noThrottle   = fs.Bool("no-throttle", false, "disable write and resource-unit throttling")
 		fThrottle    = fs.Float64("fault-throttle", 0, "probability of a 429 below the limits")
 		f500         = fs.Float64("fault-500", 0, "probability of a 500")
 		f503         = fs.Float64("fault-503", 0, "probability of a 503")
@@ -96,7 +97,7 @@ func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 	cfg := sandbox.Config{
 		TenantID: *tenantID, Domain: *domain, Apps: apps,
 		Limits: sandbox.Limits{AppWrites: *appWrites, AppWindow: *appWindow, TenantWrites: *tenantWrites,
-			TenantWindow: *tenantWindow, Quota: *quota},
+			TenantWindow: *tenantWindow, Quota: *quota, ResourceUnits: *ru},
 		Faults: sandbox.Faults{Throttle: *fThrottle, Error500: *f500, Error503: *f503, Error503NoRetryAfter: *f503NoRA,
 			Slow: *fSlow, SlowDelay: *fSlowDelay, Reset: *fReset, CommitThenFail: *fCommit, Seed: *fSeed},
 		DisableThrottling: *noThrottle,
