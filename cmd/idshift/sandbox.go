@@ -135,6 +135,7 @@ func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 	fmt.Fprintf(w, "export AZURE_CLIENT_SECRET=%s\n", cfg.Apps[0].Secret)
 	fmt.Fprintf(w, "export AZURE_AUTHORITY_HOST=%s\n", srv.AuthorityHost)
 	fmt.Fprintf(w, "export IDSHIFT_GRAPH_URL=%s\n", srv.URL)
+	fmt.Fprintf(w, "export IDSHIFT_TENANT_DOMAIN=%s\n", tn.Domain())
 	fmt.Fprintf(w, "export SSL_CERT_FILE=%s\n", *caOut)
 
 	<-ctx.Done()

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startSandboxCommand runs `idshift sandbox` in-process and returns the environment it tells the user to export.
+func startSandboxCommand(t *testing.T, dir string, extra ...string) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: &syncBuffer{}, Getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	args := append([]string{"sandbox", "--listen", "127.0.0.1:0", "--ca-out", filepath.Join(dir, "ca.pem")}, extra...)
+	go func() { done <- Main(ctx, env, args) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("idshift sandbox exited with %d", code)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "export IDSHIFT_TENANT_DOMAIN=") {
+		if time.Now().After(deadline) {
+			t.Fatalf("sandbox did not print its environment:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+			vars[k] = v
+		}
+	}
+	return vars
+}
+
+func TestImportCommandAgainstSandboxCommand(t *testing.T) {
+	dir := t.TempDir()
+	vars := startSandboxCommand(t, dir, "--no-throttle")
+	vars["IDSHIFT_CA_FILE"] = vars["SSL_CERT_FILE"]
+	delete(vars, "SSL_CERT_FILE")
+	state := filepath.Join(dir, "state.db")
+	args := []string{"import", "--source", "../../examples/users.csv", "--store", state, "--setup-extensions", "--json",
+		"--app-writes", "100000", "--app-window", "1s", "--tenant-writes", "100000", "--tenant-window", "1s"}
+
+	code, stdout, stderr := run(t, vars, args...)
+	if code != exitWithRejections {
+		t.Fatalf("exit %d, want %d (complete with rejections)\n%s\n%s", code, exitWithRejections, stdout, stderr)
+	}
+	var sum struct {
+		Read, Created, Rejected, Skipped int64
+		Reconciles                       bool
+		Rejects                          string
+	}
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("summary %q: %v", stdout, err)
+	}
+	if sum.Read != 300 || sum.Created != 292 || sum.Rejected != 8 || !sum.Reconciles {
+		t.Fatalf("summary %+v", sum)
+	}
+	rejects, err := os.ReadFile(sum.Rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(rejects), "\n"); n != 8 {
+		t.Errorf("reject file has %d lines, want 8:\n%s", n, rejects)
+	}
+
+	// A dry run after it plans nothing new and writes nothing.
+	code, stdout, stderr = run(t, vars, append(args, "--dry-run")...)
+	if code != exitWithRejections {
+		t.Fatalf("dry run exit %d\n%s", code, stderr)
+	}
+	if strings.Contains(stdout, `"action":"create"`) || !strings.Contains(stdout, `"action":"skip"`) {
+		t.Errorf("dry run after a complete import plans creates:\n%.500s", stdout)
+	}
+}
+
+func TestImportConfigErrorsNameTheField(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "idshift.yaml")
+	os.WriteFile(cfg, []byte("source:\n  path: users.csv\nimport:\n  wokers: 3\n"), 0o600)
+	code, _, stderr := run(t, nil, "import", "--config", cfg)
+	if code != exitFailed || !strings.Contains(stderr, "wokers") {
+		t.Errorf("unknown key: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, map[string]string{"IDSHIFT_WORKERS": "many"}, "import", "--source", "x.csv")
+	if code != exitFailed || !strings.Contains(stderr, "IDSHIFT_WORKERS") {
+		t.Errorf("bad env value: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, nil, "import", "--source", "x.csv", "--workers", "0")
+	if code != exitFailed || !strings.Contains(stderr, "import.workers") {
+		t.Errorf("bad flag value: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, nil, "import")
+	if code != exitFailed || !strings.Contains(stderr, "source.path") {
+		t.Errorf("missing source: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestSSLCertFileTrustsTheSandbox runs the program as a subprocess (Go reads SSL_CERT_FILE once per process) with
+// the sandbox's CA trusted only through SSL_CERT_FILE, as `idshift sandbox` suggests.
+func TestSSLCertFileTrustsTheSandbox(t *testing.T) {
+	dir := t.TempDir()
+	vars := startSandboxCommand(t, dir, "--no-throttle")
+	src := filepath.Join(dir, "users.csv")
+	os.WriteFile(src, []byte("legacy_id,email\nx1,x1@example.com\nx2,x2@example.com\n"), 0o600)
+	cmd := exec.Command(os.Args[0], "import", "--source", src, "--store", filepath.Join(dir, "s.db"), "--setup-extensions", "--json")
+	cmd.Env = []string{"IDSHIFT_TEST_AS_PROGRAM=1"}
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("import: %v\n%s\n%s", err, out, errOut(err))
+	}
+	if !strings.Contains(string(out), `"created":2`) {
+		t.Fatalf("summary %s", out)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := run(t, nil, "demo", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"created    292", "rejected   8", "reconciles", "created 0, skipped 292", "right password matches=true, wrong password matches=false"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
