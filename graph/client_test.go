@@ -141,18 +141,6 @@ func TestDefaultScopes(t *testing.T) {
 	if len(f.cred.scopes) != 1 || f.cred.scopes[0] != want {
 		t.Errorf("scopes %v, want [%s]", f.cred.scopes, want)
 	}
-	// The public cloud's scope.
-	var got []string
-	pc := &staticCred{}
-	c2, err := graph.New(graph.Config{Credential: pc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = c2
-	_ = got
-	if _, err := graph.New(graph.Config{Credential: pc, BaseURL: "https://graph.microsoft.us/"}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestCreateUserRetriesOnlyWhenNotExecuted(t *testing.T) {
