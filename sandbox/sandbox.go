@@ -245,7 +245,7 @@ func New(cfg Config) (*Tenant, error) {
 		a.Roles = append([]string(nil), a.Roles...)
 		t.apps[a.ClientID] = a
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := signingKey()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: signing key: %w", err)
 	}
@@ -380,3 +380,8 @@ func newGUID() string {
 }
 
 var errNotFound = errors.New("not found")
+
+// signingKey is the RSA key tenants sign tokens with. Generating a 2048-bit key costs about a second under the race
+// detector, so one process generates it once and its tenants share it; each tenant still has its own key id and
+// issuer, and a process's key never leaves its memory.
+var signingKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
