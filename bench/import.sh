@@ -25,6 +25,7 @@ start_sandbox() {
   for _ in $(seq 1 100); do [ -s "$tmp/ca.pem" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.1; done
   echo "sandbox did not start"; cat "$tmp/sandbox.log"; exit 1
 }
+sandbox_cpu() { ps -o times= -p "$(jobs -p | head -n1)" | tr -d ' '; }
 stop_sandbox() { kill %1 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$tmp/ca.pem"; }
 stats() { curl -s --cacert "$tmp/ca.pem" "$url/_sandbox/stats"; }
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
@@ -34,16 +35,18 @@ unthrottled)
   sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
   start_sandbox --no-throttle --app "00000000-0000-0000-0000-00000000a001:sandbox-secret"
   export AZURE_CLIENT_ID=00000000-0000-0000-0000-00000000a001 AZURE_CLIENT_SECRET=sandbox-secret
-  printf '%-10s %-10s %-12s %-14s %s\n' users created "users/s" "peak RSS MiB" "seconds"
+  printf '%-10s %-10s %-12s %-14s %-8s %-14s %s\n' users created "users/s" "peak RSS MiB" "seconds" "import CPU s" "sandbox CPU s"
   for n in "${sizes[@]}"; do
     "$tmp/gen" -n "$n" -prefix "u$n-" >"$tmp/users-$n.csv"
     /usr/bin/time -f '%M %e %U %S' -o "$tmp/time-$n" "$tmp/idshift" import --source "$tmp/users-$n.csv" --store "$tmp/state-$n.db" \
-      --setup-extensions --json --progress-every 1h --workers 8 ${IDSHIFT_BENCH_FLAGS:-} \
+      --setup-extensions --json --progress-every 1h ${IDSHIFT_BENCH_FLAGS:-} \
       --app-writes 1000000000 --app-window 1s --tenant-writes 1000000000 --tenant-window 1s >"$tmp/sum-$n.json" 2>"$tmp/err-$n.log" || {
       echo "import of $n failed"; cat "$tmp/err-$n.log"; exit 1; }
-    read -r rss secs ucpu scpu <"$tmp/time-$n"; echo "import cpu user $ucpu sys $scpu" >&2
+    read -r rss secs ucpu scpu <"$tmp/time-$n"
+    scpu_now=$(sandbox_cpu); sb=$(( scpu_now - ${sb_total:-0} )); sb_total=$scpu_now
     created=$(field created <"$tmp/sum-$n.json"); ns=$(field elapsedNs <"$tmp/sum-$n.json")
-    printf '%-10s %-10s %-12.0f %-14.1f %s\n' "$n" "$created" "$(echo "$created / ($ns / 1000000000)" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$secs"
+    printf '%-10s %-10s %-12.0f %-14.1f %-8s %-14.1f %s\n' "$n" "$created" "$(echo "$created / ($ns / 1000000000)" | bc -l)" \
+      "$(echo "$rss / 1024" | bc -l)" "$secs" "$(echo "$ucpu + $scpu" | bc -l)" "$sb"
   done
   stop_sandbox
   ;;
@@ -63,7 +66,7 @@ throttled)
     n=$(( ceiling * secs ))
     "$tmp/gen" -n "$n" -prefix "t$apps-" >"$tmp/t-$apps.csv"
     "$tmp/idshift" import --config "$tmp/apps-$apps.yaml" --source "$tmp/t-$apps.csv" --store "$tmp/t-$apps.db" \
-      --setup-extensions --json --progress-every 1h --workers 8 ${IDSHIFT_BENCH_FLAGS:-} \
+      --setup-extensions --json --progress-every 1h ${IDSHIFT_BENCH_FLAGS:-} \
       --app-writes 3000 --app-window 15s --tenant-writes 18000 --tenant-window 30s >"$tmp/t-$apps.json" 2>"$tmp/t-$apps.log" || {
       echo "throttled import failed"; cat "$tmp/t-$apps.log"; exit 1; }
     created=$(field created <"$tmp/t-$apps.json"); failed=$(field failed <"$tmp/t-$apps.json"); ns=$(field elapsedNs <"$tmp/t-$apps.json")

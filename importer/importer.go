@@ -61,7 +61,7 @@ type Config struct {
 	DryRun    bool
 	DryRunOut io.Writer
 
-	// Workers is the number of chunks in flight at once (default 4); ChunkSize the users per chunk (default 100;
+	// Workers is the number of chunks in flight at once (default 8); ChunkSize the users per chunk (default 200;
 	// the Graph client sends them as $batch requests of up to 20).
 	Workers   int
 	ChunkSize int
@@ -105,10 +105,10 @@ func (c *Config) setDefaults() error {
 		c.SourceName = "file"
 	}
 	if c.Workers <= 0 {
-		c.Workers = 4
+		c.Workers = 8
 	}
 	if c.ChunkSize <= 0 {
-		c.ChunkSize = 100
+		c.ChunkSize = 200
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 4

@@ -42,8 +42,8 @@ import (
 //	  legacy_id_attribute: legacyId           # --legacy-id-attribute
 //	  disable_strong_password: false          # --disable-strong-password
 //	  adopt_existing: false                   # --adopt-existing
-//	  workers: 4                              # --workers
-//	  chunk_size: 100                         # --chunk-size
+//	  workers: 8                              # --workers
+//	  chunk_size: 200                         # --chunk-size
 //	  rejects: rejects.jsonl                  # --rejects (default: <store>.rejects.jsonl)
 type Config struct {
 	Source struct {
@@ -96,8 +96,8 @@ func defaultConfig() *Config {
 	c.Limits.TenantWindow = 5 * time.Minute
 	c.Import.MigrationAttribute = "requiresMigration"
 	c.Import.LegacyIDAttribute = "legacyId"
-	c.Import.Workers = 4
-	c.Import.ChunkSize = 100
+	c.Import.Workers = 8
+	c.Import.ChunkSize = 200
 	return c
 }
 
