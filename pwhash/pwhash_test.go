@@ -123,7 +123,7 @@ func TestNormalizedForms(t *testing.T) {
 	} {
 		n, err := pwhash.Normalize(hs[name], pwhash.Options{})
 		if err != nil || !strings.HasPrefix(n, prefix) {
-			t.Errorf("%s: %q, %v; want prefix %q", name, n, err, prefix)
+			t.Errorf("%s: %v; normalised form lacks prefix %q", name, err, prefix)
 		}
 	}
 }
@@ -152,7 +152,7 @@ func TestEncodings(t *testing.T) {
 	a0 := fmt.Sprintf(`{"algorithm":"sha256","hash":{"value":"%s"},"password":{"encoding":"utf16le"}}`, hex.EncodeToString(sum16[:]))
 	n, err := pwhash.Normalize(a0, pwhash.Options{})
 	if err != nil || !strings.Contains(n, ",e=utf-16le$") {
-		t.Fatalf("Normalize: %q, %v", n, err)
+		t.Fatalf("Normalize: %v (or no e=utf-16le)", err)
 	}
 	if ok, err := pwhash.Verify(ctx, pw, n, pwhash.Options{Encoding: "latin1"}); !ok || err != nil {
 		t.Errorf("carried encoding: %v, %v", ok, err)
@@ -232,10 +232,10 @@ func TestErrors(t *testing.T) {
 		{"$6$rounds=x$salt$" + strings.Repeat("a", 86), pwhash.ErrMalformed},
 		{"$P$" + strings.Repeat("a", 31), pwhash.ErrMalformed},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		_, err := pwhash.Normalize(tt.hash, pwhash.Options{})
 		if !errors.Is(err, tt.want) {
-			t.Errorf("Normalize(%.20q) = %v; want %v", tt.hash, err, tt.want)
+			t.Errorf("case %d: Normalize = %v; want %v", i, err, tt.want)
 		}
 		if err != nil && len(tt.hash) > 8 && strings.Contains(err.Error(), tt.hash) {
 			t.Errorf("error holds the hash")

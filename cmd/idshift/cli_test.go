@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,5 +153,62 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
+	}
+}
+
+// TestImportInterruptAndResume sends SIGINT to a running import: it must finish what is in flight, save, say how to
+// resume and exit 1; the same command then completes with exactly one account per user.
+func TestImportInterruptAndResume(t *testing.T) {
+	dir := t.TempDir()
+	vars := startSandboxCommand(t, dir, "--no-throttle")
+	vars["IDSHIFT_CA_FILE"] = vars["SSL_CERT_FILE"]
+	delete(vars, "SSL_CERT_FILE")
+	var b strings.Builder
+	b.WriteString("legacy_id,email\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "s%d,s%d@example.com\n", i, i)
+	}
+	src := filepath.Join(dir, "users.csv")
+	os.WriteFile(src, []byte(b.String()), 0o600)
+	args := []string{"import", "--source", src, "--store", filepath.Join(dir, "s.db"), "--setup-extensions", "--json",
+		"--workers", "2", "--chunk-size", "50", "--app-writes", "1000", "--app-window", "1s", "--tenant-writes", "1000", "--tenant-window", "1s"} // about 3 s of work
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = []string{"IDSHIFT_TEST_AS_PROGRAM=1"}
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	t0 := time.Now()
+	err := cmd.Wait()
+	t.Logf("interrupted run ended %s after SIGINT", time.Since(t0))
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != exitFailed {
+		t.Fatalf("interrupted import: %v (want exit %d)\n%s\n%s", err, exitFailed, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "Run the same command again to resume") {
+		t.Errorf("no resume hint:\n%s", stderr.String())
+	}
+	var first struct {
+		Read, Created int64
+		Interrupted   bool
+		Reconciles    bool
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &first); err != nil || !first.Interrupted || !first.Reconciles || first.Read >= 3000 {
+		t.Fatalf("interrupted summary %s (%v)", stdout.String(), err)
+	}
+	code, out, errs := run(t, vars, args...)
+	if code != exitComplete {
+		t.Fatalf("resume exit %d\n%s\n%s", code, out, errs)
+	}
+	var second struct{ Read, Created, Adopted, Skipped int64 }
+	json.Unmarshal([]byte(out), &second)
+	if second.Read != 3000 || first.Created+second.Created+second.Adopted != 3000 || second.Skipped != first.Created {
+		t.Fatalf("first %+v, second %+v", first, second)
 	}
 }

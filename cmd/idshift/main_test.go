@@ -12,8 +12,7 @@ import (
 // it) without building it separately.
 func TestMain(m *testing.M) {
 	if os.Getenv("IDSHIFT_TEST_AS_PROGRAM") == "1" {
-		env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-		os.Exit(Main(context.Background(), env, os.Args[1:]))
+		main()
 	}
 	os.Exit(m.Run())
 }
