@@ -80,7 +80,7 @@ func startReporter(p *importer.Progress, total int64, w io.Writer, logger *slog.
 		defer close(r.done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
-		var lastRead int64
+		var lastDone int64
 		lastT := time.Now()
 		rate := 0.0
 		for {
@@ -92,23 +92,25 @@ func startReporter(p *importer.Progress, total int64, w io.Writer, logger *slog.
 				return
 			case now := <-t.C:
 				s := p.Snapshot()
+				// Progress counts finished users (read users may still be waiting in a chunk).
+				done := s.Created + s.Adopted + s.Updated + s.Skipped + s.Collisions + s.Rejected + s.Failed
 				dt := now.Sub(lastT).Seconds()
-				inst := float64(s.Read-lastRead) / dt
+				inst := float64(done-lastDone) / dt
 				if rate == 0 {
 					rate = inst
 				} else {
 					rate = 0.7*rate + 0.3*inst
 				}
-				lastRead, lastT = s.Read, now
+				lastDone, lastT = done, now
 				eta := "?"
-				if total > 0 && rate > 0 && s.Read <= total {
-					eta = (time.Duration(float64(total-s.Read)/rate) * time.Second).Round(time.Second).String()
+				if total > 0 && rate > 0 && done <= total {
+					eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
 				}
 				if tty {
 					fmt.Fprintf(w, "\r\033[K%s %d/%s users  %.0f/s  ETA %s  created %d adopted %d skipped %d rejected %d failed %d",
-						bar(s.Read, total), s.Read, totalText(total), rate, eta, s.Created, s.Adopted, s.Skipped, s.Rejected, s.Failed)
+						bar(done, total), done, totalText(total), rate, eta, s.Created, s.Adopted, s.Skipped, s.Rejected, s.Failed)
 				} else {
-					logger.Info("import progress", "read", s.Read, "total", total, "rate_per_s", int(rate), "eta", eta,
+					logger.Info("import progress", "done", done, "read", s.Read, "total", total, "rate_per_s", int(rate), "eta", eta,
 						"created", s.Created, "adopted", s.Adopted, "updated", s.Updated, "skipped", s.Skipped,
 						"collisions", s.Collisions, "rejected", s.Rejected, "failed", s.Failed)
 				}
