@@ -150,3 +150,18 @@ func SortStates(states []idshift.State) []string {
 func NotFound(what string, args ...any) error {
 	return idshift.Errorf(idshift.ENOTFOUND, what, args...)
 }
+
+// Sign-in names are few and never hold the separator (a C0 control character), so one joined string per record is
+// enough for the stores' own column.
+const nameSep = "\x1f"
+
+// EncodeNames joins a record's sign-in names for storage.
+func EncodeNames(names []string) string { return strings.Join(names, nameSep) }
+
+// DecodeNames splits what EncodeNames joined.
+func DecodeNames(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, nameSep)
+}

@@ -210,21 +210,10 @@ func scanRecord(row pgx.Row) (*idshift.Record, error) {
 		return nil, err
 	}
 	r.State = idshift.State(state)
-	r.SignInNames = decodeNames(names)
+	r.SignInNames = store.DecodeNames(names)
 	r.CreatedAt = r.CreatedAt.UTC()
 	r.UpdatedAt = r.UpdatedAt.UTC()
 	return &r, nil
-}
-
-const nameSep = "\x1f"
-
-func encodeNames(names []string) string { return strings.Join(names, nameSep) }
-
-func decodeNames(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, nameSep)
 }
 
 func keyArrays(keys []idshift.Key) (sources, ids []string) {
@@ -350,7 +339,7 @@ func (db *DB) PutRecords(ctx context.Context, recs []*idshift.Record) error {
 	)
 	for i, r := range recs {
 		sources[i], ids[i], digests[i], objectIDs[i] = r.Source, r.LegacyID, r.Digest, r.ObjectID
-		names[i], states[i], lastErrors[i] = encodeNames(r.SignInNames), string(r.State), r.LastError
+		names[i], states[i], lastErrors[i] = store.EncodeNames(r.SignInNames), string(r.State), r.LastError
 		lines[i], attempts[i] = r.Line, int32(r.Attempts)
 	}
 	now := store.Now(db.now)

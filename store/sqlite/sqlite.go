@@ -214,22 +214,10 @@ func scanRecord(row interface{ Scan(...any) error }) (*idshift.Record, error) {
 	if err := row.Scan(&r.Source, &r.LegacyID, &r.Line, &r.Digest, &r.ObjectID, &names, &r.State, &r.Attempts, &r.LastError, &created, &updated); err != nil {
 		return nil, err
 	}
-	r.SignInNames = decodeNames(names)
+	r.SignInNames = store.DecodeNames(names)
 	r.CreatedAt = time.UnixMicro(created).UTC()
 	r.UpdatedAt = time.UnixMicro(updated).UTC()
 	return &r, nil
-}
-
-// Names are few and never hold the separator (a C0 control character), so a joined string is enough.
-const nameSep = "\x1f"
-
-func encodeNames(names []string) string { return strings.Join(names, nameSep) }
-
-func decodeNames(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, nameSep)
 }
 
 // keysPerQuery bounds the row values of one Records query (2 parameters each, well under SQLite's limit).
@@ -349,7 +337,7 @@ func (db *DB) PutRecords(ctx context.Context, recs []*idshift.Record) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			names := encodeNames(r.SignInNames)
+			names := store.EncodeNames(r.SignInNames)
 			var prev string
 			existed := true
 			if err := old.QueryRowContext(ctx, r.Source, r.LegacyID).Scan(&prev); errors.Is(err, sql.ErrNoRows) {
