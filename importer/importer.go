@@ -71,6 +71,9 @@ type Config struct {
 	// Rejects receives one JSON line per rejected record (line, legacyId, field, reason, firstLine).
 	Rejects io.Writer
 
+	// Seen is the run's index of planned legacy ids and identities (default: in memory).
+	Seen Seen
+
 	Rules       graph.Rules
 	HashOptions pwhash.Options
 	Logger      *slog.Logger
@@ -115,6 +118,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Seen == nil {
+		c.Seen = memSeen{}
 	}
 	if c.Password == nil {
 		c.Password = RandomPassword
@@ -235,7 +241,15 @@ func (im *Importer) setFatal(err error) { im.fatal.CompareAndSwap(nil, &err) }
 func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 	pl := newPlanner(&im.cfg)
 	chunk := make([]*plan, 0, im.cfg.ChunkSize)
+	var dedupeErr error
 	flush := func() bool {
+		kept, err := pl.dedupe(ctx, chunk, im.reject)
+		if err != nil {
+			dedupeErr = err
+			im.progress.read.Add(-int64(len(chunk)))
+			return false
+		}
+		chunk = kept
 		if len(chunk) == 0 {
 			return true
 		}
@@ -277,11 +291,11 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 		}
 		chunk = append(chunk, p)
 		if len(chunk) == im.cfg.ChunkSize && !flush() {
-			return ctx.Err()
+			return errors.Join(dedupeErr, ctx.Err())
 		}
 	}
 	if !flush() {
-		return ctx.Err()
+		return errors.Join(dedupeErr, ctx.Err())
 	}
 	return nil
 }

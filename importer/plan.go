@@ -1,11 +1,13 @@
 package importer
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"math/big"
 	"strings"
@@ -26,19 +28,89 @@ type plan struct {
 	names  []string
 	// lookup is the identity used to find the user in the tenant after a conflict or a lost response.
 	lookup graph.Identity
+	// fps are fingerprints of the legacy id (first) and of each identity, in body.Identities order.
+	fps []uint64
 }
 
-// planner turns source users into plans, rejecting what External ID would refuse and what repeats inside the source.
-// It is used by one goroutine only. Its duplicate index keeps 64-bit fingerprints, not strings, so it costs about
-// 30 bytes per identity.
+// planner turns source users into plans, rejecting what External ID would refuse and (in dedupe) what repeats
+// inside the source. It is used by one goroutine only.
 type planner struct {
 	cfg  *Config
 	seed maphash.Seed
-	seen map[uint64]int64 // fingerprint of an identity or legacy id → the line that first used it
 }
 
 func newPlanner(cfg *Config) *planner {
-	return &planner{cfg: cfg, seed: maphash.MakeSeed(), seen: make(map[uint64]int64)}
+	return &planner{cfg: cfg, seed: maphash.MakeSeed()}
+}
+
+// Seen is the index of what a run has planned: 64-bit fingerprints of legacy ids and identities, each with the
+// line that first used it. store/sqlite.Seen keeps it on disk so that memory stays flat in the number of users;
+// the default keeps it in memory (about 30–45 bytes per fingerprint). Two different values share a fingerprint
+// with a probability of about n²/2^65 (2·10⁻⁷ for three million); the second would be rejected as a duplicate.
+type Seen interface {
+	// Mark records each fingerprint with its line unless it is already there, and returns for each the line
+	// recorded first (earlier in fps counts as first too).
+	Mark(ctx context.Context, fps []uint64, lines []int64) ([]int64, error)
+}
+
+// memSeen is the in-memory Seen.
+type memSeen map[uint64]int64
+
+func (m memSeen) Mark(_ context.Context, fps []uint64, lines []int64) ([]int64, error) {
+	first := make([]int64, len(fps))
+	for i, fp := range fps {
+		l, ok := m[fp]
+		if !ok {
+			l = lines[i]
+			m[fp] = l
+		}
+		first[i] = l
+	}
+	return first, nil
+}
+
+// dedupe rejects the plans whose legacy id or an identity was planned before in the run (at an earlier line, or
+// earlier in this chunk), pointing at the first occurrence, and returns the others in order.
+func (p *planner) dedupe(ctx context.Context, chunk []*plan, reject func(*idshift.RowError)) ([]*plan, error) {
+	var fps []uint64
+	var lines []int64
+	for _, pl := range chunk {
+		fps = append(fps, pl.fps...)
+		for range pl.fps {
+			lines = append(lines, pl.user.Line)
+		}
+	}
+	first, err := p.cfg.Seen.Mark(ctx, fps, lines)
+	if err != nil {
+		return nil, fmt.Errorf("importer: duplicate index: %w", err)
+	}
+	kept := chunk[:0]
+	k := 0
+	for _, pl := range chunk {
+		var re *idshift.RowError
+		for i := range pl.fps {
+			f := first[k+i]
+			if f == pl.user.Line || re != nil {
+				continue
+			}
+			re = &idshift.RowError{Line: pl.user.Line, LegacyID: pl.user.LegacyID, FirstLine: f}
+			if i == 0 {
+				re.Field = "legacy_id"
+				re.Reason = sprintf("duplicate legacy id %q, first at line %d", pl.user.LegacyID, f)
+			} else {
+				id := pl.body.Identities[i-1]
+				re.Field = sprintf("identities[%d].issuerAssignedId", i-1)
+				re.Reason = sprintf("duplicate identity %q, first at line %d", id.IssuerAssignedID, f)
+			}
+		}
+		k += len(pl.fps)
+		if re != nil {
+			reject(re)
+			continue
+		}
+		kept = append(kept, pl)
+	}
+	return kept, nil
 }
 
 func (p *planner) fingerprint(kind, a, b string) uint64 {
@@ -151,25 +223,14 @@ func (p *planner) plan(u *idshift.User) (*plan, error) {
 		return nil, reject("", "%v", err)
 	}
 
-	// Duplicates inside the source: the legacy id, and every identity.
-	if first, dup := p.seen[p.fingerprint("legacy", u.Source, u.LegacyID)]; dup {
-		re := reject("legacy_id", "duplicate legacy id %q, first at line %d", u.LegacyID, first)
-		re.(*idshift.RowError).FirstLine = first
-		return nil, re
-	}
-	for i, id := range body.Identities {
-		if first, dup := p.seen[p.fingerprint("id", strings.ToLower(id.Issuer), strings.ToLower(id.IssuerAssignedID))]; dup {
-			re := reject(sprintf("identities[%d].issuerAssignedId", i), "duplicate identity %q, first at line %d", id.IssuerAssignedID, first)
-			re.(*idshift.RowError).FirstLine = first
-			return nil, re
-		}
-	}
-	p.seen[p.fingerprint("legacy", u.Source, u.LegacyID)] = u.Line
+	// Fingerprints of the legacy id and of every identity, for the duplicate check of dedupe.
+	fps := make([]uint64, 0, 1+len(body.Identities))
+	fps = append(fps, p.fingerprint("legacy", u.Source, u.LegacyID))
 	for _, id := range body.Identities {
-		p.seen[p.fingerprint("id", strings.ToLower(id.Issuer), strings.ToLower(id.IssuerAssignedID))] = u.Line
+		fps = append(fps, p.fingerprint("id", strings.ToLower(id.Issuer), strings.ToLower(id.IssuerAssignedID)))
 	}
 
-	return &plan{user: u, body: body, digest: digest(body), cred: cred, names: names, lookup: lookup}, nil
+	return &plan{user: u, body: body, digest: digest(body), cred: cred, names: names, lookup: lookup, fps: fps}, nil
 }
 
 // placeholderPassword stands in for the password during validation; it is never sent.

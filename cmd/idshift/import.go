@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -162,7 +163,19 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		rejects = f
 	}
 
+	// The run's index of planned legacy ids and identities lives on disk, so memory stays flat in the number of users.
+	seenDir := ""
+	if !strings.Contains(cfg.Store, "://") {
+		seenDir = filepath.Dir(strings.TrimPrefix(cfg.Store, "sqlite:"))
+	}
+	seen, err := sqlite.OpenSeen(ctx, seenDir)
+	if err != nil {
+		return exitFailed, err
+	}
+	defer seen.Close()
+
 	im, err := importer.New(importer.Config{
+		Seen:   seen,
 		Source: src, Store: st, Directory: dir,
 		Domain: domain, ExtensionsAppID: extAppID, SourceName: cfg.Source.Name,
 		MigrationAttribute: cfg.Import.MigrationAttribute, LegacyIDAttribute: cfg.Import.LegacyIDAttribute,
