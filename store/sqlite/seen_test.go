@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"testing"
@@ -35,5 +36,28 @@ func TestSeenKeepsTheFirstLine(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("Close left %d files behind", len(entries))
+	}
+}
+
+// BenchmarkSeenMark marks chunks of 600 random fingerprints (200 users of 3), as the importer does; ns/op is per
+// fingerprint.
+func BenchmarkSeenMark(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.OpenSeen(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	fps := make([]uint64, 600)
+	lines := make([]int64, 600)
+	b.ResetTimer()
+	for done := 0; done < b.N; done += len(fps) {
+		for i := range fps {
+			fps[i], lines[i] = rng.Uint64(), int64(done+i)
+		}
+		if _, err := s.Mark(ctx, fps, lines); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
