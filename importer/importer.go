@@ -159,7 +159,7 @@ func (s Summary) Reconciles() bool {
 // Progress is a live view of a run, safe to read from another goroutine.
 type Progress struct {
 	read, created, adopted, updated, skipped, collisions, rejected, failed atomic.Int64
-	start                                                                  time.Time
+	start                                                                  atomic.Int64 // unix nanoseconds
 }
 
 // Snapshot returns the counts so far.
@@ -167,7 +167,7 @@ func (p *Progress) Snapshot() Summary {
 	return Summary{
 		Read: p.read.Load(), Created: p.created.Load(), Adopted: p.adopted.Load(), Updated: p.updated.Load(),
 		Skipped: p.skipped.Load(), Collisions: p.collisions.Load(), Rejected: p.rejected.Load(), Failed: p.failed.Load(),
-		Elapsed: time.Since(p.start),
+		Elapsed: time.Since(time.Unix(0, p.start.Load())),
 	}
 }
 
@@ -184,7 +184,9 @@ func New(cfg Config) (*Importer, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Importer{cfg: cfg}, nil
+	im := &Importer{cfg: cfg}
+	im.progress.start.Store(time.Now().UnixNano())
+	return im, nil
 }
 
 // Progress returns the live counters.
@@ -195,7 +197,7 @@ func (im *Importer) Progress() *Progress { return &im.progress }
 // set and ctx's error. A rerun resumes. Run returns an error only for what stops the whole run (store or source
 // failure, quota exhausted, cancellation); per-user failures are counted and recorded.
 func (im *Importer) Run(ctx context.Context) (Summary, error) {
-	im.progress.start = time.Now()
+	im.progress.start.Store(time.Now().UnixNano())
 	chunks := make(chan []*plan, im.cfg.Workers)
 	stop, cancelStop := context.WithCancel(ctx)
 	defer cancelStop()

@@ -357,3 +357,44 @@ func TestDryRunWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressIsSafeToReadDuringARun reads the live counters from another goroutine throughout a run (the progress
+// bar does), for the race detector.
+func TestProgressIsSafeToReadDuringARun(t *testing.T) {
+	e := newEnv(t, sandbox.Config{DisableThrottling: true})
+	path := filepath.Join(e.tmp, "users.csv")
+	os.WriteFile(path, []byte(genCSV(300)), 0o600)
+	src, err := file.Config{Path: path}.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	im, err := importer.New(importer.Config{Source: src, Store: e.store, Directory: e.dir, Domain: e.srv.Tenant.Domain(),
+		ExtensionsAppID: e.ext, ChunkSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan importer.Summary)
+	go func() {
+		var last importer.Summary
+		for {
+			select {
+			case <-stop:
+				done <- last
+				return
+			default:
+				last = im.Progress().Snapshot()
+			}
+		}
+	}()
+	sum, err := im.Run(context.Background())
+	close(stop)
+	last := <-done
+	if err != nil || sum.Created != 300 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if last.Created > sum.Created || last.Read > sum.Read {
+		t.Errorf("snapshot %+v after summary %+v", last, sum)
+	}
+}
