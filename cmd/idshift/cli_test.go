@@ -212,3 +212,22 @@ func TestImportInterruptAndResume(t *testing.T) {
 		t.Fatalf("first %+v, second %+v", first, second)
 	}
 }
+
+// TestImportTellsHowToCreateMissingExtensions: without --setup-extensions, an import into a tenant that lacks the
+// migration's extension attributes stops before sending anything and says how to create them.
+func TestImportTellsHowToCreateMissingExtensions(t *testing.T) {
+	dir := t.TempDir()
+	vars := startSandboxCommand(t, dir, "--no-throttle")
+	vars["IDSHIFT_CA_FILE"] = vars["SSL_CERT_FILE"]
+	delete(vars, "SSL_CERT_FILE")
+	src := filepath.Join(dir, "users.csv")
+	os.WriteFile(src, []byte("legacy_id,email\nx1,x1@example.com\n"), 0o600)
+	code, _, stderr := run(t, vars, "import", "--source", src, "--store", filepath.Join(dir, "s.db"))
+	if code != exitFailed || !strings.Contains(stderr, "requiresMigration is missing") ||
+		!strings.Contains(stderr, "--setup-extensions") || !strings.Contains(stderr, "extensionProperties") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s.db")); err == nil {
+		t.Errorf("the state store was created although nothing was imported")
+	}
+}
