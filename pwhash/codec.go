@@ -20,12 +20,12 @@ func decodeB64(s string) ([]byte, error) {
 	if strings.ContainsAny(s, "-_") {
 		return base64.RawURLEncoding.Strict().DecodeString(s)
 	}
-	return b64.Strict().DecodeString(s)
+	return b64Strict.DecodeString(s)
 }
 
 // decodeAB64 reads passlib's adapted base64 ("." for "+", no padding).
 func decodeAB64(s string) ([]byte, error) {
-	return b64.Strict().DecodeString(strings.ReplaceAll(strings.TrimRight(s, "="), ".", "+"))
+	return b64Strict.DecodeString(strings.ReplaceAll(strings.TrimRight(s, "="), ".", "+"))
 }
 
 // decodeText decodes s in one of the named text encodings: utf8 (the bytes themselves), hex, base64.
@@ -80,23 +80,93 @@ func encodePassword(password, enc string) (b []byte, ok bool, err error) {
 	return nil, false, fmt.Errorf("pwhash: unknown password encoding %q (utf-8, latin1, utf-16le)", enc)
 }
 
-// params parses "k=v,k=v" into an ordered list; duplicate or empty keys are malformed.
-func params(s string) (map[string]string, error) {
-	m := map[string]string{}
+// paramList is a parsed "k=v,k=v" list in its order. Formats have a handful of parameters, so it is a small array
+// searched in order: parsing one allocates nothing.
+type paramList struct {
+	n  int
+	kv [maxParams][2]string
+}
+
+// maxParams is more parameters than any format has.
+const maxParams = 8
+
+// params parses "k=v,k=v"; duplicate or empty keys, and more than maxParams parameters, are malformed.
+func params(s string) (paramList, error) {
+	var p paramList
 	if s == "" {
-		return m, nil
+		return p, nil
 	}
-	for _, kv := range strings.Split(s, ",") {
+	for rest, more := s, true; more; {
+		var kv string
+		kv, rest, more = strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, malformed("parameter %q", truncate(k))
+			return paramList{}, malformed("parameter %q", truncate(k))
 		}
-		if _, dup := m[k]; dup {
-			return nil, malformed("duplicate parameter %q", truncate(k))
+		if _, dup := p.get(k); dup {
+			return paramList{}, malformed("duplicate parameter %q", truncate(k))
 		}
-		m[k] = v
+		if p.n == maxParams {
+			return paramList{}, malformed("more than %d parameters", maxParams)
+		}
+		p.kv[p.n] = [2]string{k, v}
+		p.n++
 	}
-	return m, nil
+	return p, nil
+}
+
+// get returns the value of key k and whether it is present.
+func (p *paramList) get(k string) (string, bool) {
+	for i := range p.n {
+		if p.kv[i][0] == k {
+			return p.kv[i][1], true
+		}
+	}
+	return "", false
+}
+
+// val returns the value of key k, "" when absent.
+func (p *paramList) val(k string) string {
+	v, _ := p.get(k)
+	return v
+}
+
+// len returns the number of parameters.
+func (p *paramList) len() int { return p.n }
+
+// splitInto splits s at each sep into f, as strings.Split does, without allocating. It returns the number of
+// fields s has, or len(f)+1 when it has more than f holds (f then holds the first len(f)).
+func splitInto(f []string, s, sep string) int {
+	for n := range f {
+		i := strings.Index(s, sep)
+		if i < 0 {
+			f[n] = s
+			return n + 1
+		}
+		f[n], s = s[:i], s[i+len(sep):]
+	}
+	return len(f) + 1
+}
+
+// b64Strict decodes the normalised forms' binary fields.
+var b64Strict = b64.Strict()
+
+// decodeB64Fields decodes the strict base64 (standard alphabet, no padding) fields src into dst, sharing one
+// allocation. It returns the index of the first field that does not decode, or -1.
+func decodeB64Fields(dst [][]byte, src []string) int {
+	n := 0
+	for _, s := range src {
+		n += b64.DecodedLen(len(s))
+	}
+	buf := make([]byte, n)
+	for i, s := range src {
+		k, err := b64Strict.Decode(buf, []byte(s))
+		if err != nil {
+			return i
+		}
+		dst[i], buf = buf[:k:k], buf[k:]
+	}
+	return -1
 }
 
 // atoi parses a positive decimal integer without sign or leading zeros beyond "0".

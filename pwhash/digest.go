@@ -1,8 +1,8 @@
 package pwhash
 
 import (
+	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -29,18 +29,34 @@ var digestAlgs = map[string]func() hash.Hash{
 
 var digestAlgNames = []string{"md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
 
-// digestSizes are the output sizes of digestAlgs.
-var digestSizes = map[string]int{"md4": 16, "md5": 16, "sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
-
 var algSpelling = strings.NewReplacer("-", "", "_", "")
+
+// digestSize returns the output size of a digestAlgs name, 0 for other names (a switch: cheaper than the map).
+func digestSize(a string) int {
+	switch a {
+	case "md4", "md5":
+		return 16
+	case "sha1":
+		return 20
+	case "sha224":
+		return 28
+	case "sha256":
+		return 32
+	case "sha384":
+		return 48
+	case "sha512":
+		return 64
+	}
+	return 0
+}
 
 // normAlg maps spellings such as "SHA-256", "sha_256" or "SHA256" to "sha256".
 func normAlg(a string) string {
-	if _, ok := digestAlgs[a]; ok {
+	if digestSize(a) != 0 {
 		return a
 	}
 	a = strings.ToLower(algSpelling.Replace(a))
-	if _, ok := digestAlgs[a]; ok {
+	if digestSize(a) != 0 {
 		return a
 	}
 	return ""
@@ -76,7 +92,7 @@ func newDigest(c *cfg, alg, pat, enc string, salt, sum []byte) (*digestHash, err
 	if a == "" {
 		return nil, fmt.Errorf("%w: digest %q", ErrUnsupported, truncate(alg))
 	}
-	if len(sum) != digestSizes[a] {
+	if len(sum) != digestSize(a) {
 		return nil, malformed("%s: digest length %d", a, len(sum))
 	}
 	if err := checkSalt(c, salt); err != nil {
@@ -146,23 +162,79 @@ func (h *digestHash) verify(ctx context.Context, pw []byte) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	var d hash.Hash
-	if h.hmac {
-		d = hmac.New(digestAlgs[h.alg], h.key)
-	} else {
-		d = digestAlgs[h.alg]()
-	}
+	// The message is built on the stack when it fits (passwords and salts are short), and digested in one call.
+	var buf [256]byte
+	var msg []byte
 	switch h.pat {
 	case patBefore:
-		d.Write(h.salt)
-		d.Write(pw)
+		msg = append(append(buf[:0], h.salt...), pw...)
 	case patAfter:
-		d.Write(pw)
-		d.Write(h.salt)
+		msg = append(append(buf[:0], pw...), h.salt...)
 	default:
-		d.Write([]byte(strings.NewReplacer("{SALT}", string(h.salt), "{PASSWORD}", string(pw)).Replace(h.pat)))
+		msg = append(buf[:0], strings.NewReplacer("{SALT}", string(h.salt), "{PASSWORD}", string(pw)).Replace(h.pat)...)
 	}
-	return equal(d.Sum(nil), h.sum), nil
+	var out [64]byte
+	var sum []byte
+	if h.hmac {
+		sum = hmacSum(h.alg, &out, h.key, msg)
+	} else {
+		sum = digestSum(h.alg, &out, msg)
+	}
+	return equal(sum, h.sum), nil
+}
+
+// digestSum returns the digest alg (a digestAlgs name) of msg, in out.
+func digestSum(alg string, out *[64]byte, msg []byte) []byte {
+	switch alg {
+	case "md5":
+		s := md5.Sum(msg)
+		return out[:copy(out[:], s[:])]
+	case "sha1":
+		s := sha1.Sum(msg)
+		return out[:copy(out[:], s[:])]
+	case "sha224":
+		s := sha256.Sum224(msg)
+		return out[:copy(out[:], s[:])]
+	case "sha256":
+		s := sha256.Sum256(msg)
+		return out[:copy(out[:], s[:])]
+	case "sha384":
+		s := sha512.Sum384(msg)
+		return out[:copy(out[:], s[:])]
+	case "sha512":
+		s := sha512.Sum512(msg)
+		return out[:copy(out[:], s[:])]
+	}
+	// md4: through hash.Hash, which would move msg (often on the caller's stack) to the heap; write a copy.
+	d := digestAlgs[alg]()
+	d.Write(bytes.Clone(msg))
+	return out[:copy(out[:], d.Sum(nil))]
+}
+
+// hmacSum returns HMAC(key, msg) (RFC 2104) with the digest alg, in out, built on digestSum so that short
+// messages need no allocation.
+func hmacSum(alg string, out *[64]byte, key, msg []byte) []byte {
+	block := 64
+	if alg == "sha384" || alg == "sha512" {
+		block = 128
+	}
+	var k [128]byte
+	if len(key) > block {
+		copy(k[:], digestSum(alg, out, key))
+	} else {
+		copy(k[:], key)
+	}
+	var buf [384]byte
+	inner := buf[:0]
+	for _, b := range k[:block] {
+		inner = append(inner, b^0x36)
+	}
+	innerSum := digestSum(alg, out, append(inner, msg...))
+	outer := buf[:0]
+	for _, b := range k[:block] {
+		outer = append(outer, b^0x5c)
+	}
+	return digestSum(alg, out, append(outer, innerSum...))
 }
 
 // parseCanonicalDigestParams reads "a=…,s=before|after|pf=<base64 pattern>[,e=…]".
@@ -171,15 +243,16 @@ func parseCanonicalDigestParams(s string) (alg, pat, enc string, err error) {
 	if err != nil {
 		return "", "", "", err
 	}
-	alg, enc = pm["a"], pm["e"]
+	alg = pm.val("a")
 	n := 2
-	if _, ok := pm["e"]; ok {
+	if e, ok := pm.get("e"); ok {
 		n = 3
-		if enc == "" {
+		if e == "" {
 			return "", "", "", malformed("empty e")
 		}
+		enc = e
 	}
-	if pos, ok := pm["s"]; ok {
+	if pos, ok := pm.get("s"); ok {
 		switch pos {
 		case "before":
 			pat = patBefore
@@ -188,8 +261,8 @@ func parseCanonicalDigestParams(s string) (alg, pat, enc string, err error) {
 		default:
 			return "", "", "", malformed("s")
 		}
-	} else if pf, ok := pm["pf"]; ok {
-		b, err := b64.Strict().DecodeString(pf)
+	} else if pf, ok := pm.get("pf"); ok {
+		b, err := b64Strict.DecodeString(pf)
 		if err != nil || len(b) == 0 {
 			return "", "", "", malformed("pf")
 		}
@@ -198,7 +271,7 @@ func parseCanonicalDigestParams(s string) (alg, pat, enc string, err error) {
 			return "", "", "", malformed("pf for a plain position")
 		}
 	}
-	if len(pm) != n || alg == "" || pat == "" {
+	if pm.len() != n || alg == "" || pat == "" {
 		return "", "", "", malformed("want a=…,s=before|after|pf=…[,e=…]")
 	}
 	return alg, pat, enc, nil
@@ -206,29 +279,28 @@ func parseCanonicalDigestParams(s string) (alg, pat, enc string, err error) {
 
 // parseDigestCanonical reads "$idshift-digest$a=sha256,s=before[,e=…]$salt$digest".
 func parseDigestCanonical(s string, c *cfg) (hasher, error) {
-	f := strings.Split(s, "$")
-	if len(f) != 5 || f[0] != "" {
+	var f [5]string
+	if splitInto(f[:], s, "$") != len(f) || f[0] != "" {
 		return nil, malformed("digest: want $idshift-digest$a=…,s=…$salt$digest")
 	}
 	alg, pat, enc, err := parseCanonicalDigestParams(f[2])
 	if err != nil {
 		return nil, err
 	}
-	salt, err := b64.Strict().DecodeString(f[3])
-	if err != nil {
+	var bs [2][]byte
+	switch decodeB64Fields(bs[:], f[3:]) {
+	case 0:
 		return nil, malformed("digest: salt encoding")
-	}
-	sum, err := b64.Strict().DecodeString(f[4])
-	if err != nil {
+	case 1:
 		return nil, malformed("digest: digest encoding")
 	}
-	return newDigest(c, alg, pat, enc, salt, sum)
+	return newDigest(c, alg, pat, enc, bs[0], bs[1])
 }
 
 // parseHMACCanonical reads "$idshift-hmac$a=sha256,s=before[,e=…]$key$salt$mac".
 func parseHMACCanonical(s string, c *cfg) (hasher, error) {
-	f := strings.Split(s, "$")
-	if len(f) != 6 || f[0] != "" {
+	var f [6]string
+	if splitInto(f[:], s, "$") != len(f) || f[0] != "" {
 		return nil, malformed("hmac: want $idshift-hmac$a=…,s=…$key$salt$mac")
 	}
 	alg, pat, enc, err := parseCanonicalDigestParams(f[2])
@@ -236,10 +308,8 @@ func parseHMACCanonical(s string, c *cfg) (hasher, error) {
 		return nil, err
 	}
 	var bs [3][]byte
-	for i := range bs {
-		if bs[i], err = b64.Strict().DecodeString(f[3+i]); err != nil {
-			return nil, malformed("hmac: field %d encoding", i+1)
-		}
+	if i := decodeB64Fields(bs[:], f[3:]); i >= 0 {
+		return nil, malformed("hmac: field %d encoding", i+1)
 	}
 	return newHMAC(c, alg, pat, enc, bs[0], bs[1], bs[2])
 }
@@ -269,7 +339,7 @@ func parseLDAP(s string, c *cfg) (hasher, error) {
 		if err != nil {
 			return nil, malformed("ldap: base64")
 		}
-		size := digestSizes[d.alg]
+		size := digestSize(d.alg)
 		if len(b) < size || (!d.salted && len(b) != size) {
 			return nil, malformed("ldap: digest length")
 		}
@@ -284,6 +354,8 @@ func parseLDAP(s string, c *cfg) (hasher, error) {
 			return parseShaCrypt(rest, c)
 		case isBcrypt(rest):
 			return parseBcrypt(rest, c)
+		case len(rest) == 13 || strings.HasPrefix(rest, "_"):
+			return parseDESCrypt(rest, c)
 		}
 		return nil, fmt.Errorf("%w: {CRYPT} scheme", ErrUnsupported)
 	case strings.HasPrefix(scheme, "PBKDF2"):

@@ -57,7 +57,8 @@ func fuzzOne(t *testing.T, raw, password string) {
 func FuzzNormalize(f *testing.F) {
 	addSeeds(f, func(h string) bool { return !strings.HasPrefix(h, "{\"") })
 	for _, s := range []string{"$2x$04$", "$argon2id$v=19$m=8,t=1,p=1$$", "$scrypt$ln=1,r=1,p=1$$", "$pbkdf2$1$$", "{CRYPT}$1$",
-		"$6$rounds=1000$$", "U$S$", "$wp$2y$04$", "$idshift-digest$a=md5,pf=e1BBU1NXT1JEfQ$$", "bcrypt_sha256$$2b$04$"} {
+		"$6$rounds=1000$$", "U$S$", "$wp$2y$04$", "$idshift-digest$a=md5,pf=e1BBU1NXT1JEfQ$$", "bcrypt_sha256$$2b$04$",
+		"crypt$$ab1Hv2Lg7ltQo", "{CRYPT}rl.3StKT.4T8M", "_J9..rasmBYk8r9AiWNc", "_zzzzrasmBYk8r9AiWNc"} {
 		f.Add(s, "x")
 	}
 	f.Fuzz(fuzzOne)

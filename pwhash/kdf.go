@@ -64,18 +64,18 @@ func parseArgon2(s string, c *cfg) (hasher, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(pm) != 3 {
+	if pm.len() != 3 {
 		return nil, malformed("argon2: want exactly m, t, p")
 	}
-	m, err := atoi("argon2 m", pm["m"])
+	m, err := atoi("argon2 m", pm.val("m"))
 	if err != nil {
 		return nil, err
 	}
-	t, err := atoi("argon2 t", pm["t"])
+	t, err := atoi("argon2 t", pm.val("t"))
 	if err != nil {
 		return nil, err
 	}
-	p, err := atoi("argon2 p", pm["p"])
+	p, err := atoi("argon2 p", pm.val("p"))
 	if err != nil {
 		return nil, err
 	}
@@ -163,10 +163,14 @@ func parseScrypt(s string, c *cfg) (hasher, error) {
 		return nil, err
 	}
 	canonical := f[1] == "idshift-scrypt"
-	if want := map[bool]int{false: 3, true: 4}[canonical]; len(pm) != want {
+	want := 3
+	if canonical {
+		want = 4
+	}
+	if pm.len() != want {
 		return nil, malformed("scrypt: want exactly ln, r, p (and l in the normalised form)")
 	}
-	ln, err := atoi("scrypt ln", pm["ln"])
+	ln, err := atoi("scrypt ln", pm.val("ln"))
 	if err != nil {
 		return nil, err
 	}
@@ -176,11 +180,11 @@ func parseScrypt(s string, c *cfg) (hasher, error) {
 		}
 		ln = bits.TrailingZeros(uint(ln))
 	}
-	r, err := atoi("scrypt r", pm["r"])
+	r, err := atoi("scrypt r", pm.val("r"))
 	if err != nil {
 		return nil, err
 	}
-	p, err := atoi("scrypt p", pm["p"])
+	p, err := atoi("scrypt p", pm.val("p"))
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +197,7 @@ func parseScrypt(s string, c *cfg) (hasher, error) {
 		return nil, malformed("scrypt: hash encoding")
 	}
 	if canonical {
-		l, err := atoi("scrypt l", pm["l"])
+		l, err := atoi("scrypt l", pm.val("l"))
 		if err != nil {
 			return nil, err
 		}
@@ -323,17 +327,17 @@ func parseKratosFirescrypt(s string, c *cfg) (hasher, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f[1] == "firescrypt" && (len(pm) != 3 || pm["p"] != "1") {
+	if f[1] == "firescrypt" && (pm.len() != 3 || pm.val("p") != "1") {
 		return nil, malformed("firescrypt: want exactly ln, r and p=1")
 	}
-	if f[1] == "firebasescrypt" && len(pm) != 2 {
+	if f[1] == "firebasescrypt" && pm.len() != 2 {
 		return nil, malformed("firebasescrypt: want exactly ln and r")
 	}
-	m, err := atoi("firescrypt ln", pm["ln"])
+	m, err := atoi("firescrypt ln", pm.val("ln"))
 	if err != nil {
 		return nil, err
 	}
-	r, err := atoi("firescrypt r", pm["r"])
+	r, err := atoi("firescrypt r", pm.val("r"))
 	if err != nil {
 		return nil, err
 	}
@@ -356,14 +360,14 @@ func parseFirebaseCanonical(s string, c *cfg) (hasher, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(pm) != 2 {
+	if pm.len() != 2 {
 		return nil, malformed("firebase: want exactly r, m")
 	}
-	r, err := atoi("firebase rounds", pm["r"])
+	r, err := atoi("firebase rounds", pm.val("r"))
 	if err != nil {
 		return nil, err
 	}
-	m, err := atoi("firebase mem cost", pm["m"])
+	m, err := atoi("firebase mem cost", pm.val("m"))
 	if err != nil {
 		return nil, err
 	}
@@ -467,15 +471,15 @@ func parsePBKDF2(s string, c *cfg) (hasher, error) {
 		if err != nil {
 			return nil, err
 		}
-		if iter, err = atoi("pbkdf2 i", pm["i"]); err != nil {
+		if iter, err = atoi("pbkdf2 i", pm.val("i")); err != nil {
 			return nil, err
 		}
-		if v, ok := pm["l"]; ok {
+		if v, ok := pm.get("l"); ok {
 			if l, err = atoi("pbkdf2 l", v); err != nil {
 				return nil, err
 			}
 		}
-		if len(pm) != 1 && !(len(pm) == 2 && l > 0) {
+		if pm.len() != 1 && !(pm.len() == 2 && l > 0) {
 			return nil, malformed("pbkdf2: want exactly i and l")
 		}
 		if salt, err = decodeB64(f[3]); err != nil {

@@ -177,6 +177,8 @@ func TestLimits(t *testing.T) {
 		{"pbkdf2 blocks", "$pbkdf2-sha1$i=1000,l=64$c2FsdHNhbHQ$" + raw.EncodeToString(make([]byte, 64)), pwhash.Limits{PBKDF2Iterations: 3999}, "pbkdf2"},
 		{"sha-crypt", "$6$rounds=5000$salt$" + strings.Repeat("a", 86), pwhash.Limits{ShaCryptRounds: 4999}, "sha-crypt rounds"},
 		{"phpass", "$P$B" + strings.Repeat("a", 30), pwhash.Limits{PhpassLog2: 12}, "phpass"},
+		{"bsdi-crypt", "_J9..rasmBYk8r9AiWNc", pwhash.Limits{DESCryptRounds: 724}, "bsdi-crypt count 725 > 724"},
+		{"defaults: bsdi-crypt 2^24-1", "_zzzzrasmBYk8r9AiWNc", pwhash.Limits{}, "bsdi-crypt count"},
 		{"input", hs["keycloak"], pwhash.Limits{InputLen: 64}, "input length"},
 		{"salt", hs["ssha"], pwhash.Limits{SaltLen: 8}, "salt length"},
 		{"key", hs["pbkdf2-phc"], pwhash.Limits{KeyLen: 32}, "key length"},
@@ -224,7 +226,9 @@ func TestErrors(t *testing.T) {
 		{"$pbkdf2-md5$i=1,l=16$c2FsdA$aGFzaA", pwhash.ErrUnsupported},
 		{"{SSHA}!!!", pwhash.ErrMalformed},
 		{"{XYZ}abc", pwhash.ErrUnsupported},
-		{"{CRYPT}ab1Hv2Lg7ltQo", pwhash.ErrUnsupported},
+		{"{CRYPT}$3$$8846f7eaee8fb117ad06bdd830b7586c", pwhash.ErrUnsupported}, // FreeBSD's NT-hash crypt
+		{"{CRYPT}ab1Hv2Lg7ltQp", pwhash.ErrMalformed},                          // DES: unused bits of the last character set
+		{"_J9..rasmBYk8r9AiWN", pwhash.ErrUnknownFormat},                       // BSDi DES one character short
 		{`{"foo":1}`, pwhash.ErrUnknownFormat},
 		{`{"passwordHash":"aGFzaA","salt":"c2FsdA"}`, pwhash.ErrMalformed}, // Firebase needs Options.Firebase
 		{`{"algorithm":"whirlpool","hash":{"value":"00"}}`, pwhash.ErrUnsupported},
@@ -277,5 +281,99 @@ func TestBcrypt72(t *testing.T) {
 	// Bytes past the 72nd do not count, as in every bcrypt.
 	if ok, err := pwhash.Verify(context.Background(), long+"more", string(h), pwhash.Options{}); !ok || err != nil {
 		t.Fatalf("%v, %v", ok, err)
+	}
+}
+
+func TestDESCrypt(t *testing.T) {
+	ctx := context.Background()
+	// Public vectors, each also checked against libxcrypt's crypt(3).
+	vectors := []struct{ password, hash string }{
+		// passlib tests/test_hash_des_crypt.py (DesCryptTest, ExtDesCryptTest known_correct)
+		{"", "OgAwTx2l6NADI"},
+		{" ", "/Hk.VPuwQTXbc"},
+		{"test", "N1tQbOFcM5fpg"},
+		{"Compl3X AlphaNu3meric", "um.Wguz3eVCx2"}, // only the first 8 bytes count
+		{"4lpHa N|_|M3r1K W/ Cur5Es: #$%(*)(*%#", "sNYqfOyauIyic"},
+		{"AlOtBsOl", "cEpWz5IUCShqM"},
+		{"hellÖ", "saykDgk3BPZ9E"},
+		{" ", "_K1..crsmZxOLzfJH8iw"},
+		{"my", "_KR/.crsmykRplHbAvwA"}, // a count above 12 bits
+		{"my socra", "_K1..crsmf/9NzZr1fLM"},
+		{"my socrates", "_K1..crsmOv1rbde9A9o"}, // past 8 bytes: folded into the key
+		{"my socrates note", "_K1..crsm/2qeAhdISMA"},
+		// php-src ext/standard/tests/strings/crypt.phpt
+		{"rasmuslerdorf", "rl.3StKT.4T8M"},
+		{"rasmuslerdorf", "_J9..rasmBYk8r9AiWNc"},
+		// Django tests/auth_tests/test_hashers.py (test_crypt), in three spellings
+		{"lètmei", "crypt$$ab1Hv2Lg7ltQo"},
+		{"lètmei", "{CRYPT}ab1Hv2Lg7ltQo"},
+		{"lètmei", "ab1Hv2Lg7ltQo"},
+	}
+	for _, v := range vectors {
+		t.Run(v.hash, func(t *testing.T) {
+			n, err := pwhash.Normalize(v.hash, pwhash.Options{})
+			if err != nil {
+				t.Fatalf("Normalize: %v", err)
+			}
+			want := v.hash[strings.LastIndexAny(v.hash, "$}")+1:]
+			if n != want {
+				t.Fatalf("Normalize = %q; want %q", n, want)
+			}
+			if name, ok := pwhash.Detect(n); !ok || name != map[bool]string{false: "des-crypt", true: "bsdi-crypt"}[n[0] == '_'] {
+				t.Errorf("Detect(normalised) = %q, %v", name, ok)
+			}
+			for _, h := range []string{v.hash, n} {
+				if ok, err := pwhash.Verify(ctx, v.password, h, pwhash.Options{}); !ok || err != nil {
+					t.Fatalf("Verify(%q) = %v, %v", h, ok, err)
+				}
+			}
+			if ok, err := pwhash.Verify(ctx, v.password+"x", n, pwhash.Options{}); ok != (len(v.password) >= 8 && n[0] != '_') || err != nil {
+				t.Errorf("Verify(password+x) = %v, %v; only traditional crypt ignores bytes past the 8th", ok, err)
+			}
+			if ok, err := pwhash.Verify(ctx, "x"+v.password, n, pwhash.Options{}); ok || err != nil {
+				t.Errorf("Verify(x+password) = %v, %v", ok, err)
+			}
+			// Every character of the hash counts: the salt, the count, and each digest character (the last one
+			// only through its 4 used bits, so it moves by 4 places of the alphabet).
+			for i := range n {
+				b := []byte(n)
+				step := 1
+				if i == len(n)-1 {
+					step = 4
+				}
+				b[i] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[(strings.IndexByte("./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", b[i])+step)%64]
+				if b[0] == '_' && i > 0 && i < 5 && string(b[1:5]) == "...." || i == 0 && n[0] == '_' {
+					continue // a count of 0, or the "_" itself
+				}
+				if ok, err := pwhash.Verify(ctx, v.password, string(b), pwhash.Options{}); ok || err != nil {
+					t.Errorf("character %d changed: Verify = %v, %v; want false, nil", i, ok, err)
+				}
+			}
+		})
+	}
+
+	// A password read as a C string ends at its first NUL, as crypt(3) read it.
+	if ok, err := pwhash.Verify(ctx, "test\x00more", "N1tQbOFcM5fpg", pwhash.Options{}); !ok || err != nil {
+		t.Errorf("NUL: %v, %v", ok, err)
+	}
+	for _, bad := range []string{
+		"crypt$$ab1Hv2Lg7ltQ", "crypt$$ab1Hv2Lg7ltQo$", "crypt$ab1Hv2Lg7ltQo", "crypt$$$1$saltsalt$ctlgjDdWJLMT.qwHsWhXR1",
+		"{CRYPT}ab1Hv2Lg7ltQ!", "{CRYPT}ab1Hv2Lg7ltQp", "{CRYPT}_J9..rasmBYk8r9AiWN", "{CRYPT}_J9..rasmBYk8r9AiWNc.",
+		"{CRYPT}_....rasmBYk8r9AiWNc", // count 0
+	} {
+		if _, err := pwhash.Normalize(bad, pwhash.Options{}); !errors.Is(err, pwhash.ErrMalformed) {
+			t.Errorf("Normalize(%q) = %v; want ErrMalformed", bad, err)
+		}
+	}
+	// Bare strings of the wrong shape are not DES crypt at all.
+	for _, s := range []string{"ab1Hv2Lg7ltQp", "ab1Hv2Lg7ltQ", "ab1Hv2Lg7lt:o", "_J9..rasmBYk8r9AiWNd"} {
+		if name, ok := pwhash.Detect(s); ok {
+			t.Errorf("Detect(%q) = %q", s, name)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if ok, err := pwhash.Verify(cancelled, "test", "N1tQbOFcM5fpg", pwhash.Options{}); ok || !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v, %v", ok, err)
 	}
 }

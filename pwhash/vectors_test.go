@@ -33,9 +33,7 @@ type vector struct {
 }
 
 // unsupported lists the vector formats this package knowingly cannot verify, with the error it must give.
-var unsupported = map[string]string{
-	"django-crypt": "traditional DES crypt(3) is not supported",
-}
+var unsupported = map[string]string{}
 
 func loadVectors(t testing.TB) []vector {
 	t.Helper()
