@@ -1,0 +1,83 @@
+package importer_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/importer"
+	"github.com/idshift/idshift/sandbox"
+	"github.com/idshift/idshift/store/postgres"
+	"github.com/jackc/pgx/v5"
+)
+
+// postgresStore opens a PostgreSQL store in a fresh schema (dropped at the end), skipping when the server is
+// unreachable unless IDSHIFT_REQUIRE_SERVICES=1.
+func postgresStore(t *testing.T) idshift.Store {
+	t.Helper()
+	url := os.Getenv("IDSHIFT_POSTGRES_URL")
+	if url == "" {
+		url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	b := make([]byte, 5)
+	rand.Read(b)
+	schema := "idshift_import_test_" + hex.EncodeToString(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := postgres.Config{URL: url, Schema: schema}.Open(ctx)
+	if err != nil {
+		msg := "PostgreSQL unreachable at IDSHIFT_POSTGRES_URL (" + url + "): " + err.Error()
+		if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() {
+		st.Close()
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return st
+}
+
+// TestImportWithPostgresStore runs the lost-response scenario with the state in PostgreSQL: exactly one account per
+// user, and the store agrees with the tenant.
+func TestImportWithPostgresStore(t *testing.T) {
+	e := newEnv(t, sandbox.Config{DisableThrottling: true, Faults: sandbox.Faults{CommitThenFail: 0.2, Seed: 11}})
+	e.store = postgresStore(t)
+	sum, _, err := e.run(t, genCSV(150), func(c *importer.Config) { c.MaxAttempts = 10 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := e.tenantByLegacyID(t)
+	if len(users) != 150 || sum.Created+sum.Adopted != 150 || sum.Adopted == 0 {
+		t.Fatalf("tenant holds %d legacy ids; summary %+v", len(users), sum)
+	}
+	n := 0
+	err = e.store.Scan(context.Background(), nil, func(r *idshift.Record) error {
+		n++
+		if us := users[r.LegacyID]; len(us) != 1 || us[0]["id"] != r.ObjectID {
+			t.Errorf("%s: store says %s (%s), tenant has %v", r.LegacyID, r.ObjectID, r.State, us)
+		}
+		return nil
+	})
+	if err != nil || n != 150 {
+		t.Fatalf("scanned %d records, %v", n, err)
+	}
+	sum, _, err = e.run(t, genCSV(150), nil)
+	if err != nil || sum.Skipped != 150 {
+		t.Fatalf("rerun %+v, %v", sum, err)
+	}
+}
