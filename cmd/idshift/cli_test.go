@@ -231,3 +231,31 @@ func TestImportTellsHowToCreateMissingExtensions(t *testing.T) {
 		t.Errorf("the state store was created although nothing was imported")
 	}
 }
+
+// TestImportStopsWhenTheQuotaIsExhausted: the tenant's object quota runs out mid-run; the import stops (exit 1),
+// names the cause, and its counts still reconcile.
+func TestImportStopsWhenTheQuotaIsExhausted(t *testing.T) {
+	dir := t.TempDir()
+	vars := startSandboxCommand(t, dir, "--no-throttle", "--quota", "52") // 50 users + the 2 applications
+	vars["IDSHIFT_CA_FILE"] = vars["SSL_CERT_FILE"]
+	delete(vars, "SSL_CERT_FILE")
+	var b strings.Builder
+	b.WriteString("legacy_id,email\n")
+	for i := range 500 {
+		fmt.Fprintf(&b, "q%d,q%d@example.com\n", i, i)
+	}
+	src := filepath.Join(dir, "users.csv")
+	os.WriteFile(src, []byte(b.String()), 0o600)
+	code, stdout, stderr := run(t, vars, "import", "--source", src, "--store", filepath.Join(dir, "s.db"),
+		"--setup-extensions", "--json", "--workers", "1", "--chunk-size", "20", "--app-writes", "100000", "--app-window", "1s")
+	if code != exitFailed || !strings.Contains(stderr, "quota") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var sum struct {
+		Read, Created, Failed int64
+		Reconciles            bool
+	}
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil || !sum.Reconciles || sum.Created == 0 || sum.Failed == 0 || sum.Read >= 500 {
+		t.Fatalf("summary %s (%v)", stdout, err)
+	}
+}
