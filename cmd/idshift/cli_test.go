@@ -58,11 +58,19 @@ func startSandboxCommand(t *testing.T, dir string, extra ...string) map[string]s
 	return vars
 }
 
-func TestImportCommandAgainstSandboxCommand(t *testing.T) {
-	dir := t.TempDir()
-	vars := startSandboxCommand(t, dir, "--no-throttle")
+// sandboxVars starts `idshift sandbox` and returns its environment with the CA trusted through IDSHIFT_CA_FILE
+// (SSL_CERT_FILE would replace the system roots of the whole test process).
+func sandboxVars(t *testing.T, dir string, extra ...string) map[string]string {
+	t.Helper()
+	vars := startSandboxCommand(t, dir, extra...)
 	vars["IDSHIFT_CA_FILE"] = vars["SSL_CERT_FILE"]
 	delete(vars, "SSL_CERT_FILE")
+	return vars
+}
+
+func TestImportCommandAgainstSandboxCommand(t *testing.T) {
+	dir := t.TempDir()
+	vars := sandboxVars(t, dir, "--no-throttle")
 	state := filepath.Join(dir, "state.db")
 	args := []string{"import", "--source", "../../examples/users.csv", "--store", state, "--setup-extensions", "--json",
 		"--app-writes", "100000", "--app-window", "1s", "--tenant-writes", "100000", "--tenant-window", "1s"}
@@ -160,9 +168,7 @@ func TestDemo(t *testing.T) {
 // resume and exit 1; the same command then completes with exactly one account per user.
 func TestImportInterruptAndResume(t *testing.T) {
 	dir := t.TempDir()
-	vars := startSandboxCommand(t, dir, "--no-throttle")
-	vars["IDSHIFT_CA_FILE"] = vars["SSL_CERT_FILE"]
-	delete(vars, "SSL_CERT_FILE")
+	vars := sandboxVars(t, dir, "--no-throttle")
 	var b strings.Builder
 	b.WriteString("legacy_id,email\n")
 	for i := range 3000 {
@@ -217,9 +223,7 @@ func TestImportInterruptAndResume(t *testing.T) {
 // migration's extension attributes stops before sending anything and says how to create them.
 func TestImportTellsHowToCreateMissingExtensions(t *testing.T) {
 	dir := t.TempDir()
-	vars := startSandboxCommand(t, dir, "--no-throttle")
-	vars["IDSHIFT_CA_FILE"] = vars["SSL_CERT_FILE"]
-	delete(vars, "SSL_CERT_FILE")
+	vars := sandboxVars(t, dir, "--no-throttle")
 	src := filepath.Join(dir, "users.csv")
 	os.WriteFile(src, []byte("legacy_id,email\nx1,x1@example.com\n"), 0o600)
 	code, _, stderr := run(t, vars, "import", "--source", src, "--store", filepath.Join(dir, "s.db"))
@@ -236,9 +240,7 @@ func TestImportTellsHowToCreateMissingExtensions(t *testing.T) {
 // names the cause, and its counts still reconcile.
 func TestImportStopsWhenTheQuotaIsExhausted(t *testing.T) {
 	dir := t.TempDir()
-	vars := startSandboxCommand(t, dir, "--no-throttle", "--quota", "52") // 50 users + the 2 applications
-	vars["IDSHIFT_CA_FILE"] = vars["SSL_CERT_FILE"]
-	delete(vars, "SSL_CERT_FILE")
+	vars := sandboxVars(t, dir, "--no-throttle", "--quota", "52") // 50 users + the 2 applications
 	var b strings.Builder
 	b.WriteString("legacy_id,email\n")
 	for i := range 500 {
