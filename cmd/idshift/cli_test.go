@@ -157,6 +157,19 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	// The legacy hashes are sealed in the store: none appears in its files.
+	files, _ := filepath.Glob(filepath.Join(dir, "state.db*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, h := range []string{"$2y$", "$2b$", "$pbkdf2-sha256$", "$argon2id$", "$scrypt$"} {
+			if bytes.Contains(b, []byte(h)) {
+				t.Errorf("%s holds a %s hash in the clear", f, h)
+			}
+		}
+	}
+	if len(files) == 0 {
+		t.Error("the demo wrote no state file")
+	}
 	for _, want := range []string{"created    292", "rejected   8", "reconciles", "created 0, skipped 292", "right password matches=true, wrong password matches=false"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"github.com/idshift/idshift/examples"
 	"github.com/idshift/idshift/pwhash"
 	"github.com/idshift/idshift/sandbox"
+	"github.com/idshift/idshift/store"
 )
 
 // runDemo runs the whole journey on embedded defaults: an in-process sandbox tenant over HTTPS, a SQLite state
@@ -30,7 +33,7 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return exitFailed, err
 	}
-	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "rejects.jsonl"} {
+	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "rejects.jsonl", "store.key"} {
 		os.Remove(filepath.Join(*dir, f))
 	}
 	out := env.Stdout
@@ -76,9 +79,23 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	cfg.Limits.AppWrites, cfg.Limits.AppWindow = limits.AppWrites, limits.AppWindow
 	cfg.Limits.TenantWrites, cfg.Limits.TenantWindow = limits.TenantWrites, limits.TenantWindow
 	cfg.Tenant.Apps = []AppConfig{{ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}}
-	// The demo ignores the caller's AZURE_* environment: it only ever talks to its own sandbox.
+	// Legacy hashes are secrets: the demo seals them in the store with a key of its own.
+	keyPath := filepath.Join(*dir, "store.key")
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return exitFailed, err
+	}
+	if err := os.WriteFile(keyPath, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return exitFailed, err
+	}
+	// The demo ignores the caller's environment (AZURE_*, IDSHIFT_*): it only ever talks to its own sandbox.
 	denv := *env
-	denv.Getenv = func(string) string { return "" }
+	denv.Getenv = func(k string) string {
+		if k == store.EnvKeyFile {
+			return keyPath
+		}
+		return ""
+	}
 
 	// 3. Import.
 	fmt.Fprintf(out, "3. Import into the sandbox tenant through Microsoft Graph (extension attributes set up first):\n")
@@ -105,12 +122,12 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 		again.Read, again.Created, again.Skipped, again.Rejected, srv.Tenant.UserCount())
 
 	// 5. A user's legacy password, checked against the imported hash as the password-migration service will.
-	if err := demoPasswordCheck(ctx, out, cfg.Store, env.Getenv); err != nil {
+	if err := demoPasswordCheck(ctx, out, cfg.Store, denv.Getenv); err != nil {
 		fmt.Fprintf(out, "5. Password check skipped: %v\n", err)
 	}
 
-	fmt.Fprintf(out, "\nWhere to look:\n  %s  state of every user (SQLite)\n  %s  rejected rows with line and reason\n  %s  the legacy users\n",
-		cfg.Store, cfg.Import.Rejects, usersPath)
+	fmt.Fprintf(out, "\nWhere to look:\n  %s  state of every user (SQLite; legacy hashes sealed with AES-256-GCM, key in %s)\n  %s  rejected rows with line and reason\n  %s  the legacy users\n",
+		cfg.Store, keyPath, cfg.Import.Rejects, usersPath)
 	fmt.Fprintf(out, "Next: run a standalone tenant with 'idshift sandbox' and point 'idshift import' at it (see README).\n")
 	// The example data has bad rows on purpose: their rejection is the expected outcome.
 	return exitComplete, nil

@@ -145,6 +145,10 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		defer st.Close()
 	}
 
+	if key, _ := store.LoadKey(env.Getenv); key == nil && !opts.dryRun {
+		logger.Warn("legacy password hashes will be stored unsealed: set " + store.EnvKey + " (base64 of 32 random bytes) or " + store.EnvKeyFile)
+	}
+
 	// The reject file.
 	rejectsPath := cfg.Import.Rejects
 	if rejectsPath == "" {
