@@ -136,14 +136,14 @@ func (p *paramList) len() int { return p.n }
 
 // splitInto splits s at each sep into f, as strings.Split does, without allocating. It returns the number of
 // fields s has, or len(f)+1 when it has more than f holds (f then holds the first len(f)).
-func splitInto(f []string, s, sep string) int {
+func splitInto(f []string, s string, sep byte) int {
 	for n := range f {
-		i := strings.Index(s, sep)
+		i := strings.IndexByte(s, sep)
 		if i < 0 {
 			f[n] = s
 			return n + 1
 		}
-		f[n], s = s[:i], s[i+len(sep):]
+		f[n], s = s[:i], s[i+1:]
 	}
 	return len(f) + 1
 }

@@ -280,7 +280,7 @@ func parseCanonicalDigestParams(s string) (alg, pat, enc string, err error) {
 // parseDigestCanonical reads "$idshift-digest$a=sha256,s=before[,e=…]$salt$digest".
 func parseDigestCanonical(s string, c *cfg) (hasher, error) {
 	var f [5]string
-	if splitInto(f[:], s, "$") != len(f) || f[0] != "" {
+	if splitInto(f[:], s, '$') != len(f) || f[0] != "" {
 		return nil, malformed("digest: want $idshift-digest$a=…,s=…$salt$digest")
 	}
 	alg, pat, enc, err := parseCanonicalDigestParams(f[2])
@@ -300,7 +300,7 @@ func parseDigestCanonical(s string, c *cfg) (hasher, error) {
 // parseHMACCanonical reads "$idshift-hmac$a=sha256,s=before[,e=…]$key$salt$mac".
 func parseHMACCanonical(s string, c *cfg) (hasher, error) {
 	var f [6]string
-	if splitInto(f[:], s, "$") != len(f) || f[0] != "" {
+	if splitInto(f[:], s, '$') != len(f) || f[0] != "" {
 		return nil, malformed("hmac: want $idshift-hmac$a=…,s=…$key$salt$mac")
 	}
 	alg, pat, enc, err := parseCanonicalDigestParams(f[2])

@@ -6,8 +6,9 @@
 // hostile hash cannot stall the service.
 //
 // The normalised forms are standard strings where one exists ("$2b$…", PHC strings "$argon2id$…" and
-// "$pbkdf2-sha256$i=…,l=…$…", crypt(3) "$6$…" and DES "ab…", phpass "$P$…") and "$idshift-…$" strings for formats with no
-// standard string of their own (salted and HMAC digests, scrypt, Firebase's scrypt). docs/hashes.md lists them.
+// "$pbkdf2-sha256$i=…,l=…$…", crypt(3) "$6$…" and DES "ab…", phpass "$P$…") and "$idshift-…$" strings for formats
+// with no standard string of their own (salted and HMAC digests, scrypt, Firebase's scrypt). docs/hashes.md lists
+// them.
 package pwhash
 
 import (

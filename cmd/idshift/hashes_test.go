@@ -167,7 +167,7 @@ func TestHashesLint(t *testing.T) {
 		"4,d@x.io,$nope$\n" +
 		"5,e@x.io,$2b$10$short\n" +
 		"6,f@x.io,{SSHA}0c0blFTXXNuAMHECS4uxrj3ZieMoWImr\n" +
-		"7,g@x.io,{CRYPT}ab1Hv2Lg7ltQo\n"
+		"7,g@x.io,{CRYPT}$3$$8846f7eaee8fb117ad06bdd830b7586c\n"
 	path := filepath.Join(t.TempDir(), "users.csv")
 	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
