@@ -198,6 +198,12 @@ func prefix(p string) func(string) bool {
 	return func(s string) bool { return strings.HasPrefix(s, p) }
 }
 
+// renamed parses a string written under another prefix (from) as the standard format whose prefix is to; the
+// normalised form is the standard one.
+func renamed(from, to string, parse func(string, *cfg) (hasher, error)) func(string, *cfg) (hasher, error) {
+	return func(s string, c *cfg) (hasher, error) { return parse(to+strings.TrimPrefix(s, from), c) }
+}
+
 // formats is the ordered table of self-describing formats: the first whose is matches parses the string.
 var formats = []format{
 	{"json", isJSONObject, parseJSON},
@@ -212,6 +218,10 @@ var formats = []format{
 	{"apr1", prefix("$apr1$"), parseMD5Crypt},
 	{"sha256-crypt", prefix("$5$"), parseShaCrypt},
 	{"sha512-crypt", prefix("$6$"), parseShaCrypt},
+	// Ory Kratos writes the same crypt(3) strings under its own names.
+	{"kratos-md5-crypt", prefix("$md5-crypt$"), renamed("$md5-crypt$", "$1$", parseMD5Crypt)},
+	{"kratos-sha256-crypt", prefix("$sha256-crypt$"), renamed("$sha256-crypt$", "$5$", parseShaCrypt)},
+	{"kratos-sha512-crypt", prefix("$sha512-crypt$"), renamed("$sha512-crypt$", "$6$", parseShaCrypt)},
 	{"phpass", func(s string) bool { return strings.HasPrefix(s, "$P$") || strings.HasPrefix(s, "$H$") }, parsePhpass},
 	{"drupal-sha512", prefix("$S$"), parsePhpass},
 	{"drupal-upgraded", prefix("U$"), parsePhpass},

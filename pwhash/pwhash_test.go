@@ -377,3 +377,29 @@ func TestDESCrypt(t *testing.T) {
 		t.Errorf("cancelled: %v, %v", ok, err)
 	}
 }
+
+// TestKratosCryptPrefixes: Ory Kratos's names for crypt(3) strings (vectors from ory/kratos hash/hasher_test.go)
+// verify, and normalise to the standard prefixes.
+func TestKratosCryptPrefixes(t *testing.T) {
+	for _, tt := range []struct{ hash, norm string }{
+		{"$md5-crypt$TVEiiKNb$SN6/pUaRQS/E8Jh46As2C/", "$1$TVEiiKNb$SN6/pUaRQS/E8Jh46As2C/"},
+		{"$md5-crypt$$whuMjZj.HMFoaTaZRRtkO0", "$1$$whuMjZj.HMFoaTaZRRtkO0"},
+		{"$sha256-crypt$rounds=535000$05R.9KB6UC2kLI3w$Q/zslzx./JjkAVPTwp6th7nW5l7JU91Gte/UmIh.U78", "$5$rounds=535000$05R.9KB6UC2kLI3w$Q/zslzx./JjkAVPTwp6th7nW5l7JU91Gte/UmIh.U78"},
+		{"$sha512-crypt$rounds=656000$3LVbIAVxR//cRajw$uuNasMW.RYxlGzIRFU1Was70BPSa933AjxhZIGJdJBOlqJAHlgqa0yuiuq5JHF/ryNGryJkj87G9i3G2HPSXg1", "$6$rounds=656000$3LVbIAVxR//cRajw$uuNasMW.RYxlGzIRFU1Was70BPSa933AjxhZIGJdJBOlqJAHlgqa0yuiuq5JHF/ryNGryJkj87G9i3G2HPSXg1"},
+	} {
+		ctx := context.Background()
+		norm, err := pwhash.Normalize(tt.hash, pwhash.Options{})
+		if err != nil || norm != tt.norm {
+			t.Errorf("Normalize(%s) = %q, %v; want %q", tt.hash, norm, err, tt.norm)
+			continue
+		}
+		for _, h := range []string{tt.hash, norm} {
+			if ok, err := pwhash.Verify(ctx, "test", h, pwhash.Options{}); !ok || err != nil {
+				t.Errorf("Verify(test, %s) = %v, %v", h, ok, err)
+			}
+			if ok, err := pwhash.Verify(ctx, "tesT", h, pwhash.Options{}); ok || err != nil {
+				t.Errorf("Verify(tesT, %s) = %v, %v", h, ok, err)
+			}
+		}
+	}
+}
