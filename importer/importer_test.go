@@ -181,13 +181,13 @@ func TestImportCreatesEveryUserOnce(t *testing.T) {
 }
 
 func TestImportSurvivesLostResponses(t *testing.T) {
-	e := newEnv(t, sandbox.Config{DisableThrottling: true, Faults: sandbox.Faults{CommitThenFail: 0.2, Error503: 0.03, Seed: 7}})
+	e := newEnv(t, sandbox.Config{DisableThrottling: true, Faults: sandbox.Faults{CommitThenFail: 0.2, Error503: 0.03, Error500: 0.05, Reset: 0.05, Seed: 7}})
 	sum, _, err := e.run(t, genCSV(200), func(c *importer.Config) { c.MaxAttempts = 10 })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.srv.Tenant.Stats().Faults["commitThenFail"] == 0 {
-		t.Fatal("no commit-then-fail fault was injected; the test proves nothing")
+	if f := e.srv.Tenant.Stats().Faults; f["commitThenFail"] == 0 || f["reset"] == 0 || f["error500"] == 0 {
+		t.Fatalf("faults injected %v: the test needs commit-then-fail, resets and 500s to prove anything", f)
 	}
 	users := e.tenantByLegacyID(t)
 	for id, us := range users {
