@@ -154,7 +154,7 @@ func demoPasswordCheck(ctx context.Context, w io.Writer, storePath string, geten
 	if legacyID == "" {
 		return fmt.Errorf("no test account in examples/passwords.txt")
 	}
-	st, err := openStore(ctx, storePath, getenv)
+	st, err := openStore(ctx, storePath, getenv, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

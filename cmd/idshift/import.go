@@ -87,7 +87,7 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 type importOptions struct {
 	update, dryRun, setupExtensions, json bool
 	logEvery                              time.Duration
-	// dir, when set, is where relative default paths go (the demo's directory).
+	// quiet turns the progress display off (the demo prints its own story).
 	quiet bool
 }
 
@@ -138,15 +138,11 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	// The store.
 	var st idshift.Store
 	if !opts.dryRun || storeExists(cfg.Store) {
-		st, err = openStore(ctx, cfg.Store, env.Getenv)
+		st, err = openStore(ctx, cfg.Store, env.Getenv, logger)
 		if err != nil {
 			return exitFailed, err
 		}
 		defer st.Close()
-	}
-
-	if key, _ := store.LoadKey(env.Getenv); key == nil && !opts.dryRun {
-		logger.Warn("legacy password hashes will be stored unsealed: set " + store.EnvKey + " (base64 of 32 random bytes) or " + store.EnvKeyFile)
 	}
 
 	// The reject file.
@@ -381,10 +377,13 @@ func storeExists(dsn string) bool {
 
 // openStore opens the state store named by dsn: a postgres:// URL or a SQLite file path (optionally sqlite:PATH).
 // The credential key comes from IDSHIFT_STORE_KEY or IDSHIFT_STORE_KEY_FILE.
-func openStore(ctx context.Context, dsn string, getenv func(string) string) (idshift.Store, error) {
+func openStore(ctx context.Context, dsn string, getenv func(string) string, logger *slog.Logger) (idshift.Store, error) {
 	key, err := store.LoadKey(getenv)
 	if err != nil {
 		return nil, err
+	}
+	if key == nil {
+		logger.Warn("legacy password hashes are stored unsealed: set " + store.EnvKey + " (base64 of 32 random bytes) or " + store.EnvKeyFile)
 	}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		return postgres.Config{URL: dsn, Key: key}.Open(ctx)
