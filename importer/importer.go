@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"strings"
@@ -74,6 +75,12 @@ type Config struct {
 	// Seen is the run's index of planned legacy ids and identities (default: in memory).
 	Seen Seen
 
+	// Shard and Shards split one import across several processes that share a PostgreSQL store: each plans the
+	// whole source (so duplicates are found across shards) but sends only the users whose legacy id hashes to its
+	// shard; the others are counted as OtherShard. Shards ≤ 1 means one process does everything. Each process
+	// should have its own app registration(s), and the tenant's write limit divided between them.
+	Shard, Shards int
+
 	Rules       graph.Rules
 	HashOptions pwhash.Options
 	Logger      *slog.Logger
@@ -119,6 +126,9 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Shards > 1 && (c.Shard < 0 || c.Shard >= c.Shards) {
+		return fmt.Errorf("importer: Shard: %d is not in [0, %d)", c.Shard, c.Shards)
+	}
 	if c.Seen == nil {
 		c.Seen = memSeen{}
 	}
@@ -136,7 +146,7 @@ func (c *Config) extensionName(short string) string {
 }
 
 // Summary counts what a run did with every user it read. Read = Created + Adopted + Updated + Skipped + Collisions
-// + Rejected + Failed, always.
+// + Rejected + Failed + OtherShard, always.
 type Summary struct {
 	Read       int64 `json:"read"`
 	Created    int64 `json:"created"`
@@ -146,6 +156,8 @@ type Summary struct {
 	Collisions int64 `json:"collisions"`
 	Rejected   int64 `json:"rejected"`
 	Failed     int64 `json:"failed"`
+	// OtherShard counts valid users left to the other processes of a sharded import.
+	OtherShard int64 `json:"otherShard,omitempty"`
 	// Interrupted is true when the run stopped before the end of the source (signal or fatal error).
 	Interrupted bool          `json:"interrupted"`
 	Elapsed     time.Duration `json:"elapsedNs"`
@@ -153,13 +165,13 @@ type Summary struct {
 
 // Reconciles reports whether the counts add up.
 func (s Summary) Reconciles() bool {
-	return s.Read == s.Created+s.Adopted+s.Updated+s.Skipped+s.Collisions+s.Rejected+s.Failed
+	return s.Read == s.Created+s.Adopted+s.Updated+s.Skipped+s.Collisions+s.Rejected+s.Failed+s.OtherShard
 }
 
 // Progress is a live view of a run, safe to read from another goroutine.
 type Progress struct {
-	read, created, adopted, updated, skipped, collisions, rejected, failed atomic.Int64
-	start                                                                  atomic.Int64 // unix nanoseconds
+	read, created, adopted, updated, skipped, collisions, rejected, failed, otherShard atomic.Int64
+	start                                                                              atomic.Int64 // unix nanoseconds
 }
 
 // Snapshot returns the counts so far.
@@ -167,7 +179,8 @@ func (p *Progress) Snapshot() Summary {
 	return Summary{
 		Read: p.read.Load(), Created: p.created.Load(), Adopted: p.adopted.Load(), Updated: p.updated.Load(),
 		Skipped: p.skipped.Load(), Collisions: p.collisions.Load(), Rejected: p.rejected.Load(), Failed: p.failed.Load(),
-		Elapsed: time.Since(time.Unix(0, p.start.Load())),
+		OtherShard: p.otherShard.Load(),
+		Elapsed:    time.Since(time.Unix(0, p.start.Load())),
 	}
 }
 
@@ -251,7 +264,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 			im.progress.read.Add(-int64(len(chunk)))
 			return false
 		}
-		chunk = kept
+		chunk = im.ownShard(kept)
 		if len(chunk) == 0 {
 			return true
 		}
@@ -300,6 +313,31 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 		return errors.Join(dedupeErr, ctx.Err())
 	}
 	return nil
+}
+
+// ownShard keeps the plans of this process's shard and counts the others.
+func (im *Importer) ownShard(plans []*plan) []*plan {
+	if im.cfg.Shards <= 1 {
+		return plans
+	}
+	kept := plans[:0]
+	for _, p := range plans {
+		if ShardOf(p.user.Key(), im.cfg.Shards) == im.cfg.Shard {
+			kept = append(kept, p)
+		} else {
+			im.progress.otherShard.Add(1)
+		}
+	}
+	return kept
+}
+
+// ShardOf is the shard of a user among n: FNV-1a of its source and legacy id, the same in every process.
+func ShardOf(k idshift.Key, n int) int {
+	h := fnv.New64a()
+	h.Write([]byte(k.Source))
+	h.Write([]byte{0})
+	h.Write([]byte(k.LegacyID))
+	return int(h.Sum64() % uint64(n))
 }
 
 func (im *Importer) reject(re *idshift.RowError) {

@@ -124,6 +124,14 @@ func TestImportConfigErrorsNameTheField(t *testing.T) {
 	if code != exitFailed || !strings.Contains(stderr, "import.workers") {
 		t.Errorf("bad flag value: exit %d, stderr %q", code, stderr)
 	}
+	code, _, stderr = run(t, nil, "import", "--source", "x.csv", "--shard", "2/2")
+	if code != exitFailed || !strings.Contains(stderr, "import.shard") {
+		t.Errorf("bad shard: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, nil, "import", "--source", "x.csv", "--shard", "0/2")
+	if code != exitFailed || !strings.Contains(stderr, "PostgreSQL") {
+		t.Errorf("shard without a shared store: exit %d, stderr %q", code, stderr)
+	}
 	code, _, stderr = run(t, nil, "import")
 	if code != exitFailed || !strings.Contains(stderr, "source.path") {
 		t.Errorf("missing source: exit %d, stderr %q", code, stderr)

@@ -45,6 +45,7 @@ import (
 //	  workers: 8                              # --workers
 //	  chunk_size: 200                         # --chunk-size
 //	  rejects: rejects.jsonl                  # --rejects (default: <store>.rejects.jsonl)
+//	  shard: 0/2                              # --shard: this process's share of a split import (PostgreSQL store)
 type Config struct {
 	Source struct {
 		Path    string `yaml:"path"`
@@ -76,6 +77,7 @@ type Config struct {
 		Workers               int    `yaml:"workers"`
 		ChunkSize             int    `yaml:"chunk_size"`
 		Rejects               string `yaml:"rejects"`
+		Shard                 string `yaml:"shard"`
 	} `yaml:"import"`
 }
 
@@ -145,6 +147,7 @@ func (c *Config) bindings() []binding {
 		{"import.workers", "workers", "IDSHIFT_WORKERS", "chunks in flight at once", &c.Import.Workers},
 		{"import.chunk_size", "chunk-size", "IDSHIFT_CHUNK_SIZE", "users per chunk", &c.Import.ChunkSize},
 		{"import.rejects", "rejects", "IDSHIFT_REJECTS", "reject file, JSON Lines (default: next to the store)", &c.Import.Rejects},
+		{"import.shard", "shard", "IDSHIFT_SHARD", "I/N: send only shard I of N (several processes sharing a PostgreSQL store)", &c.Import.Shard},
 	}
 }
 
@@ -236,6 +239,9 @@ func (c *Config) validate() error {
 	case c.Limits.TenantWrites < 1 || c.Limits.TenantWindow <= 0:
 		return fmt.Errorf("config: limits.tenant_writes/tenant_window: must be positive")
 	}
+	if _, _, err := c.shard(); err != nil {
+		return err
+	}
 	for i, a := range c.Tenant.Apps {
 		if a.ClientID == "" {
 			return fmt.Errorf("config: tenant.apps[%d].client_id: required", i)
@@ -245,4 +251,21 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// shard parses import.shard ("I/N"); "" is 0 of 0 (no sharding).
+func (c *Config) shard() (i, n int, err error) {
+	if c.Import.Shard == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(c.Import.Shard, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("config: import.shard (--shard): %q is not I/N with 0 <= I < N", c.Import.Shard)
+	}
+	if n > 1 && !strings.Contains(c.Store, "://") {
+		return 0, 0, fmt.Errorf("config: import.shard (--shard): a split import needs a shared PostgreSQL store (store: postgres://…)")
+	}
+	return i, n, nil
 }

@@ -239,11 +239,16 @@ func printSummary(env *Env, s importer.Summary, opts importOptions, rejectsPath 
 	}
 	fmt.Fprintf(w, "  %screated    %d\n  adopted    %d\n  %supdated    %d\n  skipped    %d (already done)\n  collisions %d\n  rejected   %d\n  failed     %d\n",
 		verb, s.Created, s.Adopted, verb, s.Updated, s.Skipped, s.Collisions, s.Rejected, s.Failed)
+	sum := "read = created + adopted + updated + skipped + collisions + rejected + failed"
+	if s.OtherShard > 0 {
+		fmt.Fprintf(w, "  other shards %d (sent by the other processes of a split import)\n", s.OtherShard)
+		sum += " + other shards"
+	}
 	check := "reconciles"
 	if !s.Reconciles() {
 		check = "DOES NOT RECONCILE"
 	}
-	fmt.Fprintf(w, "  read = created + adopted + updated + skipped + collisions + rejected + failed: %s\n", check)
+	fmt.Fprintf(w, "  %s: %s\n", sum, check)
 	if s.Rejected > 0 && !opts.dryRun {
 		fmt.Fprintf(w, "rejected records (line, field, reason): %s\n", rejectsPath)
 	}
