@@ -51,7 +51,9 @@ func TestImportSurvivesSIGKILL(t *testing.T) {
 	state := filepath.Join(dir, "state.db")
 	args := []string{"import", "--source", csv, "--source-name", "crash", "--store", state,
 		"--domain", srv.Tenant.Domain(), "--graph-url", srv.URL, "--ca-file", ca, "--setup-extensions",
-		"--workers", "4", "--app-writes", "1000000000", "--app-window", "1s", "--tenant-writes", "1000000000", "--tenant-window", "1s", "--json", "--progress-every", "1h"}
+		"--workers", "4", "--json", "--progress-every", "1h",
+		// Paced to about 20 s of work so that every kill lands mid-run (6 kills at most 1.5 s in take < 12,000).
+		"--app-writes", "1000", "--app-window", "1s", "--tenant-writes", "1000", "--tenant-window", "1s"}
 	vars := []string{
 		"IDSHIFT_TEST_AS_PROGRAM=1",
 		"AZURE_TENANT_ID=" + srv.Tenant.TenantID(),
