@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	xargon2 "github.com/go-crypt/x/argon2"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/scrypt"
 )
@@ -132,6 +133,8 @@ func (h *argon2Hash) verify(ctx context.Context, pw []byte) (bool, error) {
 		k = argon2.Key(pw, h.salt, h.t, h.m, h.p, uint32(len(h.hash)))
 	case h.version == 0x13 && h.variant == "argon2id":
 		k = argon2.IDKey(pw, h.salt, h.t, h.m, h.p, uint32(len(h.hash)))
+	case h.version == 0x13 && h.variant == "argon2d":
+		k = xargon2.DKey(pw, h.salt, h.t, h.m, uint32(h.p), uint32(len(h.hash)))
 	default:
 		mode := map[string]int{"argon2d": argonD, "argon2i": argonI, "argon2id": argonID}[h.variant]
 		k = argon2Key(mode, h.version, pw, h.salt, h.t, h.m, h.p, uint32(len(h.hash)))
