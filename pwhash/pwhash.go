@@ -346,10 +346,49 @@ func Verify(ctx context.Context, password, normalized string, opt Options) (bool
 	if err != nil {
 		return false, err
 	}
-	enc := c.Encoding
-	if ec, ok := h.(encodingCarrier); ok && ec.passwordEncoding() != "" {
-		enc = ec.passwordEncoding()
+	return verifyWith(ctx, h, hashEncoding(h, c), password)
+}
+
+// Hash is a parsed hash whose cost passed the caps. A service that checks many passwords against the same hashes
+// (retries, or a cache of recent users) keeps Hashes and does not read the strings again. A Hash is immutable and
+// safe for concurrent use.
+type Hash struct {
+	h   hasher
+	enc string // password encoding
+}
+
+// Parse reads a hash as Verify does (detection, parsing, caps) and returns it ready to verify passwords. Errors are
+// Normalize's.
+func Parse(raw string, opt Options) (*Hash, error) {
+	c := getCfg(opt)
+	defer putCfg(c)
+	h, err := parse(raw, c)
+	if err != nil {
+		return nil, err
 	}
+	return &Hash{h: h, enc: hashEncoding(h, c)}, nil
+}
+
+// String returns the normalised form (Normalize's result).
+func (h *Hash) String() string { return h.h.String() }
+
+// Verify checks password against h, with the outcomes of the package's Verify.
+func (h *Hash) Verify(ctx context.Context, password string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	return verifyWith(ctx, h.h, h.enc, password)
+}
+
+// hashEncoding is the password encoding for h: the one its normalised form carries, else Options.Encoding.
+func hashEncoding(h hasher, c *cfg) string {
+	if ec, ok := h.(encodingCarrier); ok && ec.passwordEncoding() != "" {
+		return ec.passwordEncoding()
+	}
+	return c.Encoding
+}
+
+func verifyWith(ctx context.Context, h hasher, enc, password string) (bool, error) {
 	pw, ok, err := encodePassword(password, enc)
 	if err != nil {
 		return false, err

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/argon2"
@@ -400,6 +401,48 @@ func TestKratosCryptPrefixes(t *testing.T) {
 			if ok, err := pwhash.Verify(ctx, "tesT", h, pwhash.Options{}); ok || err != nil {
 				t.Errorf("Verify(tesT, %s) = %v, %v", h, ok, err)
 			}
+		}
+	}
+}
+
+// TestParse checks that a parsed Hash answers as Verify does, for every round-trip format, from many goroutines at
+// once (a Hash is shared by a service's requests), and that a cancelled context stops it.
+func TestParse(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range roundTrips(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h, err := pwhash.Parse(s, pwhash.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			norm, err := pwhash.Normalize(s, pwhash.Options{})
+			if err != nil || h.String() != norm {
+				t.Fatalf("String differs from Normalize (err %v)", err)
+			}
+			var wg sync.WaitGroup
+			for i := range 4 {
+				wg.Go(func() {
+					pw := "pässword"
+					if i%2 == 1 {
+						pw = "password"
+					}
+					if ok, err := h.Verify(ctx, pw); ok != (i%2 == 0) || err != nil {
+						t.Errorf("Verify(#%d) = %v, %v", i, ok, err)
+					}
+				})
+			}
+			wg.Wait()
+			cancelled, cancel := context.WithCancel(ctx)
+			cancel()
+			if ok, err := h.Verify(cancelled, "pässword"); ok || !errors.Is(err, context.Canceled) {
+				t.Errorf("cancelled: %v, %v; want context.Canceled", ok, err)
+			}
+		})
+	}
+	for _, bad := range []string{"", "$2b$99$abc", "{\"algorithm\":\"x\"}", "$argon2id$v=19$m=999999999,t=1,p=1$c2FsdA$a2V5a2V5"} {
+		if h, err := pwhash.Parse(bad, pwhash.Options{}); h != nil || err == nil {
+			t.Errorf("Parse(%.12q…) = %v; want an error", bad, err)
 		}
 	}
 }

@@ -279,6 +279,15 @@ func TestVectors(t *testing.T) {
 			if ok, err := pwhash.Verify(ctx, flipped, norm, opt); ok || err != nil {
 				t.Errorf("Verify(flipped password) = %v, %v; want false, nil", ok, err)
 			}
+			// The parsed form reads the raw string to the same hash; its own Verify is checked on the cheap
+			// outcome here and on matches in TestParse.
+			h, err := pwhash.Parse(raw, opt)
+			if err != nil || h.String() != norm {
+				t.Fatalf("Parse(raw): err %v, or its String differs from Normalize's", err)
+			}
+			if ok, err := h.Verify(ctx, flipped); ok || err != nil {
+				t.Errorf("Hash.Verify(flipped password) = %v, %v; want false, nil", ok, err)
+			}
 			for i, bad := range malformedVariants(raw, opt) {
 				if _, err := pwhash.Normalize(bad, opt); err == nil {
 					t.Errorf("malformed variant %d: Normalize succeeded", i)
