@@ -57,7 +57,8 @@ type Config struct {
 	AdoptExisting bool
 	// Update patches users already created whose source data changed since they were sent.
 	Update bool
-	// DryRun plans and writes the requests that would be sent to DryRunOut (passwords redacted); it writes nothing
+	// DryRun plans and writes the requests that would be sent, and the rows that would be rejected, to DryRunOut
+	// (passwords redacted); it writes nothing
 	// to the tenant or the store.
 	DryRun    bool
 	DryRunOut io.Writer
@@ -340,13 +341,25 @@ func ShardOf(k idshift.Key, n int) int {
 	return int(h.Sum64() % uint64(n))
 }
 
+// reject counts a rejected row and writes it to the reject file; a dry run writes it to its output instead, as an
+// action "reject" line, so that the plan shows every row.
 func (im *Importer) reject(re *idshift.RowError) {
 	im.progress.rejected.Add(1)
-	if im.cfg.Rejects == nil {
+	w := im.cfg.Rejects
+	var b []byte
+	if im.cfg.DryRun {
+		w = im.cfg.DryRunOut
+		b, _ = json.Marshal(struct {
+			Action string `json:"action"`
+			*idshift.RowError
+		}{"reject", re})
+	} else {
+		b, _ = json.Marshal(re)
+	}
+	if w == nil {
 		return
 	}
-	b, _ := json.Marshal(re)
 	im.rejectMu.Lock()
 	defer im.rejectMu.Unlock()
-	im.cfg.Rejects.Write(append(b, '\n'))
+	w.Write(append(b, '\n'))
 }

@@ -446,3 +446,34 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionsValidate(t *testing.T) {
+	if err := (pwhash.Options{}).Validate(); err != nil {
+		t.Fatalf("zero Options: %v", err)
+	}
+	good := pwhash.Options{Encoding: "latin1", Format: "hmac-sha256", Digest: pwhash.DigestParams{Key: "00ff", KeyEncoding: "hex", SaltPosition: "after"},
+		Firebase: &pwhash.FirebaseParams{SignerKey: "c2lnbmVy", SaltSeparator: "Bw==", Rounds: 8, MemCost: 14}}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("valid Options: %v", err)
+	}
+	for field, opt := range map[string]pwhash.Options{
+		"Limits.BcryptCost":     {Limits: pwhash.Limits{BcryptCost: 32}},
+		"Limits.DESCryptRounds": {Limits: pwhash.Limits{DESCryptRounds: -1}},
+		"Encoding":              {Encoding: "ebcdic"},
+		"Format":                {Format: "sha3"},
+		"Digest.SaltPosition":   {Digest: pwhash.DigestParams{SaltPosition: "middle"}},
+		"Digest.Key":            {Format: "hmac-sha1"},
+		"Digest.KeyEncoding":    {Digest: pwhash.DigestParams{KeyEncoding: "rot13"}},
+		"Firebase.SignerKey":    {Firebase: &pwhash.FirebaseParams{SignerKey: "not base64!", Rounds: 8, MemCost: 14}},
+		"Firebase.Rounds":       {Firebase: &pwhash.FirebaseParams{SignerKey: "c2lnbmVy", MemCost: 14}},
+	} {
+		var oe *pwhash.OptionError
+		if err := opt.Validate(); !errors.As(err, &oe) || oe.Field != field {
+			t.Errorf("%s: got %v", field, err)
+		}
+	}
+	secret := pwhash.Options{Format: "hmac-sha1", Digest: pwhash.DigestParams{Key: "zz-secret-zz", KeyEncoding: "hex"}}
+	if err := secret.Validate(); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("a bad key: %v; want an error without the key", err)
+	}
+}

@@ -106,6 +106,26 @@ func TestImportCommandAgainstSandboxCommand(t *testing.T) {
 	if strings.Contains(stdout, `"action":"create"`) || !strings.Contains(stdout, `"action":"skip"`) {
 		t.Errorf("dry run after a complete import plans creates:\n%.500s", stdout)
 	}
+
+	// The hash caps apply at import: with bcrypt capped at cost 9 (through the environment), the rows whose hash is
+	// bcrypt cost 10 are rejected as over the limit, before anything is sent: 112 of the file's 113 bcrypt hashes
+	// (the other is on a row rejected first for another reason); 118 rejects in all. A dry run lists rejected rows
+	// with the requests.
+	capped := map[string]string{"IDSHIFT_MAX_BCRYPT_COST": "9"}
+	for k, v := range vars {
+		capped[k] = v
+	}
+	fresh := []string{"import", "--source", "../../examples/users.csv", "--store", filepath.Join(dir, "capped.db")}
+	code, stdout, stderr = run(t, capped, append(fresh, "--dry-run")...)
+	if code != exitWithRejections {
+		t.Fatalf("capped dry run exit %d\n%s", code, stderr)
+	}
+	if n := strings.Count(stdout, `"action":"reject"`); n != 118 {
+		t.Errorf("capped dry run: %d reject lines, want 118", n)
+	}
+	if n := strings.Count(stdout, `bcrypt cost 10 \u003e 9`); n != 112 {
+		t.Errorf("capped dry run: %d rejections name the bcrypt cap, want 112\n%.1000s", n, stdout)
+	}
 }
 
 func TestImportConfigErrorsNameTheField(t *testing.T) {
@@ -131,6 +151,19 @@ func TestImportConfigErrorsNameTheField(t *testing.T) {
 	code, _, stderr = run(t, nil, "import", "--source", "x.csv", "--shard", "0/2")
 	if code != exitFailed || !strings.Contains(stderr, "PostgreSQL") {
 		t.Errorf("shard without a shared store: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, nil, "import", "--source", "x.csv", "--max-bcrypt-cost", "40")
+	if code != exitFailed || !strings.Contains(stderr, "hashes.limits.bcrypt_cost (--max-bcrypt-cost)") {
+		t.Errorf("bad hash cap: exit %d, stderr %q", code, stderr)
+	}
+	os.WriteFile(cfg, []byte("source:\n  path: users.csv\nhashes:\n  password_encoding: ebcdic\n"), 0o600)
+	code, _, stderr = run(t, nil, "import", "--config", cfg)
+	if code != exitFailed || !strings.Contains(stderr, "hashes.password_encoding (--password-encoding)") {
+		t.Errorf("bad password encoding: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, map[string]string{"IDSHIFT_HMAC_KEY": "zz-secret-zz", "IDSHIFT_HMAC_KEY_ENCODING": "hex"}, "import", "--source", "x.csv")
+	if code != exitFailed || !strings.Contains(stderr, "hashes.hmac_key") || strings.Contains(stderr, "secret") {
+		t.Errorf("bad HMAC key: exit %d, stderr %q", code, stderr)
 	}
 	code, _, stderr = run(t, nil, "import")
 	if code != exitFailed || !strings.Contains(stderr, "source.path") {

@@ -79,6 +79,7 @@ type Config struct {
 		Rejects               string `yaml:"rejects"`
 		Shard                 string `yaml:"shard"`
 	} `yaml:"import"`
+	Hashes HashConfig `yaml:"hashes"`
 }
 
 // AppConfig is one app registration.
@@ -92,6 +93,7 @@ func defaultConfig() *Config {
 	c := &Config{}
 	c.Store = "idshift-state.db"
 	c.Tenant.GraphURL = "https://graph.microsoft.com"
+	c.Hashes = defaultHashConfig()
 	c.Limits.AppWrites = 3000
 	c.Limits.AppWindow = 150 * time.Second
 	c.Limits.TenantWrites = 18000
@@ -124,7 +126,7 @@ type binding struct {
 }
 
 func (c *Config) bindings() []binding {
-	return []binding{
+	return append([]binding{
 		{"source.path", "source", "IDSHIFT_SOURCE", "legacy users file (CSV, JSON Lines or JSON array; - for stdin)", &c.Source.Path},
 		{"source.format", "format", "IDSHIFT_SOURCE_FORMAT", "source format: csv, jsonl or json (default from the extension)", &c.Source.Format},
 		{"source.name", "source-name", "IDSHIFT_SOURCE_NAME", "name of the legacy system, part of each user's key", &c.Source.Name},
@@ -148,39 +150,16 @@ func (c *Config) bindings() []binding {
 		{"import.chunk_size", "chunk-size", "IDSHIFT_CHUNK_SIZE", "users per chunk", &c.Import.ChunkSize},
 		{"import.rejects", "rejects", "IDSHIFT_REJECTS", "reject file, JSON Lines (default: next to the store)", &c.Import.Rejects},
 		{"import.shard", "shard", "IDSHIFT_SHARD", "I/N: send only shard I of N (several processes sharing a PostgreSQL store)", &c.Import.Shard},
-	}
+	}, c.Hashes.bindings()...)
 }
 
 // applyEnv overrides the configuration from the environment; a bad value names the variable.
 func (c *Config) applyEnv(getenv func(string) string) error {
-	for _, b := range c.bindings() {
-		v := getenv(b.env)
-		if v == "" {
-			continue
-		}
-		if err := setValue(b.ptr, v); err != nil {
-			return fmt.Errorf("config: %s (%s): %w", b.env, b.key, err)
-		}
-	}
-	return nil
+	return applyBindingsEnv(c.bindings(), getenv)
 }
 
 // register adds every binding as a flag whose default is the current value.
-func (c *Config) register(fs *flag.FlagSet) {
-	for _, b := range c.bindings() {
-		usage := fmt.Sprintf("%s (%s, $%s)", b.usage, b.key, b.env)
-		switch p := b.ptr.(type) {
-		case *string:
-			fs.StringVar(p, b.flag, *p, usage)
-		case *int:
-			fs.IntVar(p, b.flag, *p, usage)
-		case *bool:
-			fs.BoolVar(p, b.flag, *p, usage)
-		case *time.Duration:
-			fs.DurationVar(p, b.flag, *p, usage)
-		}
-	}
-}
+func (c *Config) register(fs *flag.FlagSet) { registerBindings(fs, c.bindings()) }
 
 func setValue(ptr any, v string) error {
 	switch p := ptr.(type) {
@@ -240,6 +219,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: limits.tenant_writes/tenant_window: must be positive")
 	}
 	if _, _, err := c.shard(); err != nil {
+		return err
+	}
+	if _, err := c.Hashes.options(); err != nil {
 		return err
 	}
 	for i, a := range c.Tenant.Apps {

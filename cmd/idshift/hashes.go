@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -42,62 +41,6 @@ func runHashes(ctx context.Context, env *Env, args []string) (int, error) {
 	}
 	fmt.Fprintf(env.Stderr, "idshift hashes: unknown subcommand %q\n\n%s\n", args[0], hashesUsage)
 	return 2, nil
-}
-
-// hashFlags are the pwhash options shared by check and lint.
-type hashFlags struct {
-	opt      pwhash.Options
-	firebase pwhash.FirebaseParams
-}
-
-func (h *hashFlags) register(fs *flag.FlagSet) {
-	l := &h.opt.Limits
-	d := pwhash.DefaultLimits
-	fs.IntVar(&l.BcryptCost, "max-bcrypt-cost", d.BcryptCost, "cap: bcrypt cost")
-	fs.IntVar(&l.ScryptN, "max-scrypt-n", d.ScryptN, "cap: scrypt N")
-	fs.IntVar(&l.ScryptR, "max-scrypt-r", d.ScryptR, "cap: scrypt r")
-	fs.IntVar(&l.ScryptP, "max-scrypt-p", d.ScryptP, "cap: scrypt p")
-	fs.IntVar(&l.ScryptNR, "max-scrypt-nr", d.ScryptNR, "cap: scrypt N*r (memory / 128 bytes)")
-	fs.Func("max-argon-memory", fmt.Sprintf("cap: argon2 memory in KiB (default %d)", d.ArgonMemoryKiB), uintFlag(func(v uint64) { l.ArgonMemoryKiB = uint32(v) }, 1<<32-1))
-	fs.Func("max-argon-time", fmt.Sprintf("cap: argon2 iterations (default %d)", d.ArgonTime), uintFlag(func(v uint64) { l.ArgonTime = uint32(v) }, 1<<32-1))
-	fs.Func("max-argon-threads", fmt.Sprintf("cap: argon2 parallelism (default %d)", d.ArgonThreads), uintFlag(func(v uint64) { l.ArgonThreads = uint8(v) }, 255))
-	fs.IntVar(&l.PBKDF2Iterations, "max-pbkdf2-iterations", d.PBKDF2Iterations, "cap: PBKDF2 iterations times output blocks")
-	fs.IntVar(&l.ShaCryptRounds, "max-sha-crypt-rounds", d.ShaCryptRounds, "cap: sha-crypt rounds")
-	fs.IntVar(&l.PhpassLog2, "max-phpass-log2", d.PhpassLog2, "cap: phpass/Drupal log2 iterations")
-	fs.BoolVar(&h.opt.ScryptLnIsN, "scrypt-ln-is-n", false, "read $scrypt$ln=… as Ory Kratos writes it (ln is N, not log2 N)")
-	fs.StringVar(&h.opt.Encoding, "encoding", "", "password encoding the legacy system hashed: utf-8 (default), latin1, utf-16le")
-	fs.StringVar(&h.opt.Format, "hash-format", "", "format of bare digests, which cannot be detected: md5, sha256, sha1-salted, hmac-sha256, … (see docs/hashes.md)")
-	fs.StringVar(&h.opt.Digest.SaltPosition, "salt-position", "", "bare digests: salt before (default) or after the password")
-	fs.StringVar(&h.opt.Digest.SaltEncoding, "salt-encoding", "", "bare digests: salt as utf8 (default), hex or base64")
-	fs.StringVar(&h.opt.Digest.HashEncoding, "hash-encoding", "", "bare digests: digest as hex (default) or base64")
-	fs.StringVar(&h.opt.Digest.Separator, "digest-separator", "", `bare digests: separator between digest and salt (default ":")`)
-	fs.StringVar(&h.opt.Digest.Key, "hmac-key", "", "bare HMAC digests: the key")
-	fs.StringVar(&h.opt.Digest.KeyEncoding, "hmac-key-encoding", "", "bare HMAC digests: key as utf8 (default), hex or base64")
-	fs.StringVar(&h.firebase.SignerKey, "firebase-signer-key", "", "Firebase project: base64 signer key")
-	fs.StringVar(&h.firebase.SaltSeparator, "firebase-salt-separator", "", "Firebase project: base64 salt separator")
-	fs.IntVar(&h.firebase.Rounds, "firebase-rounds", 0, "Firebase project: rounds")
-	fs.IntVar(&h.firebase.MemCost, "firebase-mem-cost", 0, "Firebase project: memory cost")
-}
-
-// options returns the flags' pwhash options; Firebase parameters are set when any Firebase flag was.
-func (h *hashFlags) options() pwhash.Options {
-	opt := h.opt
-	if h.firebase != (pwhash.FirebaseParams{}) {
-		fb := h.firebase
-		opt.Firebase = &fb
-	}
-	return opt
-}
-
-func uintFlag(set func(uint64), max uint64) func(string) error {
-	return func(s string) error {
-		var v uint64
-		if _, err := fmt.Sscan(s, &v); err != nil || v > max {
-			return fmt.Errorf("want an integer from 0 to %d", max)
-		}
-		set(v)
-		return nil
-	}
 }
 
 // ---- check ----
@@ -141,8 +84,11 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	var hf hashFlags
-	hf.register(fs)
+	hc := defaultHashConfig()
+	if err := applyBindingsEnv(hc.bindings(), env.Getenv); err != nil {
+		return 2, err
+	}
+	registerBindings(fs, hc.bindings())
 	path := fs.String("f", "", "input file (default standard input)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "verifications in parallel")
 	if err := fs.Parse(args); err != nil {
@@ -154,6 +100,10 @@ Flags:
 	if *workers < 1 {
 		return 2, fmt.Errorf("check: --workers must be at least 1")
 	}
+	base, err := hc.options()
+	if err != nil {
+		return 2, err
+	}
 	in := env.Stdin
 	if *path != "" && *path != "-" {
 		f, err := os.Open(*path)
@@ -163,7 +113,6 @@ Flags:
 		defer f.Close()
 		in = f
 	}
-	base := hf.options()
 
 	jobs := make(chan *checkJob)
 	order := make(chan *checkJob, 4**workers) // bounds the lines in flight; keeps output in input order
@@ -359,8 +308,11 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	var hf hashFlags
-	hf.register(fs)
+	hc := defaultHashConfig()
+	if err := applyBindingsEnv(hc.bindings(), env.Getenv); err != nil {
+		return 2, err
+	}
+	registerBindings(fs, hc.bindings())
 	src := fs.String("source", "", "legacy users file (CSV, JSON Lines or JSON array; - for standard input)")
 	format := fs.String("format", "", "source format: csv, jsonl or json (default from the extension)")
 	mappingPath := fs.String("mapping", "", "YAML field mapping (default: the documented default schema)")
@@ -375,6 +327,10 @@ Flags:
 	if *src == "" {
 		return 2, fmt.Errorf("lint: --source is required")
 	}
+	opt, err := hc.options()
+	if err != nil {
+		return 2, err
+	}
 	cfg := file.Config{Path: *src, Format: *format, Stdin: env.Stdin}
 	if *mappingPath != "" {
 		m, err := source.LoadMapping(*mappingPath)
@@ -388,7 +344,7 @@ Flags:
 		return 1, fmt.Errorf("lint: %w", err)
 	}
 	defer s.Close()
-	rep, err := lint(ctx, s, hf.options(), *maxLines)
+	rep, err := lint(ctx, s, opt, *maxLines)
 	if err != nil {
 		return 1, fmt.Errorf("lint: %w", err)
 	}

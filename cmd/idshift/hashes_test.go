@@ -150,11 +150,17 @@ func TestHashesCheckOptions(t *testing.T) {
 	if code, stdout, _ := runIn(t, in, "hashes", "check", "--scrypt-ln-is-n"); code != 0 || strings.TrimSpace(stdout) != `{"match":true}` {
 		t.Fatalf("with the dialect flag: exit %d, %s", code, stdout)
 	}
-	// A cap lowered by a flag.
-	good := bcryptOf(t, "pw")
-	in = jsonLine(t, map[string]string{"hash": good, "password": "pw"})
-	if code, stdout, _ := runIn(t, in, "hashes", "check", "--max-bcrypt-cost", "3"); code != 1 || !strings.Contains(stdout, "cost over limit") {
+	// A cap lowered by a flag, and one out of range.
+	cost5, err := bcrypt.GenerateFromPassword([]byte("pw"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = jsonLine(t, map[string]string{"hash": string(cost5), "password": "pw"})
+	if code, stdout, _ := runIn(t, in, "hashes", "check", "--max-bcrypt-cost", "4"); code != 1 || !strings.Contains(stdout, `bcrypt cost 5 \u003e 4`) {
 		t.Fatalf("lowered cap: exit %d, %s", code, stdout)
+	}
+	if code, _, stderr := runIn(t, in, "hashes", "check", "--max-bcrypt-cost", "3"); code != 2 || !strings.Contains(stderr, "hashes.limits.bcrypt_cost (--max-bcrypt-cost): want 4 to 31") {
+		t.Fatalf("cap out of range: exit %d, %s", code, stderr)
 	}
 }
 

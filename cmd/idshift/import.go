@@ -174,8 +174,12 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	}
 	defer seen.Close()
 
+	hashOpt, err := cfg.Hashes.options()
+	if err != nil {
+		return exitFailed, err
+	}
 	im, err := importer.New(importer.Config{
-		Seen:   seen,
+		Seen: seen, HashOptions: hashOpt,
 		Source: src, Store: st, Directory: dir,
 		Domain: domain, ExtensionsAppID: extAppID, SourceName: cfg.Source.Name,
 		MigrationAttribute: cfg.Import.MigrationAttribute, LegacyIDAttribute: cfg.Import.LegacyIDAttribute,
