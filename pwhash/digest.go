@@ -352,6 +352,8 @@ func parseLDAP(s string, c *cfg) (hasher, error) {
 			return parseMD5Crypt(rest, c)
 		case strings.HasPrefix(rest, "$5$"), strings.HasPrefix(rest, "$6$"):
 			return parseShaCrypt(rest, c)
+		case strings.HasPrefix(rest, "$y$"):
+			return parseYescrypt(rest, c)
 		case isBcrypt(rest):
 			return parseBcrypt(rest, c)
 		case len(rest) == 13 || strings.HasPrefix(rest, "_"):

@@ -218,6 +218,7 @@ var formats = []format{
 	{"apr1", prefix("$apr1$"), parseMD5Crypt},
 	{"sha256-crypt", prefix("$5$"), parseShaCrypt},
 	{"sha512-crypt", prefix("$6$"), parseShaCrypt},
+	{"yescrypt", prefix("$y$"), parseYescrypt},
 	// Ory Kratos writes the same crypt(3) strings under its own names.
 	{"kratos-md5-crypt", prefix("$md5-crypt$"), renamed("$md5-crypt$", "$1$", parseMD5Crypt)},
 	{"kratos-sha256-crypt", prefix("$sha256-crypt$"), renamed("$sha256-crypt$", "$5$", parseShaCrypt)},

@@ -185,6 +185,8 @@ func TestLimits(t *testing.T) {
 		{"key", hs["pbkdf2-phc"], pwhash.Limits{KeyLen: 32}, "key length"},
 		{"defaults: bcrypt 15", "$2b$15$" + strings.Repeat("a", 53), pwhash.Limits{}, "bcrypt cost 15 > 14"},
 		{"defaults: scrypt 2^21", "$scrypt$ln=21,r=8,p=1$c2FsdA$" + raw.EncodeToString(make([]byte, 32)), pwhash.Limits{}, "scrypt N"},
+		{"yescrypt N*r", "$y$j9T$fqIAg4Vpv9o1MKgWMnyax.$BxkUx27fLJlPOfyIfNEBPzjrDQ95LXKgN5OJii3GL7.", pwhash.Limits{ScryptNR: 1 << 16}, "scrypt N*r 131072 > 65536"},
+		{"defaults: yescrypt 1 GiB", "$y$jFT$fqIAg4Vpv9o1MKgWMnyax.$BxkUx27fLJlPOfyIfNEBPzjrDQ95LXKgN5OJii3GL7.", pwhash.Limits{}, "scrypt N*r"},
 		{"defaults: argon2 1 GiB", "$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHQ$" + raw.EncodeToString(make([]byte, 32)), pwhash.Limits{}, "argon2 m"},
 	}
 	for _, tt := range tests {
@@ -236,6 +238,11 @@ func TestErrors(t *testing.T) {
 		{"$1$saltsalt$tooshort", pwhash.ErrMalformed},
 		{"$6$rounds=x$salt$" + strings.Repeat("a", 86), pwhash.ErrMalformed},
 		{"$P$" + strings.Repeat("a", 31), pwhash.ErrMalformed},
+		{"$y$jD5.7$LdJMENpBABJJ3hIHjB1Bi.$HboGM6qPrsK.StKYGt6KErmUYtioHreJd98oIugoNB6", pwhash.ErrUnsupported}, // yescrypt with p = 4 and extra flags
+		{"$y$j35$LdJMENpBABJJ3hIHjB1Bi.$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu9", pwhash.ErrUnsupported},   // N = 2^6
+		{"$y$j75$LdJMENpBABJJ3hIHjB1Bi.$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu", pwhash.ErrMalformed},     // one character short
+		{"$y$j75$$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu9", pwhash.ErrMalformed},                          // no salt
+		{"$y$j7!$LdJMENpBABJJ3hIHjB1Bi.$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu9", pwhash.ErrMalformed},
 	}
 	for i, tt := range tests {
 		_, err := pwhash.Normalize(tt.hash, pwhash.Options{})
