@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/md4"
+	"golang.org/x/crypto/ripemd160" // deprecated for new designs; legacy hashes still use it
 )
 
 // digestAlgs are the plain digests salted and HMAC hashes use.
@@ -25,9 +26,11 @@ var digestAlgs = map[string]func() hash.Hash{
 	"sha256": sha256.New,
 	"sha384": sha512.New384,
 	"sha512": sha512.New,
+	// RIPEMD-160: Auth0 accepts it for HMAC and PBKDF2 imports.
+	"ripemd160": ripemd160.New,
 }
 
-var digestAlgNames = []string{"md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
+var digestAlgNames = []string{"md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "ripemd160"}
 
 var algSpelling = strings.NewReplacer("-", "", "_", "")
 
@@ -36,7 +39,7 @@ func digestSize(a string) int {
 	switch a {
 	case "md4", "md5":
 		return 16
-	case "sha1":
+	case "sha1", "ripemd160":
 		return 20
 	case "sha224":
 		return 28
@@ -205,7 +208,8 @@ func digestSum(alg string, out *[64]byte, msg []byte) []byte {
 		s := sha512.Sum512(msg)
 		return out[:copy(out[:], s[:])]
 	}
-	// md4: through hash.Hash, which would move msg (often on the caller's stack) to the heap; write a copy.
+	// md4, ripemd160: through hash.Hash, which would move msg (often on the caller's stack) to the heap; write a
+	// copy.
 	d := digestAlgs[alg]()
 	d.Write(bytes.Clone(msg))
 	return out[:copy(out[:], d.Sum(nil))]

@@ -5,9 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/pbkdf2"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -415,16 +412,10 @@ type pbkdf2Hash struct {
 	salt, hash []byte
 }
 
+// hashFunc returns the PBKDF2 PRF's digest: any of digestAlgs (sha1, sha256 and sha512 are the common ones; Auth0
+// also imports md4, md5, sha224, sha384 and ripemd160).
 func hashFunc(alg string) func() hash.Hash {
-	switch alg {
-	case "sha1":
-		return sha1.New
-	case "sha256":
-		return sha256.New
-	case "sha512":
-		return sha512.New
-	}
-	return nil
+	return digestAlgs[alg]
 }
 
 func newPBKDF2(c *cfg, alg string, iter int, salt, key []byte) (hasher, error) {

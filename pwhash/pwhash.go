@@ -207,6 +207,7 @@ func renamed(from, to string, parse func(string, *cfg) (hasher, error)) func(str
 // formats is the ordered table of self-describing formats: the first whose is matches parses the string.
 var formats = []format{
 	{"json", isJSONObject, parseJSON},
+	{"idshift-wrap", prefix("$idshift-wrap$"), parseWrap},
 	{"wordpress-bcrypt", prefix("$wp$2"), parseWordPress},
 	{"bcrypt", isBcrypt, parseBcrypt},
 	{"argon2", prefix("$argon2"), parseArgon2},

@@ -23,6 +23,8 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/crypto/md4"
+	"golang.org/x/crypto/ripemd160"
 	"golang.org/x/crypto/scrypt"
 
 	"github.com/idshift/idshift/pwhash"
@@ -226,7 +228,7 @@ func TestErrors(t *testing.T) {
 		{"$argon2d$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrUnsupported},
 		{"$argon2x$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", pwhash.ErrMalformed},
 		{"$scrypt$ln=10,r=8$c2FsdA$aGFzaA", pwhash.ErrMalformed},
-		{"$pbkdf2-md5$i=1,l=16$c2FsdA$aGFzaA", pwhash.ErrUnsupported},
+		{"$pbkdf2-whirlpool$i=1,l=16$c2FsdA$aGFzaA", pwhash.ErrUnsupported},
 		{"{SSHA}!!!", pwhash.ErrMalformed},
 		{"{XYZ}abc", pwhash.ErrUnsupported},
 		{"{CRYPT}$3$$8846f7eaee8fb117ad06bdd830b7586c", pwhash.ErrUnsupported}, // FreeBSD's NT-hash crypt
@@ -240,8 +242,8 @@ func TestErrors(t *testing.T) {
 		{"$P$" + strings.Repeat("a", 31), pwhash.ErrMalformed},
 		{"$y$jD5.7$LdJMENpBABJJ3hIHjB1Bi.$HboGM6qPrsK.StKYGt6KErmUYtioHreJd98oIugoNB6", pwhash.ErrUnsupported}, // yescrypt with p = 4 and extra flags
 		{"$y$j35$LdJMENpBABJJ3hIHjB1Bi.$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu9", pwhash.ErrUnsupported},   // N = 2^6
-		{"$y$j75$LdJMENpBABJJ3hIHjB1Bi.$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu", pwhash.ErrMalformed},     // one character short
-		{"$y$j75$$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu9", pwhash.ErrMalformed},                          // no salt
+		{"$y$j75$LdJMENpBABJJ3hIHjB1Bi.$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu", pwhash.ErrMalformed},      // one character short
+		{"$y$j75$$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu9", pwhash.ErrMalformed},                           // no salt
 		{"$y$j7!$LdJMENpBABJJ3hIHjB1Bi.$cukHtjbLCSv9aBrZAWtFeE84xzIxxqXfqp9.onBvXu9", pwhash.ErrMalformed},
 	}
 	for i, tt := range tests {
@@ -482,5 +484,79 @@ func TestOptionsValidate(t *testing.T) {
 	secret := pwhash.Options{Format: "hmac-sha1", Digest: pwhash.DigestParams{Key: "zz-secret-zz", KeyEncoding: "hex"}}
 	if err := secret.Validate(); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("a bad key: %v; want an error without the key", err)
+	}
+}
+
+// TestAuth0Objects covers what Auth0's bulk-import schema says about custom_password_hash beyond its published
+// examples: salt.value joined to the password before bcrypt, password.encoding on every algorithm, PBKDF2 strings
+// without i and l (100000 and 64), OpenSSL digest names, and the extra PBKDF2/HMAC digests.
+func TestAuth0Objects(t *testing.T) {
+	ctx := context.Background()
+	must := func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	latin1 := []byte{'p', 0xe4, 's', 's'} // "päss" in ISO-8859-1
+	salt := []byte("0123456789abcdef")
+	ripemd := hmac.New(ripemd160.New, []byte("k"))
+	ripemd.Write([]byte("hello"))
+	cases := []struct {
+		name, object, right, wrong string
+	}{
+		{"bcrypt salt prefix", `{"algorithm":"bcrypt","hash":{"value":"` + string(must(bcrypt.GenerateFromPassword([]byte("pepperhello"), 4))) + `"},"salt":{"value":"pepper"}}`, "hello", "pepperhello"},
+		{"bcrypt salt suffix, hex", `{"algorithm":"bcrypt","hash":{"value":"` + string(must(bcrypt.GenerateFromPassword([]byte("hellopepper"), 4))) + `"},"salt":{"value":"706570706572","encoding":"hex","position":"suffix"}}`, "hello", "hellopepper"},
+		{"bcrypt hash.salt (older schema)", `{"algorithm":"bcrypt","hash":{"value":"` + string(must(bcrypt.GenerateFromPassword([]byte("pepperhello"), 4))) + `","salt":{"value":"pepper"}}}`, "hello", "pepperhello"},
+		{"bcrypt latin1", `{"algorithm":"bcrypt","hash":{"value":"` + string(must(bcrypt.GenerateFromPassword(latin1, 4))) + `"},"password":{"encoding":"latin1"}}`, "päss", "pass"},
+		{"argon2 utf16le", `{"algorithm":"argon2","hash":{"value":"` + fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(argon2.IDKey([]byte{'a', 0, 'b', 0}, salt, 1, 64, 1, 32))) + `"},"password":{"encoding":"utf16le"}}`, "ab", "ba"},
+		{"pbkdf2 without i and l", `{"algorithm":"pbkdf2","hash":{"value":"` + fmt.Sprintf("$pbkdf2-sha256$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(mustPBKDF2(t, sha256.New, "hello", salt, 100000, 64))) + `"}}`, "hello", "hellO"},
+		{"pbkdf2 without l", `{"algorithm":"pbkdf2","hash":{"value":"` + fmt.Sprintf("$pbkdf2-sha256$i=1000$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(mustPBKDF2(t, sha256.New, "hello", salt, 1000, 64))) + `"}}`, "hello", "hellO"},
+		{"pbkdf2-md4", `{"algorithm":"pbkdf2","hash":{"value":"` + fmt.Sprintf("$pbkdf2-md4$i=1000,l=64$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(mustPBKDF2(t, md4.New, "hello", salt, 1000, 64))) + `"}}`, "hello", "hellO"},
+		{"pbkdf2 OpenSSL name", `{"algorithm":"pbkdf2","hash":{"value":"` + fmt.Sprintf("$pbkdf2-RSA-SHA384$i=1000,l=48$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(mustPBKDF2(t, sha512.New384, "hello", salt, 1000, 48))) + `"}}`, "hello", "hellO"},
+		{"pbkdf2 ripemd160", `{"algorithm":"pbkdf2","hash":{"value":"` + fmt.Sprintf("$pbkdf2-rmd160$i=1000,l=20$%s$%s", raw.EncodeToString(salt), raw.EncodeToString(mustPBKDF2(t, ripemd160.New, "hello", salt, 1000, 20))) + `"}}`, "hello", "hellO"},
+		{"hmac ripemd160", `{"algorithm":"hmac","hash":{"value":"` + hex.EncodeToString(ripemd.Sum(nil)) + `","digest":"ripemd160","key":{"value":"k"}}}`, "hello", "hellO"},
+		{"scrypt latin1", `{"algorithm":"scrypt","hash":{"value":"` + hex.EncodeToString(must(scrypt.Key(latin1, salt, 1024, 8, 1, 32))) + `"},"salt":{"value":"0123456789abcdef"},"keylen":32,"cost":1024,"password":{"encoding":"latin1"}}`, "päss", "pass"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			norm, err := pwhash.Normalize(c.object, pwhash.Options{})
+			if err != nil {
+				t.Fatalf("Normalize: %v", err)
+			}
+			if again, err := pwhash.Normalize(norm, pwhash.Options{}); err != nil || again != norm {
+				t.Fatalf("not idempotent: %v", err)
+			}
+			for _, h := range []string{c.object, norm} {
+				if ok, err := pwhash.Verify(ctx, c.right, h, pwhash.Options{}); !ok || err != nil {
+					t.Errorf("Verify(right) = %v, %v", ok, err)
+				}
+				if ok, err := pwhash.Verify(ctx, c.wrong, h, pwhash.Options{}); ok || err != nil {
+					t.Errorf("Verify(wrong) = %v, %v", ok, err)
+				}
+			}
+		})
+	}
+	for _, bad := range []string{
+		`{"algorithm":"pbkdf2","hash":{"value":"$pbkdf2-whirlpool$i=1000,l=64$c2FsdA$` + raw.EncodeToString(make([]byte, 64)) + `"}}`,
+		`{"algorithm":"hmac","hash":{"value":"00","digest":"whirlpool","key":{"value":"k"}}}`,
+	} {
+		if _, err := pwhash.Normalize(bad, pwhash.Options{}); !errors.Is(err, pwhash.ErrUnsupported) {
+			t.Errorf("%.40s…: %v; want ErrUnsupported", bad, err)
+		}
+	}
+	// The wrapper's own string: nesting, an empty wrapper and a salt without a position are malformed.
+	inner := "$2a$04$" + strings.Repeat("a", 53)
+	for _, bad := range []string{
+		"$idshift-wrap$e=latin1$$$idshift-wrap$e=latin1$$" + inner,
+		"$idshift-wrap$$$" + inner,
+		"$idshift-wrap$e=latin1$c2FsdA$" + inner,
+		"$idshift-wrap$s=middle$c2FsdA$" + inner,
+		"$idshift-wrap$e=ebcdic$$" + inner,
+	} {
+		if _, err := pwhash.Normalize(bad, pwhash.Options{}); !errors.Is(err, pwhash.ErrMalformed) {
+			t.Errorf("%q: %v; want ErrMalformed", bad, err)
+		}
 	}
 }

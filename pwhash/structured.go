@@ -84,6 +84,7 @@ type auth0Object struct {
 		Encoding string      `json:"encoding"`
 		Digest   string      `json:"digest"`
 		Key      *auth0Value `json:"key"`
+		Salt     *auth0Value `json:"salt"`
 	} `json:"hash"`
 	Salt     *auth0Value `json:"salt"`
 	Password *struct {
@@ -107,35 +108,60 @@ func parseAuth0(raw string, c *cfg) (hasher, error) {
 			return nil, malformed("password.encoding")
 		}
 	}
+	// The salt is "salt" in the current schema and "hash.salt" in older pages; salt.position defaults to prefix.
+	s := o.Salt
+	if s == nil {
+		s = o.Hash.Salt
+	}
+	var salt []byte
+	after := false
+	if s != nil && s.Value != "" {
+		var err error
+		if salt, err = decodeText(s.Value, s.Encoding); err != nil {
+			return nil, malformed("salt.value encoding")
+		}
+		switch strings.ToLower(s.Position) {
+		case "prefix", "":
+		case "suffix":
+			after = true
+		default:
+			return nil, malformed("salt.position")
+		}
+	}
 	alg := strings.ToLower(o.Algorithm)
 	switch alg {
 	case "bcrypt", "argon2", "pbkdf2", "ldap":
-		if enc != "" && enc != "utf-8" {
-			return nil, fmt.Errorf("%w: password.encoding with %s", ErrUnsupported, alg)
-		}
 		if e := strings.ToLower(o.Hash.Encoding); e != "" && e != "utf8" && e != "utf-8" {
 			return nil, malformed("hash.encoding for %s", alg)
 		}
 		v := o.Hash.Value
+		var inner hasher
+		var err error
 		switch alg {
 		case "bcrypt":
-			return parseBcrypt(v, c)
+			inner, err = parseBcrypt(v, c)
 		case "argon2":
 			if !strings.HasPrefix(v, "$argon2") {
 				return nil, malformed("argon2: want a PHC string")
 			}
-			return parseArgon2(v, c)
+			inner, err = parseArgon2(v, c)
 		case "pbkdf2":
-			if !strings.HasPrefix(v, "$pbkdf2") {
-				return nil, malformed("pbkdf2: want a PHC string")
+			if !strings.HasPrefix(v, "$pbkdf2-") {
+				return nil, malformed("pbkdf2: want a PHC string $pbkdf2-<digest>$…")
 			}
-			return parsePBKDF2(v, c)
+			inner, err = parsePBKDF2(auth0PBKDF2(v), c)
 		default:
 			if !strings.HasPrefix(v, "{") {
 				return nil, malformed("ldap: want {SCHEME}value")
 			}
-			return parseLDAP(v, c)
+			inner, err = parseLDAP(v, c)
 		}
+		if err != nil {
+			return nil, err
+		}
+		// Auth0 joins salt.value to the password before bcrypt (it counts towards bcrypt's 72 bytes), and applies
+		// password.encoding to every algorithm; the wrapper carries both.
+		return wrap(c, inner, salt, after, enc)
 	}
 	hashEnc := o.Hash.Encoding
 	if hashEnc == "" {
@@ -144,20 +170,6 @@ func parseAuth0(raw string, c *cfg) (hasher, error) {
 	sum, err := decodeText(o.Hash.Value, hashEnc)
 	if err != nil {
 		return nil, malformed("hash.value encoding")
-	}
-	var salt []byte
-	after := false
-	if o.Salt != nil && o.Salt.Value != "" {
-		if salt, err = decodeText(o.Salt.Value, o.Salt.Encoding); err != nil {
-			return nil, malformed("salt.value encoding")
-		}
-		switch strings.ToLower(o.Salt.Position) {
-		case "prefix", "":
-		case "suffix":
-			after = true
-		default:
-			return nil, malformed("salt.position")
-		}
 	}
 	switch alg {
 	case "md4", "md5", "sha1", "sha256", "sha512":
@@ -170,11 +182,8 @@ func parseAuth0(raw string, c *cfg) (hasher, error) {
 		if err != nil {
 			return nil, malformed("hash.key encoding")
 		}
-		return newHMAC(c, o.Hash.Digest, position(after), enc, key, salt, sum)
+		return newHMAC(c, auth0Digest(o.Hash.Digest), position(after), enc, key, salt, sum)
 	case "scrypt":
-		if enc != "" && enc != "utf-8" {
-			return nil, fmt.Errorf("%w: password.encoding with scrypt", ErrUnsupported)
-		}
 		n, r, p := o.Cost, o.BlockSize, o.Parallelization
 		if n == 0 {
 			n = 16384
@@ -195,9 +204,52 @@ func parseAuth0(raw string, c *cfg) (hasher, error) {
 		for 1<<ln < n {
 			ln++
 		}
-		return newScrypt(c, ln, r, p, salt, sum)
+		inner, err := newScrypt(c, ln, r, p, salt, sum)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c, inner, nil, false, enc)
 	}
 	return nil, fmt.Errorf("%w: auth0 algorithm %q", ErrUnsupported, truncate(o.Algorithm))
+}
+
+// auth0PBKDF2 applies Auth0's reading of a PBKDF2 PHC string: i and l default to 100000 and 64 when omitted, and
+// the digest may be named as OpenSSL names it (RSA-SHA256, sha256WithRSAEncryption, …).
+func auth0PBKDF2(v string) string {
+	f := strings.Split(v, "$")
+	if len(f) == 4 { // $pbkdf2-<digest>$<salt>$<hash>: no parameters at all
+		f = []string{f[0], f[1], "", f[2], f[3]}
+	}
+	if len(f) != 5 {
+		return v
+	}
+	f[1] = "pbkdf2-" + auth0Digest(strings.TrimPrefix(f[1], "pbkdf2-"))
+	if f[2] == "" || strings.Contains(f[2], "=") {
+		if !strings.HasPrefix(f[2], "i=") && !strings.Contains(f[2], ",i=") {
+			f[2] = strings.TrimSuffix("i=100000,"+f[2], ",")
+		}
+		if !strings.Contains(f[2], "l=") {
+			f[2] += ",l=64"
+		}
+	}
+	return strings.Join(f, "$")
+}
+
+// auth0Digest maps the digest names Auth0 accepts (OpenSSL's, for PBKDF2 and HMAC) to the package's; names it has
+// no digest for (mdc2, whirlpool) come back lower-cased and are refused as unsupported.
+func auth0Digest(name string) string {
+	d := strings.ToLower(name)
+	d = strings.TrimPrefix(d, "rsa-")
+	d = strings.TrimPrefix(d, "ssl3-")
+	d = strings.TrimSuffix(d, "withrsaencryption")
+	d = strings.TrimSuffix(d, "withrsa")
+	switch d {
+	case "sha1-2":
+		return "sha1"
+	case "ripemd", "rmd160":
+		return "ripemd160"
+	}
+	return d
 }
 
 // ---- Okta ----
