@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	xargon2 "github.com/go-crypt/x/argon2"
+	xcrypt "github.com/go-crypt/x/crypt"
+	"github.com/go-crypt/x/yescrypt"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/scrypt"
@@ -154,6 +156,25 @@ func benchCases(b *testing.B) []benchCase {
 		return sum
 	}
 	cases = append(cases, benchCase{"phpass-P-B", "$P$B" + phSalt + pwhash.PhpassEncode(phLoop()), func() bool { return len(phLoop()) == 16 }})
+
+	// crypt(3) and yescrypt: neither the standard library nor x/crypto has them; the reference is
+	// github.com/go-crypt/x (Authelia's), whose sha-crypt and md5-crypt the package does not use.
+	cs := []byte("saltstringsaltst")
+	sc := xcrypt.KeySHACrypt(sha512.New, pw, cs, 5000)
+	cases = append(cases, benchCase{"sha512-crypt-5000-vs-go-crypt", "$6$" + string(cs) + "$" + string(sc),
+		func() bool { return subtle.ConstantTimeCompare(xcrypt.KeySHACrypt(sha512.New, pw, cs, 5000), sc) == 1 }})
+	mc := xcrypt.KeyMD5Crypt(pw, cs[:8])
+	cases = append(cases, benchCase{"md5-crypt-vs-go-crypt", "$1$" + string(cs[:8]) + "$" + string(mc),
+		func() bool { return subtle.ConstantTimeCompare(xcrypt.KeyMD5Crypt(pw, cs[:8]), mc) == 1 }})
+	ySetting := []byte("$y$j9T$" + "LdJMENpBABJJ3hIHjB1Bi.")
+	yh, err := yescrypt.Hash(pw, ySetting)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cases = append(cases, benchCase{"yescrypt-j9T", string(yh), func() bool {
+		h, err := yescrypt.Hash(pw, ySetting)
+		return err == nil && subtle.ConstantTimeCompare(h, yh) == 1
+	}})
 	return cases
 }
 
