@@ -560,3 +560,77 @@ func TestAuth0Objects(t *testing.T) {
 		}
 	}
 }
+
+// TestWerkzeugAndSpring builds Werkzeug's and Spring Security's strings from primitives, as their sources
+// (werkzeug/security.py, spring-security crypto's encoders) describe them, and checks detection, normalisation
+// and verification; the public vectors are in werkzeug.jsonl and spring.jsonl.
+func TestWerkzeugAndSpring(t *testing.T) {
+	ctx := context.Background()
+	salt := []byte("0123456789abcdef")
+	sk, err := scrypt.Key([]byte("hunter2"), salt, 1024, 8, 1, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssk, err := scrypt.Key([]byte("hunter2"), salt, 1024, 8, 2, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := bcrypt.GenerateFromPassword([]byte("hunter2"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := md5.Sum([]byte("hunter2{s4lt}"))
+	sha := sha256.Sum256([]byte("hunter2"))
+	ssha := sha1.Sum(append([]byte("hunter2"), salt[:4]...))
+	cases := []struct{ name, hash, format string }{
+		{"werkzeug pbkdf2", "pbkdf2:sha256:1000$" + string(salt) + "$" + hex.EncodeToString(mustPBKDF2(t, sha256.New, "hunter2", salt, 1000, 32)), "werkzeug"},
+		{"werkzeug pbkdf2 sha512", "pbkdf2:sha512:2000$" + string(salt) + "$" + hex.EncodeToString(mustPBKDF2(t, sha512.New, "hunter2", salt, 2000, 64)), "werkzeug"},
+		{"werkzeug scrypt", "scrypt:1024:8:1$" + string(salt) + "$" + hex.EncodeToString(sk), "werkzeug"},
+		{"spring bcrypt", "{bcrypt}" + string(bc), "spring"},
+		{"spring pbkdf2 (5.5 defaults)", "{pbkdf2}" + hex.EncodeToString(append(salt[:8:8], mustPBKDF2(t, sha1.New, "hunter2", salt[:8], 185000, 32)...)), "spring"},
+		{"spring pbkdf2 5.8", "{pbkdf2@SpringSecurity_v5_8}" + hex.EncodeToString(append(salt[:16:16], mustPBKDF2(t, sha256.New, "hunter2", salt, 310000, 32)...)), "spring"},
+		{"spring pbkdf2 base64", "{pbkdf2}" + std.EncodeToString(append(salt[:8:8], mustPBKDF2(t, sha1.New, "hunter2", salt[:8], 185000, 32)...)), "spring"},
+		{"spring scrypt", "{scrypt}$a0802$" + std.EncodeToString(salt) + "$" + std.EncodeToString(ssk), "spring"},
+		{"spring md5 salted", "{MD5}{s4lt}" + hex.EncodeToString(md[:]), "spring"},
+		{"spring sha-256 unsalted", "{SHA-256}" + hex.EncodeToString(sha[:]), "spring"},
+		{"spring ldap", "{ldap}{SSHA}" + std.EncodeToString(append(ssha[:], salt[:4]...)), "spring"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if f, ok := pwhash.Detect(c.hash); !ok || f != c.format {
+				t.Fatalf("Detect = %q, %v; want %q", f, ok, c.format)
+			}
+			norm, err := pwhash.Normalize(c.hash, pwhash.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []string{c.hash, norm} {
+				if ok, err := pwhash.Verify(ctx, "hunter2", h, pwhash.Options{}); !ok || err != nil {
+					t.Errorf("Verify(right) = %v, %v", ok, err)
+				}
+				if ok, err := pwhash.Verify(ctx, "hunter3", h, pwhash.Options{}); ok || err != nil {
+					t.Errorf("Verify(wrong) = %v, %v", ok, err)
+				}
+			}
+		})
+	}
+	for hash, want := range map[string]error{
+		"{noop}hunter2":                       pwhash.ErrUnsupported,
+		"{sha256}" + strings.Repeat("ab", 40): pwhash.ErrUnsupported,
+		"pbkdf2:sha256$salt$" + hex.EncodeToString(make([]byte, 32)):        pwhash.ErrUnsupported, // iterations left to the version's default
+		"pbkdf2:sha3_256:1000$salt$" + hex.EncodeToString(make([]byte, 32)): pwhash.ErrUnsupported,
+		"scrypt:1000:8:1$salt$" + hex.EncodeToString(make([]byte, 64)):      pwhash.ErrMalformed,
+		"{pbkdf2}" + hex.EncodeToString(make([]byte, 41)):                   pwhash.ErrMalformed,
+		"{scrypt}$zz$c2FsdA==$a2V5":                                         pwhash.ErrMalformed,
+	} {
+		if _, err := pwhash.Normalize(hash, pwhash.Options{}); !errors.Is(err, want) {
+			t.Errorf("%.30q…: %v; want %v", hash, err, want)
+		}
+	}
+	// Case-insensitive LDAP schemes are not taken for Spring ids: base64 after {sha256} or {MD5} is LDAP's.
+	for _, h := range []string{"{sha256}" + std.EncodeToString(sha[:]), "{MD5}" + std.EncodeToString(md[:])} {
+		if f, _ := pwhash.Detect(h); f != "ldap" {
+			t.Errorf("Detect(%.12q…) = %q; want ldap", h, f)
+		}
+	}
+}
