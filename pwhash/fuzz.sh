@@ -3,7 +3,8 @@
 # only the seed corpus; this is for a developer's machine or a nightly job. Arguments name the targets to run (all
 # by default): FuzzNormalize and FuzzNormalizeJSON over every format, and one target per parser family (FuzzBcrypt,
 # FuzzArgon2, FuzzScrypt, FuzzFirebase, FuzzPBKDF2, FuzzCrypt, FuzzPhpass, FuzzDigest, FuzzLDAP, FuzzDjango,
-# FuzzASPNet, FuzzDESCrypt). A crasher is kept under testdata/fuzz/<target>/ and the script stops there.
+# FuzzASPNet, FuzzDESCrypt, FuzzWerkzeug, FuzzSpring). A crasher is kept under testdata/fuzz/<target>/ and the
+# script stops there.
 #   pwhash/fuzz.sh                      # 1m per target
 #   FUZZTIME=10m pwhash/fuzz.sh
 #   pwhash/fuzz.sh FuzzLDAP FuzzDjango  # these two only

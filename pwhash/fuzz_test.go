@@ -418,3 +418,19 @@ func FuzzDESCrypt(f *testing.F) {
 		fuzzOne(t, raw, password)
 	})
 }
+
+// FuzzWerkzeug covers Werkzeug's "pbkdf2:<digest>:<iterations>$…" and "scrypt:<n>:<r>:<p>$…".
+func FuzzWerkzeug(f *testing.F) {
+	fuzzFamily(f, family{prefixes: []string{"pbkdf2:", "scrypt:"}, names: []string{"werkzeug"}},
+		"pbkdf2:sha256:1$s$"+strings.Repeat("00", 32), "scrypt:2:1:1$s$"+strings.Repeat("00", 64), "pbkdf2:$$", "scrypt:4294967296:8:1$s$00")
+}
+
+// FuzzSpring covers Spring Security's "{id}…" strings.
+func FuzzSpring(f *testing.F) {
+	fuzzFamily(f, family{
+		prefixes: []string{"{pbkdf2@SpringSecurity_v5_8}", "{scrypt@SpringSecurity_v5_8}", "{argon2@SpringSecurity_v5_8}",
+			"{bcrypt}", "{argon2}", "{scrypt}", "{pbkdf2}", "{MD4}", "{MD5}{", "{SHA-1}", "{SHA-256}", "{ldap}", "{noop}"},
+		names: []string{"spring"},
+	}, "{scrypt}$a0801$c2FsdA==$"+strings.Repeat("A", 44), "{scrypt}$ffffffff$$", "{pbkdf2}"+strings.Repeat("00", 40),
+		"{MD5}{salt}"+strings.Repeat("00", 16), "{SHA-1}{", "{ldap}{SSHA}", "{noop}x")
+}

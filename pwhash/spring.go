@@ -108,7 +108,8 @@ func parseSpring(s string, c *cfg) (hasher, error) {
 		return newDigest(c, alg, patAfter, "", []byte(salt), sum)
 	case "ldap":
 		if !strings.HasPrefix(rest, "{") {
-			return nil, malformed("spring ldap: want {ldap}{SCHEME}value")
+			// LdapShaPasswordEncoder compares a value without a {SCHEME} label as plaintext.
+			return nil, fmt.Errorf("%w: spring {ldap} without a {SCHEME} is a plaintext password, which idshift does not store", ErrUnsupported)
 		}
 		return parseLDAP(rest, c)
 	case "noop":
