@@ -339,11 +339,17 @@ func parseLDAP(s string, c *cfg) (hasher, error) {
 	}
 	scheme, rest := strings.ToUpper(s[1:end]), s[end+1:]
 	if d, ok := ldapDigests[scheme]; ok {
+		size := digestSize(d.alg)
+		if !d.salted && isHexDigest(rest, size) {
+			// Hex instead of base64 (passlib's ldap_hex_md5 and ldap_hex_sha1, some directory tools): a digest in
+			// hex is twice its size, which base64 of the digest never is.
+			b, _ := hex.DecodeString(rest)
+			return newDigest(c, d.alg, patAfter, "", nil, b)
+		}
 		b, err := base64.StdEncoding.DecodeString(rest)
 		if err != nil {
 			return nil, malformed("ldap: base64")
 		}
-		size := digestSize(d.alg)
 		if len(b) < size || (!d.salted && len(b) != size) {
 			return nil, malformed("ldap: digest length")
 		}
