@@ -47,11 +47,23 @@ func runHashes(ctx context.Context, env *Env, args []string) (int, error) {
 
 // checkLine is one input line of `hashes check`.
 type checkLine struct {
-	Hash     json.RawMessage        `json:"hash"`
-	Password *string                `json:"password"`
-	Encoding string                 `json:"encoding"`
-	Format   string                 `json:"format"`
-	Firebase *pwhash.FirebaseParams `json:"firebase"`
+	Hash        json.RawMessage        `json:"hash"`
+	Password    *string                `json:"password"`
+	Encoding    string                 `json:"encoding"`
+	Format      string                 `json:"format"`
+	Firebase    *pwhash.FirebaseParams `json:"firebase"`
+	ScryptLnIsN *bool                  `json:"scryptLnIsN"`
+	Digest      *checkDigest           `json:"digest"`
+}
+
+// checkDigest describes a bare digest for one line (the --salt-position etc. flags).
+type checkDigest struct {
+	SaltPosition string `json:"saltPosition"`
+	SaltEncoding string `json:"saltEncoding"`
+	HashEncoding string `json:"hashEncoding"`
+	Separator    string `json:"separator"`
+	Key          string `json:"key"`
+	KeyEncoding  string `json:"keyEncoding"`
 }
 
 // checkResult is one output line. Error never holds the password or the hash.
@@ -75,8 +87,9 @@ func runHashesCheck(ctx context.Context, env *Env, args []string) (int, error) {
 
 Reads JSON Lines from FILE (default standard input), one pair a line:
   {"hash": "<hash string or a Keycloak/Auth0/Okta/Firebase JSON object>", "password": "…",
-   "encoding": "latin1", "format": "sha256-salted", "firebase": {"signerKey","saltSeparator","rounds","memCost"}}
-("encoding", "format" and "firebase" are optional and override the flags for that line). Writes one line per
+   "encoding": "latin1", "format": "sha256-salted", "firebase": {"signerKey","saltSeparator","rounds","memCost"},
+   "scryptLnIsN": true, "digest": {"saltPosition","saltEncoding","hashEncoding","separator","key","keyEncoding"}}
+(all but hash and password are optional and override the flags for that line). Writes one line per
 input line, in the same order: {"match":true}, {"match":false} or {"error":"<reason>"}; blank lines are skipped.
 Exit status: 0 when every line was decided (match or no match), 1 when any line gave an error.
 
@@ -223,7 +236,7 @@ func checkOne(ctx context.Context, j *checkJob, base pwhash.Options) checkResult
 	dec := json.NewDecoder(bytes.NewReader(j.line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil || dec.More() {
-		return checkResult{Error: "not a JSON object with hash and password (and optional encoding, format, firebase)"}
+		return checkResult{Error: "not a JSON object with hash and password (and optional encoding, format, firebase, scryptLnIsN, digest)"}
 	}
 	if in.Password == nil || len(in.Hash) == 0 {
 		return checkResult{Error: "hash and password are required"}
@@ -248,6 +261,16 @@ func checkOne(ctx context.Context, j *checkJob, base pwhash.Options) checkResult
 	}
 	if in.Firebase != nil {
 		opt.Firebase = in.Firebase
+	}
+	if in.ScryptLnIsN != nil {
+		opt.ScryptLnIsN = *in.ScryptLnIsN
+	}
+	if d := in.Digest; d != nil {
+		opt.Digest = pwhash.DigestParams{SaltPosition: d.SaltPosition, SaltEncoding: d.SaltEncoding, HashEncoding: d.HashEncoding,
+			Separator: d.Separator, Key: d.Key, KeyEncoding: d.KeyEncoding}
+	}
+	if err := opt.Validate(); err != nil {
+		return checkResult{Error: err.Error()}
 	}
 	ok, err := pwhash.Verify(ctx, *in.Password, hash, opt)
 	if err != nil {

@@ -150,6 +150,17 @@ func TestHashesCheckOptions(t *testing.T) {
 	if code, stdout, _ := runIn(t, in, "hashes", "check", "--scrypt-ln-is-n"); code != 0 || strings.TrimSpace(stdout) != `{"match":true}` {
 		t.Fatalf("with the dialect flag: exit %d, %s", code, stdout)
 	}
+	// The same per line, and a bare digest's salt position per line.
+	perLine := `{"hash":"` + kratos + `","password":"pw","scryptLnIsN":true}` + "\n" +
+		`{"hash":"` + fmt.Sprintf("%x", sha256.Sum256([]byte("pwNaCl"))) + `:NaCl","password":"pw","format":"sha256-salted","digest":{"saltPosition":"after"}}` + "\n" +
+		`{"hash":"` + fmt.Sprintf("%x", sha256.Sum256([]byte("pwNaCl"))) + `:NaCl","password":"pw","format":"sha256-salted"}` + "\n" +
+		`{"hash":"00:NaCl","password":"pw","format":"sha256-salted","digest":{"saltPosition":"middle"}}` + "\n"
+	code, stdout, _ := runIn(t, perLine, "hashes", "check")
+	want := `{"match":true}` + "\n" + `{"match":true}` + "\n" + `{"match":false}` + "\n" +
+		`{"error":"pwhash: Options.Digest.SaltPosition: want before or after, got \"middle\""}` + "\n"
+	if code != 1 || stdout != want {
+		t.Fatalf("per-line options: exit %d\n%s", code, stdout)
+	}
 	// A cap lowered by a flag, and one out of range.
 	cost5, err := bcrypt.GenerateFromPassword([]byte("pw"), 5)
 	if err != nil {
