@@ -258,3 +258,98 @@ func kratosScrypt(t *testing.T, pw string) string {
 	}
 	return "$scrypt$ln=1024,r=8,p=1$" + base64.StdEncoding.EncodeToString(salt) + "$" + base64.StdEncoding.EncodeToString(key)
 }
+
+// TestHashesCheckPublicVectors runs every public vector of pwhash/testdata/vectors that is a hash string (not a raw
+// KDF output) through `idshift hashes check`, in one input, as a team would run its own test accounts. The caps are
+// lowered so that the run stays short under the race detector: a vector past them must be an "over limit" error,
+// every other must get its published answer. pwhash's own tests verify the costly ones.
+func TestHashesCheckPublicVectors(t *testing.T) {
+	files, err := filepath.Glob("../../pwhash/testdata/vectors/*.jsonl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no vector files: %v", err)
+	}
+	type vector struct {
+		Format   string         `json:"format"`
+		Hash     string         `json:"hash"`
+		Password string         `json:"password"`
+		Match    bool           `json:"match"`
+		Options  map[string]any `json:"options"`
+	}
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	var in strings.Builder
+	var vs []vector
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var v vector
+			if err := json.Unmarshal([]byte(l), &v); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			o := v.Options
+			if o["pbkdf2"] != nil || o["scrypt"] != nil {
+				continue // raw derived keys, not hash strings
+			}
+			line := map[string]any{"hash": v.Hash, "password": v.Password}
+			if e := str(o, "encoding"); e != "" {
+				line["encoding"] = e
+			}
+			if b, _ := o["scrypt_ln_is_n"].(bool); b {
+				line["scryptLnIsN"] = true
+			}
+			if fb, ok := o["firebase"].(map[string]any); ok && !strings.HasPrefix(v.Hash, "$") {
+				line["hash"] = map[string]string{"passwordHash": v.Hash, "salt": str(fb, "salt")}
+				line["firebase"] = map[string]any{"signerKey": fb["signer_key"], "saltSeparator": fb["salt_separator"], "rounds": fb["rounds"], "memCost": fb["mem_cost"]}
+			}
+			if d := str(o, "digest"); d != "" && !strings.HasPrefix(v.Hash, "$") {
+				format, dig := d, map[string]string{"hashEncoding": str(o, "digest_encoding")}
+				if k := str(o, "key"); k != "" {
+					format, dig["key"] = "hmac-"+d, k
+				}
+				if s := str(o, "salt"); s != "" {
+					if k := str(o, "key"); k == "" {
+						format = d + "-salted"
+					}
+					dig["saltPosition"] = str(o, "salt_position")
+					line["hash"] = v.Hash + ":" + s
+				}
+				line["format"], line["digest"] = format, dig
+			}
+			if f, ok := strings.CutPrefix(v.Format, "django-unsalted_"); ok {
+				line["format"] = f
+			}
+			b, _ := json.Marshal(line)
+			in.Write(append(b, '\n'))
+			vs = append(vs, v)
+		}
+	}
+	code, stdout, stderr := runIn(t, in.String(), "hashes", "check", "--max-bcrypt-cost", "8", "--max-scrypt-nr", "32768",
+		"--max-argon-memory", "32768", "--max-pbkdf2-iterations", "100000", "--max-sha-crypt-rounds", "10000", "--max-phpass-log2", "14")
+	if code == 2 {
+		t.Fatalf("exit 2: %s", stderr)
+	}
+	out := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if len(out) != len(vs) {
+		t.Fatalf("%d output lines for %d vectors", len(out), len(vs))
+	}
+	decided := 0
+	for i, v := range vs {
+		switch {
+		case strings.Contains(out[i], "over limit"):
+			if v.Match {
+				continue
+			}
+		case v.Match && out[i] != `{"match":true}`:
+			t.Errorf("%s %.40q…: %s; want a match", v.Format, v.Hash, out[i])
+		case !v.Match && out[i] == `{"match":true}`:
+			t.Errorf("%s %.40q…: a published rejection matched", v.Format, v.Hash)
+		}
+		decided++
+	}
+	t.Logf("%d public vectors through hashes check, %d decided under the lowered caps", len(vs), decided)
+	if decided < len(vs)*3/4 {
+		t.Errorf("only %d of %d vectors decided: the lowered caps skip too many", decided, len(vs))
+	}
+}
