@@ -16,7 +16,27 @@ if [ "$#" -gt 0 ]; then
 else
   mapfile -t targets < <(go test -list '^Fuzz' . | grep '^Fuzz')
 fi
+# Go 1.26's fuzz coordinator can end a run that found nothing with a bare "context deadline exceeded" failure at
+# the -fuzztime boundary (golang/go#75804, fixed in Go 1.27). A failure counts only when it wrote a reproducer
+# under testdata/fuzz/<target>/; the deadline race is reported and the next target runs.
+count() { if [ -d "testdata/fuzz/$1" ]; then find "testdata/fuzz/$1" -type f | wc -l; else echo 0; fi; }
+flaked=0
 for target in "${targets[@]}"; do
   echo "== $target ($FUZZTIME)"
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" .
+  before=$(count "$target")
+  log=$(mktemp)
+  if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" . 2>&1 | tee "$log"; then
+    rm -f "$log"
+    continue
+  fi
+  if [ "$(count "$target")" -eq "$before" ] && grep -q 'context deadline exceeded' "$log"; then
+    echo "-- $target: Go's fuzztime deadline race (golang/go#75804), no reproducer written: not a finding"
+    flaked=$((flaked + 1))
+    rm -f "$log"
+    continue
+  fi
+  rm -f "$log"
+  echo "-- $target: FAILED; the reproducer is under testdata/fuzz/$target/" >&2
+  exit 1
 done
+echo "all ${#targets[@]} targets passed ($flaked ended by the deadline race)"
