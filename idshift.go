@@ -44,6 +44,11 @@ type Credential struct {
 	Hash string `json:"hash,omitempty"`
 	// Password is the plaintext when Kind is CredentialPlaintext.
 	Password string `json:"password,omitempty"`
+	// MustChange: the legacy system requires a new password at next sign-in; a right password is answered
+	// UpdatePassword instead of MigratePassword.
+	MustChange bool `json:"mustChange,omitempty"`
+	// Disabled: the account is disabled in the legacy system; a sign-in is answered Block.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // String never reveals the secret.
