@@ -43,7 +43,7 @@ type Slots struct {
 	now        func() time.Time
 	sem        chan struct{}
 
-	mu      sync.Mutex
+	mu       sync.Mutex
 	waiting  int
 	mean     time.Duration
 	measured bool
