@@ -520,3 +520,51 @@ func TestReadQuota(t *testing.T) {
 		t.Errorf("without Organization.Read.All: %v", err)
 	}
 }
+
+func TestKeyFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.pem")
+	k, err := tenant.GenerateKey("test", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.WriteKeyFile(path, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.WriteKeyFile(path, k); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("overwrite: %v", err)
+	}
+	priv, cert, err := tenant.LoadKeyFile(path)
+	if err != nil || !priv.PublicKey.Equal(k.Cert.PublicKey) || !cert.Equal(k.Cert) || priv.N.BitLen() != 2048 {
+		t.Fatalf("load: %v", err)
+	}
+	if err := os.WriteFile(path+".bad", []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tenant.LoadKeyFile(path + ".bad"); err == nil || strings.Contains(err.Error(), "AAAA") {
+		t.Fatalf("bad key: %v", err)
+	}
+}
+
+func TestRotateDryRunWritesNothing(t *testing.T) {
+	e := start(t, sandbox.Config{})
+	c := e.admin(t)
+	ctx := context.Background()
+	cfg := config(t.TempDir())
+	first, err := tenant.Setup(ctx, c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot := cfg
+	rot.KeyOut = filepath.Join(t.TempDir(), "k2.pem")
+	rot.DryRun = true
+	res, err := tenant.RotateKey(ctx, c, rot)
+	if err != nil || len(res.Requests) != 1 || !strings.Contains(res.Requests[0].String(), "{existing certificate") {
+		t.Fatalf("dry rotation: %+v %v", res, err)
+	}
+	if _, err := os.Stat(rot.KeyOut); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dry run wrote a key file")
+	}
+	if keys, app := appKeys(t, c, first); len(keys) != 1 || app.TokenEncryptionKeyID != first.KeyID {
+		t.Errorf("the dry run changed the keys")
+	}
+}
