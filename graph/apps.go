@@ -23,24 +23,43 @@ type ExtensionProperty struct {
 
 // Application is an app registration, with the properties idshift uses.
 type Application struct {
-	ID                   string          `json:"id"`
-	AppID                string          `json:"appId"`
-	DisplayName          string          `json:"displayName"`
-	IdentifierURIs       []string        `json:"identifierUris,omitempty"`
-	KeyCredentials       []KeyCredential `json:"keyCredentials,omitempty"`
-	TokenEncryptionKeyID string          `json:"tokenEncryptionKeyId,omitempty"`
+	ID                     string                   `json:"id"`
+	AppID                  string                   `json:"appId"`
+	DisplayName            string                   `json:"displayName"`
+	IdentifierURIs         []string                 `json:"identifierUris,omitempty"`
+	KeyCredentials         []KeyCredential          `json:"keyCredentials,omitempty"`
+	TokenEncryptionKeyID   string                   `json:"tokenEncryptionKeyId,omitempty"`
+	RequiredResourceAccess []RequiredResourceAccess `json:"requiredResourceAccess,omitempty"`
 }
 
 // KeyCredential is a certificate of an application. For token encryption: Type "AsymmetricX509Cert", Usage
 // "Encrypt", Key the DER certificate (base64 in JSON), and the same KeyID as Application.TokenEncryptionKeyID.
+//
+// Graph returns Key only when one application is read with $select=keyCredentials (GetApplication); every other
+// read gives a null key. PATCHing keyCredentials replaces the whole collection, so a collection built from any
+// other read would wipe the certificates: see GetApplicationKeys.
 type KeyCredential struct {
-	KeyID         string     `json:"keyId,omitempty"`
-	Type          string     `json:"type"`
-	Usage         string     `json:"usage"`
-	Key           []byte     `json:"key,omitempty"`
-	DisplayName   string     `json:"displayName,omitempty"`
-	StartDateTime *time.Time `json:"startDateTime,omitempty"`
-	EndDateTime   *time.Time `json:"endDateTime,omitempty"`
+	KeyID               string     `json:"keyId,omitempty"`
+	Type                string     `json:"type"`
+	Usage               string     `json:"usage"`
+	Key                 []byte     `json:"key,omitempty"`
+	CustomKeyIdentifier []byte     `json:"customKeyIdentifier,omitempty"`
+	DisplayName         string     `json:"displayName,omitempty"`
+	StartDateTime       *time.Time `json:"startDateTime,omitempty"`
+	EndDateTime         *time.Time `json:"endDateTime,omitempty"`
+}
+
+// RequiredResourceAccess is a permission an application asks for (requiredResourceAccess): the resource's appId
+// (Microsoft Graph: GraphAppID) and its app roles ("Role") or scopes ("Scope") by id.
+type RequiredResourceAccess struct {
+	ResourceAppID  string           `json:"resourceAppId"`
+	ResourceAccess []ResourceAccess `json:"resourceAccess"`
+}
+
+// ResourceAccess is one permission of a RequiredResourceAccess.
+type ResourceAccess struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
 }
 
 // CreateExtensionProperty defines an extension attribute on the application whose object id is given
@@ -147,15 +166,24 @@ func PasswordSubmitExtension(displayName, targetURL, resourceID string, timeout 
 // extensionID for users of the application appID whose attribute migrationPropertyID
 // ("extension_{appIdNoDashes}_requiresMigration") is true.
 func PasswordSubmitListener(appID, migrationPropertyID, extensionID string, priority int) Object {
+	return PasswordSubmitListenerForApps([]string{appID}, migrationPropertyID, extensionID, priority)
+}
+
+// PasswordSubmitListenerForApps is PasswordSubmitListener for sign-ins to any of the client applications appIDs,
+// or to every application when appIDs is empty.
+func PasswordSubmitListenerForApps(appIDs []string, migrationPropertyID, extensionID string, priority int) Object {
+	include := []any{}
+	for _, id := range appIDs {
+		include = append(include, map[string]any{"appId": id})
+	}
+	apps := map[string]any{"includeAllApplications": len(appIDs) == 0}
+	if len(appIDs) > 0 {
+		apps["includeApplications"] = include
+	}
 	return Object{
 		"@odata.type": "#microsoft.graph.onPasswordSubmitListener",
 		"priority":    priority,
-		"conditions": map[string]any{
-			"applications": map[string]any{
-				"includeAllApplications": false,
-				"includeApplications":    []map[string]any{{"appId": appID}},
-			},
-		},
+		"conditions":  map[string]any{"applications": apps},
 		"handler": map[string]any{
 			"@odata.type":         "#microsoft.graph.onPasswordMigrationCustomExtensionHandler",
 			"migrationPropertyId": migrationPropertyID,
@@ -219,8 +247,9 @@ func (c *Client) ListAuthenticationEventListeners(ctx context.Context) ([]Object
 	return c.listObjects(ctx, listenersPath)
 }
 
-// DirectoryQuota returns the directory's used and total object quota (GET /v1.0/organization?$select=
-// directorySizeQuota). The property is documented in beta; when v1.0 does not return it, beta is asked.
+// DirectoryQuota returns the directory's used and total object quota (GET /beta/organization?$select=
+// directorySizeQuota: the property exists in beta only, docs/contracts.md §5.1). It needs Organization.Read.All
+// (a 403 matches ErrForbidden); an answer without the property is an error of KindOther.
 func (c *Client) DirectoryQuota(ctx context.Context) (used, total int64, err error) {
 	type org struct {
 		Value []struct {
@@ -230,16 +259,14 @@ func (c *Client) DirectoryQuota(ctx context.Context) (used, total int64, err err
 			} `json:"directorySizeQuota"`
 		} `json:"value"`
 	}
-	for _, v := range []string{"v1.0", "beta"} {
-		var o org
-		if err := c.getJSON(ctx, "/"+v+"/organization"+query("$select", "directorySizeQuota"), &o); err != nil {
-			return 0, 0, err
-		}
-		if len(o.Value) > 0 && o.Value[0].Quota != nil {
-			return o.Value[0].Quota.Used, o.Value[0].Quota.Total, nil
-		}
+	var o org
+	if err := c.getJSON(ctx, "/beta/organization"+query("$select", "directorySizeQuota"), &o); err != nil {
+		return 0, 0, err
 	}
-	return 0, 0, &Error{Op: "GET /organization", Kind: KindOther, Message: "no directorySizeQuota in the answer"}
+	if len(o.Value) > 0 && o.Value[0].Quota != nil {
+		return o.Value[0].Quota.Used, o.Value[0].Quota.Total, nil
+	}
+	return 0, 0, &Error{Op: "GET /beta/organization", Kind: KindOther, Message: "no directorySizeQuota in the answer"}
 }
 
 func (c *Client) post(ctx context.Context, path string, body, out any) error {

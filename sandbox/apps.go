@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -134,19 +135,21 @@ func (d *directory) findApp(seg string) *application {
 	return nil
 }
 
-func appView(a *application) map[string]any {
+// appView is an application as Graph returns it. Key material (keyCredentials[].key) is returned only when
+// withKeys: a GET of that one application with $select=keyCredentials; every other read has "key": null.
+func appView(a *application, withKeys ...bool) map[string]any {
 	out := make(map[string]any, len(a.props))
 	for k, v := range a.props {
 		out[k] = v
 	}
-	if list, ok := a.props["keyCredentials"].([]any); ok {
+	if list, ok := a.props["keyCredentials"].([]any); ok && !(len(withKeys) > 0 && withKeys[0]) {
 		keys := make([]any, 0, len(list))
 		for _, k := range list {
 			m := map[string]any{}
 			for kk, vv := range k.(map[string]any) {
 				m[kk] = vv
 			}
-			m["key"] = nil // Graph never returns key material on a read
+			m["key"] = nil // Graph returns key material only on a single-application read with $select=keyCredentials
 			keys = append(keys, m)
 		}
 		out["keyCredentials"] = keys
@@ -191,9 +194,27 @@ func (t *Tenant) routeApplications(c *call, seg []string) *result {
 		if !read {
 			return c.forbidden()
 		}
+		var sel []string
+		if s := c.query.Get("$select"); s != "" {
+			for _, p := range strings.Split(s, ",") {
+				sel = append(sel, strings.TrimSpace(p))
+			}
+		}
 		t.mu.RLock()
-		out := appView(a)
+		out := appView(a, containsFold(sel, "keyCredentials"))
 		t.mu.RUnlock()
+		if sel != nil {
+			proj := map[string]any{}
+			for _, p := range sel {
+				v, ok := out[p]
+				if !ok {
+					return c.fail(http.StatusBadRequest, "BadRequest", "Could not find a property named '"+p+"' on type 'microsoft.graph.application'.")
+				}
+				proj[p] = v
+			}
+			proj["id"] = out["id"]
+			out = proj
+		}
 		out["@odata.context"] = c.base + "/" + c.version + "/$metadata#applications/$entity"
 		return c.result(http.StatusOK, out)
 	case len(rest) == 0 && c.method == http.MethodPatch:
@@ -311,14 +332,15 @@ func (t *Tenant) createApp(c *call) *result {
 		"keyCredentials": []any{}, "passwordCredentials": []any{}, "identifierUris": []any{},
 		"tokenEncryptionKeyId": nil, "description": nil, "notes": nil, "signInAudience": "AzureADMyOrg",
 	}
-	if res := t.applyAppProps(c, props, body); res != nil {
-		return res
-	}
 	props["id"] = newGUID()
 	props["appId"] = newGUID()
 	props["createdDateTime"] = t.now().UTC().Format(time.RFC3339)
 	a := &application{props: props}
 	t.mu.Lock()
+	if res := t.applyAppProps(c, props, body); res != nil {
+		t.mu.Unlock()
+		return res
+	}
 	if t.dir.used() >= t.limits.Quota {
 		t.mu.Unlock()
 		return c.fail(http.StatusForbidden, "Directory_QuotaExceeded", "The directory object quota limit for the Tenant has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.")
@@ -339,7 +361,8 @@ var appWritable = map[string]bool{
 	"optionalClaims": true, "info": true, "isFallbackPublicClient": true, "groupMembershipClaims": true,
 }
 
-// applyAppProps validates body and copies it into props (which may be a copy of a stored object).
+// applyAppProps validates body and copies it into props (which may be a copy of a stored object). The caller
+// holds t.mu.
 func (t *Tenant) applyAppProps(c *call, props, body map[string]any) *result {
 	for k, v := range body {
 		if strings.HasPrefix(k, "@odata.") {
@@ -351,11 +374,39 @@ func (t *Tenant) applyAppProps(c *call, props, body map[string]any) *result {
 			}
 			return c.badRequest("Property '" + k + "' does not exist as a declared property or extension property.")
 		}
+		if k == "identifierUris" {
+			list, ok := v.([]any)
+			if !ok {
+				return c.badRequest("Invalid value specified for property 'identifierUris' of resource 'Application'.")
+			}
+			self, _ := props["id"].(string)
+			for _, e := range list {
+				s, _ := e.(string)
+				u, err := url.Parse(s)
+				if s == "" || err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") || strings.Contains(s, "*") {
+					return c.badRequest("Invalid value specified for property 'identifierUris' of resource 'Application'.")
+				}
+				if other := t.dir.appByIdentifierURI(s); other != nil && !strings.EqualFold(other.id(), self) {
+					return conflict(c, "identifierUris")
+				}
+			}
+		}
 		if k == "keyCredentials" {
 			list, ok := v.([]any)
 			if !ok {
 				return c.badRequest("Invalid value specified for property 'keyCredentials' of resource 'Application'.")
 			}
+			// A credential sent without its key (as a list read returns it) keeps no certificate: Graph replaces
+			// the whole collection with what it is sent, so a merge built from a list read wipes the keys.
+			kept := make([]any, 0, len(list))
+			for _, e := range list {
+				if m, ok := e.(map[string]any); ok && m["key"] == nil {
+					continue
+				}
+				kept = append(kept, e)
+			}
+			list = kept
+			v = kept
 			for _, e := range list {
 				m, ok := e.(map[string]any)
 				if !ok {
@@ -506,98 +557,4 @@ func (t *Tenant) routeOrganization(c *call, seg []string) *result {
 		return c.result(http.StatusOK, org)
 	}
 	return c.result(http.StatusOK, map[string]any{"@odata.context": c.base + "/" + c.version + "/$metadata#organization", "value": []any{org}})
-}
-
-// routeIdentity serves customAuthenticationExtensions and authenticationEventListeners: stored as given, with
-// an id added.
-func (t *Tenant) routeIdentity(c *call, kind string, seg []string) *result {
-	var readRoles, writeRoles []string
-	var store *[]map[string]any
-	var wantType string
-	if kind == "customAuthenticationExtensions" {
-		readRoles = []string{"CustomAuthenticationExtension.Read.All", "CustomAuthenticationExtension.ReadWrite.All"}
-		writeRoles = []string{"CustomAuthenticationExtension.ReadWrite.All"}
-		store = &t.dir.customExts
-		wantType = "CustomExtension"
-	} else {
-		// EventListener.* is what Graph asks for; CustomAuthenticationExtension.ReadWrite.All is accepted as well
-		// so the default app can configure the whole flow.
-		readRoles = []string{"EventListener.Read.All", "EventListener.ReadWrite.All", "CustomAuthenticationExtension.ReadWrite.All"}
-		writeRoles = []string{"EventListener.ReadWrite.All", "CustomAuthenticationExtension.ReadWrite.All"}
-		store = &t.dir.listeners
-		wantType = "Listener"
-	}
-	ctxURL := c.base + "/" + c.version + "/$metadata#identity/" + kind
-	switch {
-	case len(seg) == 0 && c.method == http.MethodGet:
-		if !c.claims.hasRole(readRoles...) {
-			return c.forbidden()
-		}
-		t.mu.RLock()
-		vals := make([]any, 0, len(*store))
-		for _, m := range *store {
-			vals = append(vals, m)
-		}
-		t.mu.RUnlock()
-		return c.result(http.StatusOK, map[string]any{"@odata.context": ctxURL, "value": vals})
-	case len(seg) == 0 && c.method == http.MethodPost:
-		if !c.claims.hasRole(writeRoles...) {
-			return c.forbidden()
-		}
-		body, ok := decodeObject(c.body)
-		if !ok {
-			return c.malformed()
-		}
-		typ, _ := body["@odata.type"].(string)
-		if !strings.HasPrefix(typ, "#microsoft.graph.") || !strings.HasSuffix(typ, wantType) {
-			return c.fail(http.StatusBadRequest, "BadRequest", "The '@odata.type' property is missing or is not a "+wantType+" type.")
-		}
-		if kind == "customAuthenticationExtensions" {
-			if s, _ := body["displayName"].(string); s == "" {
-				return c.badRequest("Property displayName value is required but is empty or missing.")
-			}
-			ep, _ := body["endpointConfiguration"].(map[string]any)
-			if u, _ := ep["targetUrl"].(string); !strings.HasPrefix(u, "https://") {
-				return c.badRequest("Invalid value specified for property 'endpointConfiguration' of resource 'CustomAuthenticationExtension': targetUrl must be an https URL.")
-			}
-		}
-		body["id"] = newGUID()
-		t.mu.Lock()
-		*store = append(*store, body)
-		t.mu.Unlock()
-		t.dirty.Store(true)
-		out := map[string]any{"@odata.context": ctxURL + "/$entity"}
-		for k, v := range body {
-			out[k] = v
-		}
-		return c.result(http.StatusCreated, out)
-	case len(seg) == 1 && (c.method == http.MethodGet || c.method == http.MethodDelete):
-		roles := readRoles
-		if c.method == http.MethodDelete {
-			roles = writeRoles
-		}
-		if !c.claims.hasRole(roles...) {
-			return c.forbidden()
-		}
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		for i, m := range *store {
-			if id, _ := m["id"].(string); strings.EqualFold(id, seg[0]) {
-				if c.method == http.MethodDelete {
-					*store = append((*store)[:i:i], (*store)[i+1:]...)
-					t.dirty.Store(true)
-					return c.result(http.StatusNoContent, nil)
-				}
-				out := map[string]any{"@odata.context": ctxURL + "/$entity"}
-				for k, v := range m {
-					out[k] = v
-				}
-				return c.result(http.StatusOK, out)
-			}
-		}
-		return c.notFound(seg[0])
-	case len(seg) <= 1:
-		return c.methodNotAllowed()
-	}
-	return c.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+seg[1]+"'.")
 }

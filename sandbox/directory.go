@@ -20,6 +20,7 @@ type directory struct {
 	extByLower map[string]*extProp
 	customExts []map[string]any
 	listeners  []map[string]any
+	sps        []*servicePrincipal // Microsoft Graph's first
 }
 
 func newDirectory(t *Tenant) *directory {
@@ -29,6 +30,7 @@ func newDirectory(t *Tenant) *directory {
 		byUPN:      map[string]*user{},
 		byIdentity: map[string]*user{},
 		extByLower: map[string]*extProp{},
+		sps:        []*servicePrincipal{graphServicePrincipal()},
 	}
 	d.apps = append(d.apps, &application{props: map[string]any{
 		"id": extensionsAppObjectID, "appId": extensionsAppID, "displayName": ExtensionsAppDisplayName,

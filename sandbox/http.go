@@ -255,6 +255,8 @@ func (t *Tenant) route(c *call) *result {
 		return t.routeOrganization(c, seg[1:])
 	case head == "identity" && len(seg) >= 2 && (seg[1] == "customAuthenticationExtensions" || seg[1] == "authenticationEventListeners"):
 		return t.routeIdentity(c, seg[1], seg[2:])
+	case head == "servicePrincipals":
+		return t.routeServicePrincipals(c, seg[1:])
 	}
 	return c.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+head+"'.")
 }

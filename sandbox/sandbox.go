@@ -54,6 +54,7 @@ var DefaultRoles = []string{
 	"Application.ReadWrite.All",
 	"CustomAuthenticationExtension.ReadWrite.All",
 	"Organization.Read.All",
+	"AppRoleAssignment.ReadWrite.All",
 }
 
 // App is an application registration that may obtain tokens with the client-credentials flow.

@@ -15,13 +15,14 @@ import (
 const stateVersion = 1
 
 type stateFile struct {
-	Version                        int              `json:"version"`
-	TenantID                       string           `json:"tenantId"`
-	Users                          []map[string]any `json:"users"`
-	Applications                   []map[string]any `json:"applications"`
-	ExtensionProperties            []*extProp       `json:"extensionProperties"`
-	CustomAuthenticationExtensions []map[string]any `json:"customAuthenticationExtensions"`
-	AuthenticationEventListeners   []map[string]any `json:"authenticationEventListeners"`
+	Version                        int                 `json:"version"`
+	TenantID                       string              `json:"tenantId"`
+	Users                          []map[string]any    `json:"users"`
+	Applications                   []map[string]any    `json:"applications"`
+	ExtensionProperties            []*extProp          `json:"extensionProperties"`
+	CustomAuthenticationExtensions []map[string]any    `json:"customAuthenticationExtensions"`
+	AuthenticationEventListeners   []map[string]any    `json:"authenticationEventListeners"`
+	ServicePrincipals              []*servicePrincipal `json:"servicePrincipals,omitempty"`
 }
 
 // Save writes the state to Config.StatePath atomically (a temporary file renamed over it). Passwords are not
@@ -45,6 +46,7 @@ func (t *Tenant) Save() error {
 	st.ExtensionProperties = t.dir.extList()
 	st.CustomAuthenticationExtensions = t.dir.customExts
 	st.AuthenticationEventListeners = t.dir.listeners
+	st.ServicePrincipals = t.dir.sps[1:] // Microsoft Graph's is built in
 	b, err := marshal(st)
 	t.mu.RUnlock()
 	if err != nil {
@@ -132,5 +134,11 @@ func (t *Tenant) load(path string) error {
 	}
 	d.customExts = st.CustomAuthenticationExtensions
 	d.listeners = st.AuthenticationEventListeners
+	for _, sp := range st.ServicePrincipals {
+		if sp == nil || sp.id() == "" || sp.appID() == "" {
+			return fmt.Errorf("sandbox: load state %s: a service principal has no id or appId", path)
+		}
+		d.sps = append(d.sps, sp)
+	}
 	return nil
 }

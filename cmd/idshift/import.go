@@ -21,6 +21,7 @@ import (
 	"github.com/idshift/idshift/store"
 	"github.com/idshift/idshift/store/postgres"
 	"github.com/idshift/idshift/store/sqlite"
+	"github.com/idshift/idshift/tenant"
 )
 
 // Exit statuses of `idshift import` (and `idshift demo`).
@@ -50,6 +51,7 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 		clientSecret = fs.String("client-secret", "", "client secret (prefer $AZURE_CLIENT_SECRET: flags show in process lists)")
 		clientCert   = fs.String("client-certificate", env.Getenv("AZURE_CLIENT_CERTIFICATE_PATH"), "client certificate, PEM or PKCS#12 ($AZURE_CLIENT_CERTIFICATE_PATH)")
 		setupExt     = fs.Bool("setup-extensions", false, "create the migration extension attributes in the tenant when they are missing")
+		ignoreQuota  = fs.Bool("ignore-quota", false, "start even when the planned creates exceed the tenant's directory quota")
 		update       = fs.Bool("update", false, "patch users whose source data changed since they were sent")
 		dryRun       = fs.Bool("dry-run", false, "plan and print the requests that would be sent (passwords redacted); write nothing")
 		jsonOut      = fs.Bool("json", false, "print the final summary as JSON")
@@ -80,13 +82,15 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 		return exitFailed, err
 	}
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	opts := importOptions{update: *update, dryRun: *dryRun, setupExtensions: *setupExt, json: *jsonOut, logEvery: *logEvery}
+	opts := importOptions{update: *update, dryRun: *dryRun, setupExtensions: *setupExt, json: *jsonOut, logEvery: *logEvery, ignoreQuota: *ignoreQuota}
 	return importWith(ctx, env, cfg, opts, logger)
 }
 
 type importOptions struct {
 	update, dryRun, setupExtensions, json bool
 	logEvery                              time.Duration
+	// ignoreQuota starts an import whose planned creates exceed the directory quota's remaining objects.
+	ignoreQuota bool
 	// quiet turns the progress display off (the demo prints its own story).
 	quiet bool
 }
@@ -95,10 +99,12 @@ type importOptions struct {
 func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, logger *slog.Logger) (int, error) {
 	// The directory.
 	var dir importer.Directory
+	var pool *graph.Pool
 	var domain = cfg.Tenant.Domain
 	extAppID := cfg.Tenant.ExtensionsAppID
 	if !opts.dryRun || domain == "" || extAppID == "" {
-		pool, err := openDirectory(cfg, env, logger)
+		var err error
+		pool, err = openDirectory(cfg, env, logger)
 		if err != nil {
 			return exitFailed, err
 		}
@@ -107,16 +113,13 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 			return exitFailed, errors.New("config: tenant.domain (--domain, $IDSHIFT_TENANT_DOMAIN): required, e.g. contoso.onmicrosoft.com")
 		}
 		if extAppID == "" || !opts.dryRun {
-			id, err := ensureExtensions(ctx, pool, extAppID, []extAttr{
-				{cfg.Import.MigrationAttribute, "Boolean"}, {cfg.Import.LegacyIDAttribute, "String"},
+			id, err := tenant.EnsureExtensions(ctx, pool.Clients()[0], extAppID, []tenant.Attribute{
+				{Name: cfg.Import.MigrationAttribute, DataType: "Boolean"}, {Name: cfg.Import.LegacyIDAttribute, DataType: "String"},
 			}, opts.setupExtensions && !opts.dryRun)
 			if err != nil {
 				return exitFailed, err
 			}
 			extAppID = id
-		}
-		if !opts.dryRun {
-			checkQuota(ctx, pool, logger)
 		}
 	}
 
@@ -129,7 +132,8 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		}
 		mapping = m
 	}
-	src, err := file.Config{Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Mapping: mapping, Stdin: env.Stdin}.Open()
+	srcCfg := file.Config{Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Mapping: mapping, Stdin: env.Stdin}
+	src, err := srcCfg.Open()
 	if err != nil {
 		return exitFailed, err
 	}
@@ -178,7 +182,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	if err != nil {
 		return exitFailed, err
 	}
-	im, err := importer.New(importer.Config{
+	icfg := importer.Config{
 		Seen: seen, HashOptions: hashOpt,
 		Source: src, Store: st, Directory: dir,
 		Domain: domain, ExtensionsAppID: extAppID, SourceName: cfg.Source.Name,
@@ -187,7 +191,13 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		Update: opts.update, DryRun: opts.dryRun, DryRunOut: env.Stdout,
 		Workers: cfg.Import.Workers, ChunkSize: cfg.Import.ChunkSize,
 		Rejects: rejects, Logger: logger,
-	})
+	}
+	if pool != nil && !opts.dryRun && !opts.ignoreQuota {
+		if err := checkImportQuota(ctx, pool, icfg, srcCfg, seenDir, logger); err != nil {
+			return exitFailed, err
+		}
+	}
+	im, err := importer.New(icfg)
 	if err != nil {
 		return exitFailed, err
 	}
@@ -304,76 +314,6 @@ func openDirectory(cfg *Config, env *Env, logger *slog.Logger) (*graph.Pool, err
 		clients = append(clients, c)
 	}
 	return graph.NewPool(clients...), nil
-}
-
-type extAttr struct{ name, dataType string }
-
-// ensureExtensions finds the tenant's b2c-extensions-app (unless its appId is given) and checks that the migration's
-// extension attributes exist, creating them when create is set. It returns the app's id.
-func ensureExtensions(ctx context.Context, pool *graph.Pool, appID string, attrs []extAttr, create bool) (string, error) {
-	c := pool.Clients()[0]
-	filter := "startswith(displayName,'b2c-extensions-app')"
-	if appID != "" {
-		filter = "appId eq '" + dashed(appID) + "'"
-	}
-	apps, err := c.FindApplication(ctx, filter)
-	if err != nil {
-		return "", fmt.Errorf("find b2c-extensions-app: %w", err)
-	}
-	if len(apps) == 0 {
-		return "", fmt.Errorf("no b2c-extensions-app found in the tenant (filter %s); set tenant.extensions_app_id", filter)
-	}
-	app := apps[0]
-	have, err := c.ListExtensionProperties(ctx, app.ID)
-	if err != nil {
-		return "", fmt.Errorf("list extension properties: %w", err)
-	}
-	short := strings.ReplaceAll(app.AppID, "-", "")
-	for _, a := range attrs {
-		full := graph.ExtensionName(short, a.name)
-		found := false
-		for _, p := range have {
-			if strings.EqualFold(p.Name, full) {
-				found = true
-				if !strings.EqualFold(p.DataType, a.dataType) {
-					return "", fmt.Errorf("extension attribute %s exists with type %s, want %s", full, p.DataType, a.dataType)
-				}
-			}
-		}
-		if found {
-			continue
-		}
-		if !create {
-			return "", fmt.Errorf("extension attribute %s is missing in the tenant. Create it with --setup-extensions, or with\n"+
-				"  POST /v1.0/applications/%s/extensionProperties {\"name\":%q,\"dataType\":%q,\"targetObjects\":[\"User\"]}",
-				full, app.ID, a.name, a.dataType)
-		}
-		if _, err := c.CreateExtensionProperty(ctx, app.ID, graph.ExtensionProperty{Name: a.name, DataType: a.dataType, TargetObjects: []string{"User"}}); err != nil && !errors.Is(err, graph.ErrConflict) {
-			return "", fmt.Errorf("create extension attribute %s: %w", full, err)
-		}
-	}
-	return short, nil
-}
-
-func dashed(id string) string {
-	id = strings.ReplaceAll(id, "-", "")
-	if len(id) != 32 {
-		return id
-	}
-	return id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
-}
-
-// checkQuota warns when the tenant's directory quota is close; a Graph that does not expose it is not an error.
-func checkQuota(ctx context.Context, pool *graph.Pool, logger *slog.Logger) {
-	used, total, err := pool.DirectoryQuota(ctx)
-	if err != nil || total == 0 {
-		logger.Debug("directory quota not available", "err", err)
-		return
-	}
-	logger.Info("directory quota", "used", used, "total", total, "remaining", total-used)
-	if total-used < total/20 {
-		logger.Warn("the tenant's directory quota is nearly exhausted", "used", used, "total", total)
-	}
 }
 
 func storeExists(dsn string) bool {
