@@ -89,6 +89,12 @@ func (t *Tenant) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/_sandbox/stats":
 		writeJSON(w, http.StatusOK, t.Stats())
 		return
+	case p == "/_sandbox/signin":
+		t.serveSignIn(w, r)
+		return
+	}
+	if t.serveExternal(w, r, p) {
+		return
 	}
 	seg := strings.Split(strings.Trim(p, "/"), "/")
 	if len(seg) >= 2 {
