@@ -663,7 +663,9 @@ func TestSignInOffContract(t *testing.T) {
 			return reply{status: 200, ctype: "application/json", body: strings.Replace(valid(c.nonce), "onPasswordSubmitResponseData", "onTokenIssuanceStartResponseData", 1)}
 		}, "1003003", 1},
 		{"no nonce", appFast, func(c extCall) reply { return answerWith("", action("MigratePassword")) }, "1003003", 1},
-		{"other nonce", appFast, func(c extCall) reply { return answerWith("00000000-0000-4000-8000-000000000000", action("MigratePassword")) }, "1003003", 1},
+		{"other nonce", appFast, func(c extCall) reply {
+			return answerWith("00000000-0000-4000-8000-000000000000", action("MigratePassword"))
+		}, "1003003", 1},
 		{"nonce at the top level", appFast, func(c extCall) reply {
 			b, _ := json.Marshal(map[string]any{"nonce": c.nonce, "data": map[string]any{
 				"@odata.type": "microsoft.graph.onPasswordSubmitResponseData", "actions": []any{action("MigratePassword")}}})
