@@ -235,6 +235,12 @@ func (t *Tenant) write(w http.ResponseWriter, c *call, res *result) {
 		w.WriteHeader(res.status)
 		return
 	}
+	if text, ok := res.body.(plainText); ok {
+		h.Set("Content-Type", "text/plain")
+		w.WriteHeader(res.status)
+		_, _ = io.WriteString(w, string(text))
+		return
+	}
 	h.Set("Content-Type", jsonContentType)
 	b, err := marshal(res.body)
 	if err != nil {
@@ -256,7 +262,7 @@ func (t *Tenant) route(c *call) *result {
 	case head == "users":
 		return t.routeUsers(c, seg[1:])
 	case head == "applications" || strings.HasPrefix(head, "applications("):
-		return t.routeApplications(c, seg)
+		return t.selectApplications(c, seg, t.routeApplications(c, seg))
 	case head == "organization":
 		return t.routeOrganization(c, seg[1:])
 	case head == "identity" && len(seg) >= 2 && (seg[1] == "customAuthenticationExtensions" || seg[1] == "authenticationEventListeners"):

@@ -139,6 +139,11 @@ func (t *Tenant) CheckPassword(id, password string) bool {
 func (t *Tenant) routeUsers(c *call, seg []string) *result {
 	read := c.claims.hasRole("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 	write := c.claims.hasRole("User.ReadWrite.All", "Directory.ReadWrite.All")
+	if len(seg) > 0 {
+		if res, ok := t.usersSegment(c, seg); ok {
+			return res
+		}
+	}
 	switch {
 	case len(seg) == 0 && c.method == http.MethodGet:
 		if !read {
