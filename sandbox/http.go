@@ -67,8 +67,9 @@ func (c *call) badRequest(msg string, details ...map[string]any) *result {
 	return c.fail(http.StatusBadRequest, "Request_BadRequest", msg, details...)
 }
 
-// Handler returns the tenant's HTTP handler: OpenID discovery, JWKS and token endpoint under /{tenant}/, Graph
-// under /v1.0/ and /beta/, and the unauthenticated inspection endpoints /_sandbox/users and /_sandbox/stats.
+// Handler returns the tenant's HTTP handler: OpenID discovery, JWKS and token endpoint under /{tenant}/, the
+// external issuer's discovery and JWKS under /{tenantId}.ciamlogin.com/, Graph under /v1.0/ and /beta/, and the
+// unauthenticated endpoints /_sandbox/users, /_sandbox/stats and /_sandbox/signin.
 //
 // The Reset and CommitThenFail faults abort the handler with http.ErrAbortHandler, which an http.Server turns
 // into a dropped connection (HTTP/1) or a reset stream (HTTP/2).

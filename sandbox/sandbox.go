@@ -5,6 +5,11 @@
 // Graph's documented status codes, error bodies and throttling headers. Rehearsals of a migration, the Graph
 // client and the importer run against it over real HTTPS (see Start).
 //
+// It also signs users in as Entra External ID does (Tenant.SignIn, POST /_sandbox/signin): an account flagged
+// for migration whose password does not match has the tenant's OnPasswordSubmit custom authentication extension
+// called, with a bearer token from the external tenant's own issuer (Server.ExternalIssuer, ciamlogin.com-style,
+// with keys of its own) and the password in a JWE, and the extension's answer is applied to the account.
+//
 // Example:
 //
 //	srv, err := sandbox.Start(sandbox.Config{}, "127.0.0.1:0")
