@@ -351,6 +351,7 @@ func (t *Tenant) countFault(kind string) {
 // Close stops the periodic save and saves the state when StatePath is set. The handler keeps working.
 func (t *Tenant) Close() error {
 	t.stopped.Do(func() { close(t.stop) })
+	t.callout.CloseIdleConnections()
 	t.wg.Wait()
 	if t.cfg.StatePath == "" {
 		return nil
