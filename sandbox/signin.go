@@ -618,6 +618,11 @@ func (t *Tenant) post(ctx context.Context, co *callout, token string, body []byt
 		}
 		return calloutAnswer{code: codeConnectionError, retryable: true, msg: "Error reading the custom extension's response."}
 	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		// Entra reports a refused token as a timeout ("It can also indicate that the access token is invalid").
+		return calloutAnswer{code: codeTimedOut, retryable: true,
+			msg: "The custom extension refused the access token (HTTP 401)."}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return calloutAnswer{code: codeInvalidHTTPStatus, retryable: resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests,
 			msg: fmt.Sprintf("The custom extension API returned HTTP status %d, not 200.", resp.StatusCode)}

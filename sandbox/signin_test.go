@@ -653,7 +653,7 @@ func TestSignInOffContract(t *testing.T) {
 		{"500", appFast, func(c extCall) reply { return reply{status: 500, ctype: "application/json", body: valid(c.nonce)} }, "1003002", 2},
 		{"201", appFast, func(c extCall) reply { return reply{status: 201, ctype: "application/json", body: valid(c.nonce)} }, "1003002", 1},
 		{"204", appFast, func(c extCall) reply { return reply{status: 204} }, "1003002", 1},
-		{"401", appFast, func(c extCall) reply { return reply{status: 401} }, "1003002", 1},
+		{"401", appFast, func(c extCall) reply { return reply{status: 401} }, "1003005", 2},
 		{"text/plain", appFast, func(c extCall) reply { return reply{status: 200, ctype: "text/plain", body: valid(c.nonce)} }, "1003006", 1},
 		{"no content type", appFast, func(c extCall) reply { return reply{status: 200, ctype: "", body: ""} }, "1003006", 1},
 		{"empty", appFast, func(c extCall) reply { return reply{status: 200, ctype: "application/json"} }, "1003009", 1},
@@ -740,7 +740,7 @@ func TestSignInOffContract(t *testing.T) {
 	})
 
 	st := e.s.Tenant.Stats()
-	if st.CalloutErrors["1003005"] != 2 || st.CalloutErrors["1003002"] != 4 || st.SignIns["error"] != int64(len(cases)) ||
+	if st.CalloutErrors["1003005"] != 3 || st.CalloutErrors["1003002"] != 3 || st.SignIns["error"] != int64(len(cases)) ||
 		st.SignIns["migrated"] != 1 || st.Callouts != int64(calloutsWant) {
 		t.Errorf("stats %+v", st)
 	}
