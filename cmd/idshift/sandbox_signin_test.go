@@ -31,7 +31,7 @@ func TestSandboxPrintsExternalIssuer(t *testing.T) {
 		}
 	}()
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "export IDSHIFT_TENANT_DOMAIN=") {
+	for !strings.Contains(out.String(), "export SSL_CERT_FILE=") {
 		if time.Now().After(deadline) {
 			t.Fatalf("sandbox did not print its environment:\n%s", out.String())
 		}
@@ -44,7 +44,8 @@ func TestSandboxPrintsExternalIssuer(t *testing.T) {
 		}
 	}
 	want := "external issuer:  " + base + "/" + sandbox.DefaultTenantID + ".ciamlogin.com/" + sandbox.DefaultTenantID + "/v2.0"
-	if base == "" || !strings.Contains(out.String(), want) {
+	authority := "export IDSHIFT_ENTRA_AUTHORITY=" + base + "/idshiftsandbox.ciamlogin.com/" + sandbox.DefaultTenantID + "/v2.0"
+	if base == "" || !strings.Contains(out.String(), want) || !strings.Contains(out.String(), authority) {
 		t.Fatalf("output lacks %q:\n%s", want, out.String())
 	}
 	var stdout bytes.Buffer
