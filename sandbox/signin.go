@@ -147,8 +147,8 @@ var errNoURL = errors.New("sandbox: sign-in: the tenant's URL is unknown (serve 
 // SignIn signs a user in the way Entra External ID does, calling the OnPasswordSubmit custom authentication
 // extension when the account is flagged for migration, and applies the outcome to the account. It needs the
 // tenant to be served by Start (the tokens it sends name the server's URL). Every outcome, extension failures
-// included, is in the result; the error is for a request that cannot be simulated (no user name) or a ctx that
-// ended. Sign-ins of one account may run concurrently; each applies its outcome atomically.
+// included, is in the result; the error is for a request that cannot be simulated (no user name or password) or
+// a ctx that ended. Sign-ins of one account may run concurrently; each applies its outcome atomically.
 func (t *Tenant) SignIn(ctx context.Context, req SignInRequest) (SignInResult, error) {
 	b := t.base.Load()
 	if b == nil {
@@ -197,6 +197,9 @@ type signInState struct {
 func (t *Tenant) signIn(ctx context.Context, base string, req SignInRequest) (res SignInResult, err error) {
 	if strings.TrimSpace(req.User) == "" {
 		return SignInResult{}, errors.New("sandbox: sign-in: no user name")
+	}
+	if req.Password == "" {
+		return SignInResult{}, errors.New("sandbox: sign-in: no password (the sign-in page requires one)")
 	}
 	res.CorrelationID = newGUID()
 	defer func() {

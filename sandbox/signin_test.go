@@ -856,7 +856,7 @@ func TestSignInHTTP(t *testing.T) {
 	if st, out := post(`{"user":"http@example.com","password":"Legacy!Pass1"}`); st != 200 || out["outcome"] != "success" || out["extensionCalled"] != false {
 		t.Errorf("after migration: %d %v", st, out)
 	}
-	for _, bad := range []string{`{"user":"","password":"x"}`, `{"user":"a","pw":"x"}`, `[`} {
+	for _, bad := range []string{`{"user":"","password":"x"}`, `{"user":"http@example.com","password":""}`, `{"user":"a","pw":"x"}`, `[`} {
 		if st, _ := post(bad); st != http.StatusBadRequest {
 			t.Errorf("%s: status %d", bad, st)
 		}
