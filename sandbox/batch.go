@@ -82,7 +82,10 @@ func (t *Tenant) serveBatch(c *call) *result {
 				h[k] = v[0]
 			}
 		}
-		if res.body != nil {
+		if text, ok := res.body.(plainText); ok {
+			h["Content-Type"] = "text/plain"
+			item["body"] = string(text)
+		} else if res.body != nil {
 			h["Content-Type"] = jsonContentType
 			item["body"] = res.body
 		}

@@ -67,8 +67,9 @@ func (c *call) badRequest(msg string, details ...map[string]any) *result {
 	return c.fail(http.StatusBadRequest, "Request_BadRequest", msg, details...)
 }
 
-// Handler returns the tenant's HTTP handler: OpenID discovery, JWKS and token endpoint under /{tenant}/, Graph
-// under /v1.0/ and /beta/, and the unauthenticated inspection endpoints /_sandbox/users and /_sandbox/stats.
+// Handler returns the tenant's HTTP handler: OpenID discovery, JWKS and token endpoint under /{tenant}/, the
+// external issuer's discovery and JWKS under /{tenantId}.ciamlogin.com/, Graph under /v1.0/ and /beta/, and the
+// unauthenticated endpoints /_sandbox/users, /_sandbox/stats and /_sandbox/signin.
 //
 // The Reset and CommitThenFail faults abort the handler with http.ErrAbortHandler, which an http.Server turns
 // into a dropped connection (HTTP/1) or a reset stream (HTTP/2).
@@ -88,6 +89,12 @@ func (t *Tenant) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case p == "/_sandbox/stats":
 		writeJSON(w, http.StatusOK, t.Stats())
+		return
+	case p == "/_sandbox/signin":
+		t.serveSignIn(w, r)
+		return
+	}
+	if t.serveExternal(w, r, p) {
 		return
 	}
 	seg := strings.Split(strings.Trim(p, "/"), "/")
@@ -229,6 +236,12 @@ func (t *Tenant) write(w http.ResponseWriter, c *call, res *result) {
 		w.WriteHeader(res.status)
 		return
 	}
+	if text, ok := res.body.(plainText); ok {
+		h.Set("Content-Type", "text/plain")
+		w.WriteHeader(res.status)
+		_, _ = io.WriteString(w, string(text))
+		return
+	}
 	h.Set("Content-Type", jsonContentType)
 	b, err := marshal(res.body)
 	if err != nil {
@@ -250,7 +263,7 @@ func (t *Tenant) route(c *call) *result {
 	case head == "users":
 		return t.routeUsers(c, seg[1:])
 	case head == "applications" || strings.HasPrefix(head, "applications("):
-		return t.routeApplications(c, seg)
+		return t.selectApplications(c, seg, t.routeApplications(c, seg))
 	case head == "organization":
 		return t.routeOrganization(c, seg[1:])
 	case head == "identity" && len(seg) >= 2 && (seg[1] == "customAuthenticationExtensions" || seg[1] == "authenticationEventListeners"):

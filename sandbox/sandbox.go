@@ -5,6 +5,11 @@
 // Graph's documented status codes, error bodies and throttling headers. Rehearsals of a migration, the Graph
 // client and the importer run against it over real HTTPS (see Start).
 //
+// It also signs users in as Entra External ID does (Tenant.SignIn, POST /_sandbox/signin): an account flagged
+// for migration whose password does not match has the tenant's OnPasswordSubmit custom authentication extension
+// called, with a bearer token from the external tenant's own issuer (Server.ExternalIssuer, ciamlogin.com-style,
+// with keys of its own) and the password in a JWE, and the extension's answer is applied to the account.
+//
 // Example:
 //
 //	srv, err := sandbox.Start(sandbox.Config{}, "127.0.0.1:0")
@@ -24,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,6 +131,9 @@ type Config struct {
 	// 30 seconds while there are changes. It holds users (without passwords), applications, extension
 	// properties, custom authentication extensions and listeners.
 	StatePath string
+	// CalloutRootCAs are the certificate authorities the sign-in simulator trusts when it calls a custom
+	// authentication extension (nil: the system's roots, as Entra requires a publicly trusted certificate).
+	CalloutRootCAs *x509.CertPool
 	// Now is the clock (default time.Now); tests use it to drive the token buckets.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -144,6 +153,12 @@ type Stats struct {
 	Faults map[string]int64 `json:"faults"`
 	// Users is the number of users now in the tenant.
 	Users int `json:"users"`
+	// SignIns counts the sign-in simulator's results by outcome (success, migrated, wrong_password, ...).
+	SignIns map[string]int64 `json:"signIns"`
+	// Callouts counts the HTTP requests sent to custom authentication extensions, retries included;
+	// CalloutErrors counts the sign-ins an extension failed, by error code (docs/contracts.md §1.8).
+	Callouts      int64            `json:"callouts"`
+	CalloutErrors map[string]int64 `json:"calloutErrors"`
 }
 
 // Tenant is one emulated tenant. It is safe for concurrent use.
@@ -171,6 +186,13 @@ type Tenant struct {
 
 	nRequests, nWrites, nThrottled, nTokens atomic.Int64
 	faultCounts                             sync.Map // kind -> *atomic.Int64
+
+	issuer        externalIssuer
+	base          atomic.Pointer[string] // the server's URL, set by Start
+	callout       *http.Client
+	nCallouts     atomic.Int64
+	signInCounts  sync.Map // outcome -> *atomic.Int64
+	calloutErrors sync.Map // code -> *atomic.Int64
 }
 
 // New returns a tenant configured by cfg, with the state of cfg.StatePath when that file exists.
@@ -232,6 +254,7 @@ func New(cfg Config) (*Tenant, error) {
 		stop:   make(chan struct{}),
 	}
 	t.thr = newThrottle(l, cfg.TenantID)
+	t.callout = calloutClient(cfg.CalloutRootCAs)
 	for i, a := range cfg.Apps {
 		if !isGUID(a.ClientID) {
 			return nil, fmt.Errorf("sandbox: app %d: client id %q is not a GUID", i, a.ClientID)
@@ -316,6 +339,8 @@ func (t *Tenant) Stats() Stats {
 		s.Faults[k.(string)] = v.(*atomic.Int64).Load()
 		return true
 	})
+	s.SignIns, s.CalloutErrors = counts(&t.signInCounts), counts(&t.calloutErrors)
+	s.Callouts = t.nCallouts.Load()
 	return s
 }
 
@@ -327,6 +352,7 @@ func (t *Tenant) countFault(kind string) {
 // Close stops the periodic save and saves the state when StatePath is set. The handler keeps working.
 func (t *Tenant) Close() error {
 	t.stopped.Do(func() { close(t.stop) })
+	t.callout.CloseIdleConnections()
 	t.wg.Wait()
 	if t.cfg.StatePath == "" {
 		return nil

@@ -69,6 +69,7 @@ func Start(cfg Config, addr string) (*Server, error) {
 		done:     make(chan error, 1),
 	}
 	s.AuthorityHost = s.URL + "/"
+	t.base.Store(&s.URL)
 	s.srv = &http.Server{
 		Handler:           t.Handler(),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -134,16 +133,17 @@ func (t *Tenant) CheckPassword(id, password string) bool {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	u := t.dir.lookupUser(id)
-	if u == nil || !u.hasPw {
-		return false
-	}
-	sum := sha256.Sum256(append(u.pwSalt[:], password...))
-	return subtle.ConstantTimeCompare(sum[:], u.pwSum[:]) == 1
+	return u != nil && u.hasPw && u.checkPassword(password)
 }
 
 func (t *Tenant) routeUsers(c *call, seg []string) *result {
 	read := c.claims.hasRole("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 	write := c.claims.hasRole("User.ReadWrite.All", "Directory.ReadWrite.All")
+	if len(seg) > 0 {
+		if res, ok := t.usersSegment(c, seg); ok {
+			return res
+		}
+	}
 	switch {
 	case len(seg) == 0 && c.method == http.MethodGet:
 		if !read {
@@ -524,12 +524,16 @@ func hasPolicy(policies any, name string) bool {
 	return false
 }
 
-func checkPassword(c *call, pw string, policies any) *result {
-	ok := strongPassword(pw)
+// passwordAllowed reports whether the tenant accepts pw as a password under the user's passwordPolicies.
+func passwordAllowed(pw string, policies any) bool {
 	if hasPolicy(policies, "DisableStrongPassword") {
-		ok = pw != "" && utf8.RuneCountInString(pw) <= 256
+		return pw != "" && utf8.RuneCountInString(pw) <= 256
 	}
-	if !ok {
+	return strongPassword(pw)
+}
+
+func checkPassword(c *call, pw string, policies any) *result {
+	if !passwordAllowed(pw, policies) {
 		return c.badRequest("The specified password does not comply with password complexity requirements. Please provide a different password.")
 	}
 	return nil

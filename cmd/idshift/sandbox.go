@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -52,9 +53,19 @@ func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 	if len(args) > 0 && args[0] == "users" {
 		return runSandboxUsers(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "signin" {
+		return runSandboxSignIn(ctx, env, args[1:])
+	}
 	fs := newFlagSet(env, "sandbox")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: idshift sandbox [flags]\n       idshift sandbox users --url URL --ca FILE [--list]\n\nRuns a local emulator of an Entra External ID tenant (Microsoft Graph subset and token endpoint) over HTTPS.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), `Usage: idshift sandbox [flags]
+       idshift sandbox users --url URL --ca FILE [--list]
+       idshift sandbox signin --user NAME --password PASSWORD [--url URL] [--ca-file FILE]
+
+Runs a local emulator of an Entra External ID tenant (Microsoft Graph subset, token endpoint, the external
+tenant's issuer and a sign-in simulator that calls the OnPasswordSubmit extension) over HTTPS.
+
+Flags:`)
 		fs.PrintDefaults()
 	}
 	var (
@@ -81,6 +92,7 @@ func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 		fSeed        = fs.Int64("fault-seed", 1, "seed of the fault generator")
 		state        = fs.String("state", "", "JSON file to load the tenant from and save it to")
 		verbose      = fs.Bool("v", false, "log every Graph request (method, path, app, status; never bodies or tokens)")
+		calloutCA    = fs.String("callout-ca", "", "PEM file of CA certificates trusted, besides the system's, when the sign-in simulator calls an extension")
 	)
 	fs.Var(&apps, "app", "application CLIENT_ID:SECRET[:ROLE,ROLE...] allowed to get tokens (repeatable; default "+sandbox.DefaultClientID+":"+sandbox.DefaultClientSecret+")")
 	if err := fs.Parse(args); err != nil {
@@ -107,6 +119,20 @@ func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 	if len(cfg.Apps) == 0 {
 		cfg.Apps = []sandbox.App{{ClientID: sandbox.DefaultClientID, Secret: sandbox.DefaultClientSecret}}
 	}
+	if *calloutCA != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		pem, err := os.ReadFile(*calloutCA)
+		if err != nil {
+			return 2, fmt.Errorf("--callout-ca: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return 2, fmt.Errorf("--callout-ca: no certificate in %s", *calloutCA)
+		}
+		cfg.CalloutRootCAs = pool
+	}
 	srv, err := sandbox.Start(cfg, *listen)
 	if err != nil {
 		return 1, err
@@ -127,14 +153,17 @@ func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 	}
 	fmt.Fprintf(w, "  extensions app:   %s (object id %s; attributes extension_%s_NAME)\n",
 		tn.ExtensionsAppID(), tn.ExtensionsAppObjectID(), tn.ExtensionsAppIDNoDashes())
+	fmt.Fprintf(w, "  external issuer:  %s (tokens sent to extensions; authority %s)\n", srv.ExternalIssuer(), srv.ExternalAuthority())
 	fmt.Fprintf(w, "  CA certificate:   %s\n", *caOut)
+	fmt.Fprintf(w, "  sign-in:          POST %s/_sandbox/signin, or idshift sandbox signin --url %s --user NAME --password PASSWORD\n", srv.URL, srv.URL)
 	fmt.Fprintf(w, "  inspection:       %s/_sandbox/users  %s/_sandbox/stats (no authentication)\n\n", srv.URL, srv.URL)
-	fmt.Fprintln(w, "# environment for idshift and azidentity (the secret is the sandbox's own):")
+	fmt.Fprintln(w, "# environment for idshift and azidentity (the secret is the sandbox's own; the authority is serve's):")
 	fmt.Fprintf(w, "export AZURE_TENANT_ID=%s\n", tn.TenantID())
 	fmt.Fprintf(w, "export AZURE_CLIENT_ID=%s\n", cfg.Apps[0].ClientID)
 	fmt.Fprintf(w, "export AZURE_CLIENT_SECRET=%s\n", cfg.Apps[0].Secret)
 	fmt.Fprintf(w, "export AZURE_AUTHORITY_HOST=%s\n", srv.AuthorityHost)
 	fmt.Fprintf(w, "export IDSHIFT_GRAPH_URL=%s\n", srv.URL)
+	fmt.Fprintf(w, "export IDSHIFT_ENTRA_AUTHORITY=%s\n", srv.ExternalAuthority())
 	fmt.Fprintf(w, "export IDSHIFT_TENANT_DOMAIN=%s\n", tn.Domain())
 	fmt.Fprintf(w, "export SSL_CERT_FILE=%s\n", *caOut)
 
@@ -195,4 +224,123 @@ func runSandboxUsers(ctx context.Context, env *Env, args []string) (int, error) 
 	}
 	fmt.Fprintln(env.Stdout, body.Count)
 	return 0, nil
+}
+
+// runSandboxSignIn signs a user in through a running sandbox's simulator (POST /_sandbox/signin) and prints the
+// outcome in one line. Exit status: 0 signed in (success or migrated), 3 refused (wrong password, blocked, must
+// reset, unknown user, disabled) or failed by the extension (error), 1 the sandbox could not be asked, 2 bad flags.
+func runSandboxSignIn(ctx context.Context, env *Env, args []string) (int, error) {
+	fs := newFlagSet(env, "sandbox signin")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `Usage: idshift sandbox signin --user NAME --password PASSWORD [flags]
+
+Signs a user in through a running sandbox as Entra External ID does: a flagged account whose password does not
+match has the OnPasswordSubmit extension called. Prints the outcome in one line (--json: the whole result).
+
+Examples:
+  idshift sandbox signin --user ada@example.com --password 'Legacy!Pass1'
+  idshift sandbox signin --user ada@example.com --password-stdin --json < password.txt
+
+Exit status: 0 signed in (success, migrated); 3 refused or failed; 1 the sandbox could not be asked; 2 bad flags.
+
+Flags:`)
+		fs.PrintDefaults()
+	}
+	var (
+		user     = fs.String("user", "", "sign-in name (email address or user name of a local identity)")
+		password = fs.String("password", "", "password typed by the user")
+		pwStdin  = fs.Bool("password-stdin", false, "read the password from standard input (first line)")
+		target   = fs.String("url", "https://127.0.0.1:8443", "URL of the running sandbox")
+		caFile   = fs.String("ca-file", "./sandbox-ca.pem", "CA certificate of the sandbox (PEM)")
+		clientIP = fs.String("client-ip", "", "the user's IP address sent to the extension (default 127.0.0.1)")
+		appID    = fs.String("app-id", "", "client application signed in to (default: any listener's)")
+		asJSON   = fs.Bool("json", false, "print the whole result as JSON")
+	)
+	fs.StringVar(caFile, "ca", "./sandbox-ca.pem", "same as --ca-file")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *pwStdin {
+		b, err := io.ReadAll(io.LimitReader(env.Stdin, 4096))
+		if err != nil {
+			return 1, fmt.Errorf("read password: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		*password = strings.TrimSuffix(line, "\r")
+	}
+	if *user == "" || *password == "" {
+		return 2, errors.New("--user and --password (or --password-stdin) are required")
+	}
+	pem, err := os.ReadFile(*caFile)
+	if err != nil {
+		return 1, fmt.Errorf("read CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return 1, fmt.Errorf("no certificate in %s", *caFile)
+	}
+	body, err := json.Marshal(sandbox.SignInRequest{User: *user, Password: *password, ClientIP: *clientIP, AppID: *appID})
+	if err != nil {
+		return 1, err
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(*target, "/")+"/_sandbox/signin", bytes.NewReader(body))
+	if err != nil {
+		return 1, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 1, fmt.Errorf("sign in: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 1, fmt.Errorf("sign in: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 1, fmt.Errorf("sign in: status %s: %s", resp.Status, strings.TrimSpace(string(raw)))
+	}
+	var res sandbox.SignInResult
+	if err := json.Unmarshal(raw, &res); err != nil || res.Outcome == "" {
+		return 1, fmt.Errorf("sign in: the answer is not a sign-in result")
+	}
+	if *asJSON {
+		fmt.Fprintln(env.Stdout, strings.TrimSpace(string(raw)))
+	} else {
+		fmt.Fprintln(env.Stdout, signInLine(*user, res))
+	}
+	if res.Outcome.Succeeded() {
+		return 0, nil
+	}
+	return 3, nil
+}
+
+// signInLine is the one-line summary of a sign-in: "migrated ada@example.com: extension called (1 attempt): …".
+func signInLine(user string, res sandbox.SignInResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", res.Outcome, user)
+	if res.Code != "" {
+		fmt.Fprintf(&b, " [%s]", res.Code)
+	}
+	if res.ExtensionCalled {
+		plural := "s"
+		if res.Attempts == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(&b, ": extension called (%d attempt%s)", res.Attempts, plural)
+	} else {
+		b.WriteString(": no extension call")
+	}
+	if res.Title != "" {
+		fmt.Fprintf(&b, ": %s", res.Title)
+	}
+	if res.Message != "" {
+		fmt.Fprintf(&b, ": %s", res.Message)
+	}
+	return b.String()
 }
