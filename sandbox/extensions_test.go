@@ -118,7 +118,7 @@ func TestPasswordSubmitConfiguration(t *testing.T) {
 		t.Fatalf("keys: %d %s", r.status, r.raw)
 	}
 	keyOf := func(r response) any { return r.body["keyCredentials"].([]any)[0].(map[string]any)["key"] }
-	if r := c.do("GET", "/v1.0/applications/"+obj+"?$select=keyCredentials", nil); keyOf(r) != cert || len(r.body) != 3 {
+	if r := c.do("GET", "/v1.0/applications/"+obj+"?$select=keyCredentials", nil); keyOf(r) != cert || len(r.body) != 2 {
 		t.Fatalf("$select=keyCredentials: %s", r.raw)
 	}
 	if r := c.do("GET", "/v1.0/applications/"+obj, nil); keyOf(r) != nil {
