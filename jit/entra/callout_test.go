@@ -393,8 +393,10 @@ func TestDeflateBombAllocation(t *testing.T) {
 	if !errors.Is(err, entra.ErrUndecryptable) || !strings.Contains(err.Error(), "too large") {
 		t.Fatalf("Decrypt(bomb) = %v, want ErrUndecryptable for the inflation cap", err)
 	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
-		t.Errorf("decrypting the bomb allocated %d bytes, want < 8 MiB", alloc)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2<<20 {
+		t.Errorf("decrypting the bomb allocated %d bytes, want < 2 MiB", alloc)
+	} else {
+		t.Logf("decrypting the bomb allocated %d bytes", alloc)
 	}
 	// A context that inflates within the cap is fine (the same path, a legitimate zip).
 	claims, _ := json.Marshal(f.contextClaims())
@@ -452,5 +454,30 @@ func TestAuthenticateSkew(t *testing.T) {
 	r, _ = request(tok, body(t, jwe))
 	if _, err := f.auth.Authenticate(context.Background(), r); !errors.Is(err, entra.ErrExpired) {
 		t.Fatalf("past the skew: %v, want ErrExpired", err)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	cases := []struct {
+		headers []string
+		want    string
+		err     error
+	}{
+		{[]string{"Bearer abc"}, "abc", nil},
+		{[]string{"bearer  abc "}, "abc", nil},
+		{nil, "", entra.ErrNoToken},
+		{[]string{"Bearer "}, "", entra.ErrNoToken},
+		{[]string{"Basic abc"}, "", entra.ErrNoToken},
+		{[]string{"Bearer a", "Bearer b"}, "", entra.ErrMalformedToken},
+	}
+	for _, tc := range cases {
+		r, _ := request("", nil)
+		for _, h := range tc.headers {
+			r.Header.Add("Authorization", h)
+		}
+		got, err := entra.BearerToken(r)
+		if got != tc.want || !errors.Is(err, tc.err) || (tc.err != nil && !errors.Is(err, entra.ErrUnauthenticated)) {
+			t.Errorf("BearerToken(%q) = %q, %v; want %q, %v", tc.headers, got, err, tc.want, tc.err)
+		}
 	}
 }
