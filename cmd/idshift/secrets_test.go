@@ -171,22 +171,47 @@ func TestNoSecretsInTheClear(t *testing.T) {
 	for i, h := range hmacHashes {
 		secrets[fmt.Sprintf("HMAC digest #%d", i+1)] = append(secretForms(h, opt), h[:64])
 	}
-	files, _ := filepath.Glob(state + "*")
 	rejects, _ := filepath.Glob(filepath.Join(dir, "*rejects*"))
 	if len(rejects) == 0 {
 		t.Fatal("no reject file")
 	}
 	haystacks := map[string][]byte{"output": output.Bytes()}
-	for _, f := range append(files, rejects...) {
-		if f == keyFile {
-			continue
+	read := func(suffix string, files ...string) {
+		for _, f := range files {
+			if f == keyFile {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			haystacks[filepath.Base(f)+suffix] = b
 		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		haystacks[filepath.Base(f)] = b
 	}
+	files, _ := filepath.Glob(state + "*")
+	read("", append(files, rejects...)...)
+
+	// SQLite removes its WAL when the last connection closes: read it while the store is open, after it wrote
+	// every example hash again.
+	st, err = openStore(context.Background(), cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := map[idshift.Key]idshift.Credential{}
+	for i, h := range append(hashes, hmacHashes...) {
+		if n, err := pwhash.Normalize(h, opt); err == nil {
+			again[idshift.Key{Source: "wal", LegacyID: fmt.Sprint(i)}] = idshift.Credential{Kind: idshift.CredentialHash, Hash: n}
+		}
+	}
+	if err := st.PutCredentials(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	files, _ = filepath.Glob(state + "*")
+	if !slices.Contains(files, state+"-wal") {
+		t.Fatalf("no WAL while the store is open: %q", files)
+	}
+	read(" (store open)", files...)
+	st.Close()
 	if _, ok := haystacks["idshift-state.db"]; !ok {
 		t.Fatalf("no state file among %q", files)
 	}
