@@ -171,11 +171,11 @@ func (opt *Options) resolveKey(kind, id string) ([]byte, error) {
 	}
 	k, ok := opt.key(id)
 	if !ok {
-		what := "the site-wide HMAC key (Options.Digest.Key or Options.Keyring)"
+		what := "the site-wide HMAC key (Options.Digest.Key or Options.Keyring; idshift: --hmac-key, $IDSHIFT_HMAC_KEY)"
 		if kind == RefFirebase {
-			what = "the Firebase project's signer key (Options.Firebase or Options.Keyring)"
+			what = "the Firebase project's signer key (Options.Firebase or Options.Keyring; idshift: --firebase-signer-key, $IDSHIFT_FIREBASE_SIGNER_KEY)"
 		}
-		return nil, fmt.Errorf("%w: %s %s, configure %s", ErrMissingKey, kind, id, what)
+		return nil, fmt.Errorf("%w: %s key id %s: configure %s", ErrMissingKey, kind, id, what)
 	}
 	return k, nil
 }

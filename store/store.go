@@ -18,8 +18,9 @@
 //   - a store opened with a key seals everything it writes, and at Open reseals (migrates) the credentials an
 //     earlier run wrote unsealed, in one transaction; reading an unsealed credential while a key is configured is
 //     refused (it can only appear when another process without a key wrote it since).
-//   - a store never bound to a key, opened without one, writes unsealed: the SQLite store allows it (cmd/idshift
-//     generates a key file beside a new store instead), the PostgreSQL store only with Config.AllowUnsealed.
+//   - a store never bound to a key, opened without one, writes unsealed. cmd/idshift never lets that happen by
+//     accident: it generates a key file beside a new SQLite store, and refuses a PostgreSQL store without a key
+//     unless told --allow-unsealed-secrets.
 //   - a credential sealed with another key is refused with an error naming both key ids (never the keys).
 //
 // # Project-wide keys
