@@ -55,24 +55,30 @@ func KeyIDString(id uint32) string { return fmt.Sprintf("%08x", id) }
 // CheckKey applies, at Open, the policy of the package documentation to a store opened with c (nil: no key).
 // recorded is the key id in the store's meta table ("" when none); sealed reports whether the store holds a sealed
 // credential and sealedID is the key id of one of them (stores written before the meta table existed record none).
-// It returns bind=true when the store should record c's id, ErrKeyRequired or ErrWrongKey (wrapped, EINVALID,
-// naming key ids only) when it must not be opened.
-func CheckKey(c *Cipher, recorded string, sealed bool, sealedID uint32) (bind bool, err error) {
-	bound := recorded
+// It returns the id the store is bound to (bound, "" when none) and bind=true when the store should record c's id
+// as its own. Opening with another key than the store's is ErrWrongKey (wrapped, EINVALID, naming key ids only).
+// Opening a bound store without a key is allowed, but the store must then refuse to write credentials
+// (KeyRequired) and refuses to read them (OpenCredential).
+func CheckKey(c *Cipher, recorded string, sealed bool, sealedID uint32) (bound string, bind bool, err error) {
+	bound = recorded
 	if bound == "" && sealed {
 		bound = KeyIDString(sealedID)
 	}
 	switch {
-	case c == nil && bound == "":
-		return false, nil
 	case c == nil:
-		return false, &idshift.Error{Code: idshift.EINVALID, Field: EnvKey, Err: ErrKeyRequired,
-			Message: fmt.Sprintf("the store's credentials are sealed with key id %s and no store key is configured (set %s or %s)", bound, EnvKey, EnvKeyFile)}
+		return bound, false, nil
 	case bound != "" && bound != KeyIDString(c.id):
-		return false, &idshift.Error{Code: idshift.EINVALID, Field: EnvKey, Err: ErrWrongKey,
+		return bound, false, &idshift.Error{Code: idshift.EINVALID, Field: EnvKey, Err: ErrWrongKey,
 			Message: fmt.Sprintf("the store's credentials are sealed with key id %s, the configured key is %s: configure the store's own key (a store never mixes two keys)", bound, KeyIDString(c.id))}
 	}
-	return recorded == "", nil
+	return KeyIDString(c.id), recorded == "", nil
+}
+
+// KeyRequired is the error of writing credentials to a store bound to the key id bound, opened without a key:
+// ErrKeyRequired (wrapped, EINVALID, naming the key id).
+func KeyRequired(bound string) error {
+	return &idshift.Error{Code: idshift.EINVALID, Field: EnvKey, Err: ErrKeyRequired,
+		Message: fmt.Sprintf("the store's credentials are sealed with key id %s and no store key is configured (set %s or %s)", bound, EnvKey, EnvKeyFile)}
 }
 
 // BlobKeyID returns the key id a sealed blob carries, and whether it has the shape of one.

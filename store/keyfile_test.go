@@ -92,33 +92,38 @@ func TestCheckKey(t *testing.T) {
 		recorded string
 		sealed   bool
 		sealedID uint32
+		bound    string
 		bind     bool
 		want     error
 	}{
-		{"new store, no key", nil, "", false, 0, false, nil},
-		{"new store, key", c1, "", false, 0, true, nil},
-		{"bound, same key", c1, id1, true, c1.ID(), false, nil},
-		{"bound, no rows yet, same key", c1, id1, false, 0, false, nil},
-		{"bound, other key", c2, id1, true, c1.ID(), false, store.ErrWrongKey},
-		{"bound, no rows yet, other key", c2, id1, false, 0, false, store.ErrWrongKey},
-		{"bound, no key", nil, id1, false, 0, false, store.ErrKeyRequired},
-		{"sealed before the meta table, same key", c1, "", true, c1.ID(), true, nil},
-		{"sealed before the meta table, other key", c2, "", true, c1.ID(), false, store.ErrWrongKey},
-		{"sealed before the meta table, no key", nil, "", true, c1.ID(), false, store.ErrKeyRequired},
+		{"new store, no key", nil, "", false, 0, "", false, nil},
+		{"new store, key", c1, "", false, 0, id1, true, nil},
+		{"bound, same key", c1, id1, true, c1.ID(), id1, false, nil},
+		{"bound, no rows yet, same key", c1, id1, false, 0, id1, false, nil},
+		{"bound, other key", c2, id1, true, c1.ID(), id1, false, store.ErrWrongKey},
+		{"bound, no rows yet, other key", c2, id1, false, 0, id1, false, store.ErrWrongKey},
+		{"bound, no key", nil, id1, false, 0, id1, false, nil},
+		{"sealed before the meta table, same key", c1, "", true, c1.ID(), id1, true, nil},
+		{"sealed before the meta table, other key", c2, "", true, c1.ID(), id1, false, store.ErrWrongKey},
+		{"sealed before the meta table, no key", nil, "", true, c1.ID(), id1, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bind, err := store.CheckKey(tt.c, tt.recorded, tt.sealed, tt.sealedID)
+			bound, bind, err := store.CheckKey(tt.c, tt.recorded, tt.sealed, tt.sealedID)
 			if bind != tt.bind || !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("CheckKey = %v, %v; want %v, %v", bind, err, tt.bind, tt.want)
 			}
-			if err != nil && (!errors.Is(err, store.ErrSealed) || !strings.Contains(err.Error(), id1)) {
-				t.Errorf("error %q: want ErrSealed naming key id %s", err, id1)
+			if bound != tt.bound {
+				t.Errorf("bound = %q, want %q", bound, tt.bound)
 			}
-			if errors.Is(err, store.ErrWrongKey) && !strings.Contains(err.Error(), id2) {
-				t.Errorf("error %q does not name the configured key id %s", err, id2)
+			if err != nil && (!errors.Is(err, store.ErrSealed) || !strings.Contains(err.Error(), id1) || !strings.Contains(err.Error(), id2)) {
+				t.Errorf("error %q: want ErrSealed naming key ids %s and %s", err, id1, id2)
 			}
 		})
+	}
+	err := store.KeyRequired(id1)
+	if !errors.Is(err, store.ErrKeyRequired) || !errors.Is(err, store.ErrSealed) || !strings.Contains(err.Error(), id1) || idshift.ErrorCode(err) != idshift.EINVALID {
+		t.Errorf("KeyRequired = %v", err)
 	}
 }
 

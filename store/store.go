@@ -12,9 +12,10 @@
 //
 // Each stored credential carries a "sealed" flag, and each store records in its meta table the id of the key it
 // is bound to (MetaKeyID). The policy of both implementations is:
-//   - the first Open with a key binds the store to that key; a later Open with another key fails with ErrWrongKey,
-//     and one without a key fails with ErrKeyRequired (CheckKey): a store never holds credentials sealed with two
-//     keys, nor new unsealed ones beside sealed ones. Both errors name key ids, never keys.
+//   - the first Open with a key binds the store to that key (BoundKeyID); a later Open with another key fails with
+//     ErrWrongKey (CheckKey). One without a key succeeds, for the records, but PutCredentials then fails with
+//     ErrKeyRequired and Credential with ErrSealed: a store never holds credentials sealed with two keys, nor new
+//     unsealed ones beside sealed ones. The errors name key ids, never keys.
 //   - a store opened with a key seals everything it writes, and at Open reseals (migrates) the credentials an
 //     earlier run wrote unsealed, in one transaction; reading an unsealed credential while a key is configured is
 //     refused (it can only appear when another process without a key wrote it since).

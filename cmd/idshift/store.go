@@ -111,15 +111,16 @@ func openSQLite(ctx context.Context, path string, key []byte, logger *slog.Logge
 			// No key anywhere: a store whose credentials are sealed cannot be read without its key; any other
 			// (new, empty, or written unsealed) is given one.
 			db, err := cfg.Open(ctx)
-			if errors.Is(err, store.ErrKeyRequired) {
-				return nil, fmt.Errorf("store %s: its legacy hashes are sealed and its key file %s is missing: put the store's key there, or set %s or %s: %w",
-					path, keyFile, store.EnvKey, store.EnvKeyFile, err)
-			}
 			if err != nil {
 				return nil, err
 			}
+			bound := db.BoundKeyID()
 			if err := db.Close(); err != nil {
 				return nil, err
+			}
+			if bound != "" {
+				return nil, fmt.Errorf("store %s: its legacy hashes are sealed and its key file %s is missing: put the store's key there, or set %s or %s: %w",
+					path, keyFile, store.EnvKey, store.EnvKeyFile, store.KeyRequired(bound))
 			}
 			if cfg.Key, err = store.GenerateKeyFile(keyFile); err != nil {
 				return nil, err

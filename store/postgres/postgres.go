@@ -70,12 +70,13 @@ type DB struct {
 	now     func() time.Time
 	schema  string
 	keyRefs func(idshift.Credential) []string
+	bound   string // id of the key the store is bound to, "" when none
 
 	closeOnce sync.Once
 }
 
 // Open connects, creates and migrates the schema, checks the key against the one the store is bound to
-// (store.CheckKey: ErrKeyRequired, ErrWrongKey), then, when a key is configured, seals the credentials stored
+// (store.CheckKey: ErrWrongKey), then, when a key is configured, seals the credentials stored
 // unsealed by a run without one. An unreachable server is EUNAVAILABLE. (A nil Key stores credentials unsealed in
 // a database that several processes, their operators and its backups share: cmd/idshift refuses it unless told
 // --allow-unsealed-secrets.)
@@ -155,7 +156,8 @@ func (db *DB) checkKey(ctx context.Context) error {
 		if sealed {
 			sealedID, _ = store.BlobKeyID(blob)
 		}
-		bind, err := store.CheckKey(db.cipher, recorded, sealed, sealedID)
+		bound, bind, err := store.CheckKey(db.cipher, recorded, sealed, sealedID)
+		db.bound = bound
 		if err != nil || !bind {
 			return err
 		}
@@ -166,7 +168,7 @@ func (db *DB) checkKey(ctx context.Context) error {
 		if err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE name = $1`, store.MetaKeyID).Scan(&recorded); err != nil {
 			return err
 		}
-		_, err = store.CheckKey(db.cipher, recorded, false, 0)
+		db.bound, _, err = store.CheckKey(db.cipher, recorded, false, 0)
 		return err
 	})
 	if err != nil {
@@ -174,6 +176,10 @@ func (db *DB) checkKey(ctx context.Context) error {
 	}
 	return nil
 }
+
+// BoundKeyID returns the id of the key the store is bound to (store.KeyIDString), "" when it has none: a store
+// opened without a key whose BoundKeyID is not "" holds sealed credentials it cannot read or write.
+func (db *DB) BoundKeyID() string { return db.bound }
 
 // KeyRefs returns the project-wide key references recorded by PutCredentials, sorted.
 func (db *DB) KeyRefs(ctx context.Context) ([]string, error) {
@@ -553,8 +559,12 @@ func (db *DB) Counts(ctx context.Context) (map[idshift.State]int64, error) {
 
 // PutCredentials stores credentials in one statement, sealed when the store has a key. The key references
 // Config.KeyRefs finds in them are recorded first, by another statement (a reference without its credential is
-// harmless; the reverse is not). A key without legacy id is EINVALID and nothing is written.
+// harmless; the reverse is not). A key without legacy id is EINVALID and nothing is written; a store bound to a key
+// and opened without one writes nothing (store.ErrKeyRequired).
 func (db *DB) PutCredentials(ctx context.Context, creds map[idshift.Key]idshift.Credential) error {
+	if db.cipher == nil && db.bound != "" {
+		return store.KeyRequired(db.bound)
+	}
 	keys := make([]idshift.Key, 0, len(creds))
 	for k := range creds {
 		if err := store.ValidKey(k); err != nil {

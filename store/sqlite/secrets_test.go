@@ -87,17 +87,23 @@ func TestBoundByItsSealedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw.Close()
-	for _, tt := range []struct {
-		key  []byte
-		want error
-	}{{key2, store.ErrWrongKey}, {nil, store.ErrKeyRequired}} {
-		if db, err := (sqlite.Config{Path: path, Key: tt.key}).Open(ctx); !errors.Is(err, tt.want) {
-			if err == nil {
-				db.Close()
-			}
-			t.Errorf("Open: err = %v, want %v", err, tt.want)
+	if db, err := (sqlite.Config{Path: path, Key: key2}).Open(ctx); !errors.Is(err, store.ErrWrongKey) {
+		if err == nil {
+			db.Close()
 		}
+		t.Errorf("Open with another key: err = %v, want ErrWrongKey", err)
 	}
+	db, err = sqlite.Config{Path: path}.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := store.KeyIDString(store.KeyID(key1)); db.BoundKeyID() != id {
+		t.Errorf("BoundKeyID without a key = %q, want %s", db.BoundKeyID(), id)
+	}
+	if err := db.PutCredentials(ctx, map[idshift.Key]idshift.Credential{{Source: "s", LegacyID: "2"}: {Kind: idshift.CredentialHash, Hash: "x"}}); !errors.Is(err, store.ErrKeyRequired) {
+		t.Errorf("PutCredentials without the key: err = %v, want ErrKeyRequired", err)
+	}
+	db.Close()
 	db, err = sqlite.Config{Path: path, Key: key1}.Open(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -69,13 +69,14 @@ type DB struct {
 	now     func() time.Time
 	path    string
 	keyRefs func(idshift.Credential) []string
+	bound   string // id of the key the store is bound to, "" when none
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Open opens (creating when missing, mode 0600) and migrates the database, checks the key against the one the
-// store is bound to (store.CheckKey: ErrKeyRequired, ErrWrongKey), then, when a key is configured, seals the
+// store is bound to (store.CheckKey: ErrWrongKey), then, when a key is configured, seals the
 // credentials an earlier run stored unsealed.
 func (c Config) Open(ctx context.Context) (*DB, error) {
 	path := c.Path
@@ -226,7 +227,8 @@ func (db *DB) checkKey(ctx context.Context) error {
 		if sealed {
 			sealedID, _ = store.BlobKeyID(blob)
 		}
-		bind, err := store.CheckKey(db.cipher, recorded, sealed, sealedID)
+		bound, bind, err := store.CheckKey(db.cipher, recorded, sealed, sealedID)
+		db.bound = bound
 		if err != nil || !bind {
 			return err
 		}
@@ -238,6 +240,10 @@ func (db *DB) checkKey(ctx context.Context) error {
 	}
 	return nil
 }
+
+// BoundKeyID returns the id of the key the store is bound to (store.KeyIDString), "" when it has none: a store
+// opened without a key whose BoundKeyID is not "" holds sealed credentials it cannot read or write.
+func (db *DB) BoundKeyID() string { return db.bound }
 
 // KeyRefs returns the project-wide key references recorded by PutCredentials, sorted.
 func (db *DB) KeyRefs(ctx context.Context) ([]string, error) {
@@ -579,8 +585,12 @@ func (db *DB) Counts(ctx context.Context) (map[idshift.State]int64, error) {
 }
 
 // PutCredentials stores credentials in one transaction, sealed when the store has a key, with the key references
-// Config.KeyRefs finds in them. A key without legacy id is EINVALID and nothing is written.
+// Config.KeyRefs finds in them. A key without legacy id is EINVALID and nothing is written; a store bound to a key
+// and opened without one writes nothing (store.ErrKeyRequired).
 func (db *DB) PutCredentials(ctx context.Context, creds map[idshift.Key]idshift.Credential) error {
+	if db.cipher == nil && db.bound != "" {
+		return store.KeyRequired(db.bound)
+	}
 	type row struct {
 		k      idshift.Key
 		blob   []byte

@@ -610,32 +610,53 @@ func (s suite) testKeyPolicy(t *testing.T) {
 	}
 	st.Close()
 
-	// A sealed store refuses to open without its key, or with another one: never two keys, nor sealed and new
-	// unsealed credentials, in one store. The errors name key ids, never keys or secrets.
-	for _, tt := range []struct {
-		name string
-		key  []byte
-		want error
-	}{{"no key", nil, store.ErrKeyRequired}, {"another key", key2, store.ErrWrongKey}} {
-		t.Run(tt.name, func(t *testing.T) {
-			st, err := s.h.Open(t, db, Options{Key: tt.key, Now: c.Now})
-			if err == nil {
-				st.Close()
-				t.Fatalf("Open succeeded, want %v", tt.want)
+	// A sealed store refuses another key at Open; without a key it opens for its records, but refuses to read or
+	// write credentials: never two keys, nor sealed and new unsealed credentials, in one store. The errors name key
+	// ids, never keys or secrets.
+	id1 := store.KeyIDString(store.KeyID(key1))
+	noSecret := func(t *testing.T, err error) {
+		t.Helper()
+		for _, secret := range [][]byte{[]byte(creds[plain].Password), key1, key2} {
+			if bytes.Contains([]byte(err.Error()), secret) {
+				t.Errorf("error reveals a secret")
 			}
-			if !errors.Is(err, tt.want) || !errors.Is(err, store.ErrSealed) {
-				t.Errorf("Open: err = %v, want %v", err, tt.want)
-			}
-			if id := store.KeyIDString(store.KeyID(key1)); !strings.Contains(err.Error(), id) {
-				t.Errorf("Open: error %q does not name the store's key id %s", err, id)
-			}
-			for _, secret := range [][]byte{[]byte(creds[plain].Password), key1, key2} {
-				if bytes.Contains([]byte(err.Error()), secret) {
-					t.Errorf("error reveals a secret")
-				}
-			}
-		})
+		}
 	}
+	t.Run("another key", func(t *testing.T) {
+		st, err := s.h.Open(t, db, Options{Key: key2, Now: c.Now})
+		if err == nil {
+			st.Close()
+			t.Fatal("Open succeeded, want ErrWrongKey")
+		}
+		if !errors.Is(err, store.ErrWrongKey) || !errors.Is(err, store.ErrSealed) || !strings.Contains(err.Error(), id1) {
+			t.Errorf("Open: err = %v, want ErrWrongKey naming key id %s", err, id1)
+		}
+		noSecret(t, err)
+	})
+	t.Run("no key", func(t *testing.T) {
+		st := s.open(t, db, Options{Now: c.Now})
+		if r := get(t, st, idshift.Key{Source: "s", LegacyID: "r"}); r.State != idshift.StatePending {
+			t.Errorf("record state = %q", r.State)
+		}
+		if b, ok := st.(interface{ BoundKeyID() string }); ok && b.BoundKeyID() != id1 {
+			t.Errorf("BoundKeyID = %q, want %s", b.BoundKeyID(), id1)
+		}
+		_, err := st.Credential(ctx, plain)
+		if !errors.Is(err, store.ErrSealed) {
+			t.Errorf("Credential: err = %v, want store.ErrSealed", err)
+		}
+		if err != nil {
+			noSecret(t, err)
+		}
+		other := idshift.Key{Source: "s", LegacyID: "new"}
+		err = st.PutCredentials(ctx, map[idshift.Key]idshift.Credential{other: creds[plain]})
+		if !errors.Is(err, store.ErrKeyRequired) || err == nil || !strings.Contains(err.Error(), id1) {
+			t.Errorf("PutCredentials: err = %v, want ErrKeyRequired naming key id %s", err, id1)
+		}
+		if raw := s.h.RawCredential(t, db, other); raw != nil {
+			t.Errorf("PutCredentials without the key wrote a credential")
+		}
+	})
 	// The right key still reads everything.
 	st = s.open(t, db, Options{Key: key1, Now: c.Now})
 	checkCreds(t, st, creds)
@@ -650,17 +671,18 @@ func (s suite) testBoundToOneKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	for _, tt := range []struct {
-		key  []byte
-		want error
-	}{{key2, store.ErrWrongKey}, {nil, store.ErrKeyRequired}} {
-		if st, err := s.h.Open(t, db, Options{Key: tt.key, Now: c.Now}); !errors.Is(err, tt.want) {
-			if err == nil {
-				st.Close()
-			}
-			t.Errorf("Open with key %v: err = %v, want %v", tt.key != nil, err, tt.want)
+	if st, err := s.h.Open(t, db, Options{Key: key2, Now: c.Now}); !errors.Is(err, store.ErrWrongKey) {
+		if err == nil {
+			st.Close()
 		}
+		t.Errorf("Open with another key: err = %v, want ErrWrongKey", err)
 	}
+	st = s.open(t, db, Options{Now: c.Now})
+	k := idshift.Key{Source: "s", LegacyID: "1"}
+	if err := st.PutCredentials(context.Background(), map[idshift.Key]idshift.Credential{k: creds[k]}); !errors.Is(err, store.ErrKeyRequired) {
+		t.Errorf("PutCredentials without the key: err = %v, want ErrKeyRequired", err)
+	}
+	st.Close()
 	s.open(t, db, Options{Key: key1, Now: c.Now})
 }
 
