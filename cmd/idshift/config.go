@@ -54,9 +54,8 @@ type Config struct {
 		Name    string `yaml:"name"`
 		Mapping string `yaml:"mapping"`
 	} `yaml:"source"`
-	Store                string `yaml:"store"`
-	AllowUnsealedSecrets bool   `yaml:"allow_unsealed_secrets"`
-	Tenant               struct {
+	Store  string `yaml:"store"`
+	Tenant struct {
 		Domain          string      `yaml:"domain"`
 		TenantID        string      `yaml:"tenant_id"`
 		GraphURL        string      `yaml:"graph_url"`
@@ -82,6 +81,9 @@ type Config struct {
 		Shard                 string `yaml:"shard"`
 	} `yaml:"import"`
 	Hashes HashConfig `yaml:"hashes"`
+
+	// AllowUnsealedSecrets lets a PostgreSQL store open without a store key: legacy hashes are then unsealed in it.
+	AllowUnsealedSecrets bool `yaml:"allow_unsealed_secrets"`
 }
 
 // AppConfig is one app registration.
