@@ -22,6 +22,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/pwhash"
+	"github.com/idshift/idshift/store/sqlite"
 )
 
 // sourceHashes returns the password_hash column of a CSV source in the default schema.
@@ -306,5 +307,45 @@ func TestStoreKeyFile(t *testing.T) {
 	code, _, stderr = run(t, uvars, pg...)
 	if code != exitFailed || strings.Contains(stderr, "--allow-unsealed-secrets ($") || !strings.Contains(stderr, "UNSEALED") {
 		t.Errorf("PostgreSQL with --allow-unsealed-secrets: exit %d, want the loud warning then a connection failure:\n%s", code, stderr)
+	}
+}
+
+// A store written unsealed (by an earlier version, without a key) gets a key file at its next open, and its
+// credentials are sealed with it.
+func TestUnsealedStoreGetsAKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "old.db")
+	old, err := sqlite.Config{Path: state}.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hash = "$2b$10$y2Lt5R/PjpNSCgpM6/uNTull/VLdy7T0.8AhRALUeQ7w/odh4asem"
+	k := idshift.Key{Source: "s", LegacyID: "1"}
+	if err := old.PutCredentials(ctx, map[idshift.Key]idshift.Credential{k: {Kind: idshift.CredentialHash, Hash: hash}}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if b, _ := os.ReadFile(state); !bytes.Contains(b, []byte(hash)) {
+		t.Fatal("the unsealed store does not hold the hash in the clear: the test proves nothing")
+	}
+
+	cfg := defaultConfig()
+	cfg.Store = state
+	var logs bytes.Buffer
+	st, err := openStore(ctx, cfg, func(string) string { return "" }, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if !strings.Contains(logs.String(), state+".key") {
+		t.Errorf("the generated key file is not named on the log: %q", logs.String())
+	}
+	if c, err := st.Credential(ctx, k); err != nil || c.Hash != hash {
+		t.Fatalf("Credential after sealing: %v", err)
+	}
+	st.Close()
+	if b, _ := os.ReadFile(state); bytes.Contains(b, []byte(hash)) {
+		t.Error("the hash is still in the clear after the store got a key")
 	}
 }

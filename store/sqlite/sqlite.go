@@ -113,6 +113,8 @@ func (c Config) Open(ctx context.Context) (*DB, error) {
 			q.Add("_pragma", "query_only(1)")
 		} else {
 			q.Set("_txlock", "immediate")
+			// Overwrite deleted content: a credential sealed in place (or deleted) leaves no copy in free pages.
+			q.Add("_pragma", "secure_delete(1)")
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
