@@ -86,6 +86,7 @@ type digestHash struct {
 	enc  string // password encoding carried by the hash ("" = from Options)
 	hmac bool
 	key  []byte // HMAC key
+	kid  string // the key's KeyID when the Options hold it: written instead of the key
 	salt []byte
 	sum  []byte
 }
@@ -132,7 +133,7 @@ func newHMAC(c *cfg, alg, pat, enc string, key, salt, sum []byte) (*digestHash, 
 	if err := checkSalt(c, key); err != nil {
 		return nil, err
 	}
-	h.hmac, h.key = true, key
+	h.hmac, h.key, h.kid = true, key, c.keyRef(key)
 	return h, nil
 }
 
@@ -155,6 +156,9 @@ func (h *digestHash) paramString() string {
 }
 
 func (h *digestHash) String() string {
+	if h.hmac && h.kid != "" {
+		return "$idshift-hmac$" + h.paramString() + ",k=" + h.kid + "$" + b64.EncodeToString(h.salt) + "$" + b64.EncodeToString(h.sum)
+	}
 	if h.hmac {
 		return "$idshift-hmac$" + h.paramString() + "$" + b64.EncodeToString(h.key) + "$" + b64.EncodeToString(h.salt) + "$" + b64.EncodeToString(h.sum)
 	}
@@ -241,18 +245,26 @@ func hmacSum(alg string, out *[64]byte, key, msg []byte) []byte {
 	return digestSum(alg, out, append(outer, innerSum...))
 }
 
-// parseCanonicalDigestParams reads "a=…,s=before|after|pf=<base64 pattern>[,e=…]".
-func parseCanonicalDigestParams(s string) (alg, pat, enc string, err error) {
+// parseCanonicalDigestParams reads "a=…,s=before|after|pf=<base64 pattern>[,e=…]", and the key's KeyID "k=…" at
+// the end when withKey is set (the HMAC form whose key is in the keyring).
+func parseCanonicalDigestParams(s string, withKey bool) (alg, pat, enc, kid string, err error) {
 	pm, err := params(s)
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", "", err
 	}
 	alg = pm.val("a")
 	n := 2
+	if withKey {
+		var ok bool
+		if kid, ok = pm.get("k"); !ok || kid == "" || pm.kv[pm.len()-1][0] != "k" {
+			return "", "", "", "", malformed("want k=<key id> last")
+		}
+		n++
+	}
 	if e, ok := pm.get("e"); ok {
-		n = 3
+		n++
 		if e == "" {
-			return "", "", "", malformed("empty e")
+			return "", "", "", "", malformed("empty e")
 		}
 		enc = e
 	}
@@ -263,22 +275,22 @@ func parseCanonicalDigestParams(s string) (alg, pat, enc string, err error) {
 		case "after":
 			pat = patAfter
 		default:
-			return "", "", "", malformed("s")
+			return "", "", "", "", malformed("s")
 		}
 	} else if pf, ok := pm.get("pf"); ok {
 		b, err := b64Strict.DecodeString(pf)
 		if err != nil || len(b) == 0 {
-			return "", "", "", malformed("pf")
+			return "", "", "", "", malformed("pf")
 		}
 		pat = string(b)
 		if pat == patBefore || pat == patAfter {
-			return "", "", "", malformed("pf for a plain position")
+			return "", "", "", "", malformed("pf for a plain position")
 		}
 	}
 	if pm.len() != n || alg == "" || pat == "" {
-		return "", "", "", malformed("want a=…,s=before|after|pf=…[,e=…]")
+		return "", "", "", "", malformed("want a=…,s=before|after|pf=…[,e=…]")
 	}
-	return alg, pat, enc, nil
+	return alg, pat, enc, kid, nil
 }
 
 // parseDigestCanonical reads "$idshift-digest$a=sha256,s=before[,e=…]$salt$digest".
@@ -287,7 +299,7 @@ func parseDigestCanonical(s string, c *cfg) (hasher, error) {
 	if splitInto(f[:], s, '$') != len(f) || f[0] != "" {
 		return nil, malformed("digest: want $idshift-digest$a=…,s=…$salt$digest")
 	}
-	alg, pat, enc, err := parseCanonicalDigestParams(f[2])
+	alg, pat, enc, _, err := parseCanonicalDigestParams(f[2], false)
 	if err != nil {
 		return nil, err
 	}
@@ -301,21 +313,43 @@ func parseDigestCanonical(s string, c *cfg) (hasher, error) {
 	return newDigest(c, alg, pat, enc, bs[0], bs[1])
 }
 
-// parseHMACCanonical reads "$idshift-hmac$a=sha256,s=before[,e=…]$key$salt$mac".
+// parseHMACCanonical reads "$idshift-hmac$a=sha256,s=before[,e=…],k=<key id>$salt$mac", whose key is resolved
+// through the Options (see Keyring), and the inline form "$idshift-hmac$a=sha256,s=before[,e=…]$key$salt$mac".
 func parseHMACCanonical(s string, c *cfg) (hasher, error) {
 	var f [6]string
-	if splitInto(f[:], s, '$') != len(f) || f[0] != "" {
-		return nil, malformed("hmac: want $idshift-hmac$a=…,s=…$key$salt$mac")
+	switch splitInto(f[:], s, '$') {
+	case 5:
+		if f[0] != "" {
+			break
+		}
+		alg, pat, enc, kid, err := parseCanonicalDigestParams(f[2], true)
+		if err != nil {
+			return nil, err
+		}
+		var bs [2][]byte
+		if i := decodeB64Fields(bs[:], f[3:5]); i >= 0 {
+			return nil, malformed("hmac: field %d encoding", i+2)
+		}
+		key, err := c.resolveKey(RefHMAC, kid)
+		if err != nil {
+			return nil, err
+		}
+		return newHMAC(c, alg, pat, enc, key, bs[0], bs[1])
+	case 6:
+		if f[0] != "" {
+			break
+		}
+		alg, pat, enc, _, err := parseCanonicalDigestParams(f[2], false)
+		if err != nil {
+			return nil, err
+		}
+		var bs [3][]byte
+		if i := decodeB64Fields(bs[:], f[3:]); i >= 0 {
+			return nil, malformed("hmac: field %d encoding", i+1)
+		}
+		return newHMAC(c, alg, pat, enc, bs[0], bs[1], bs[2])
 	}
-	alg, pat, enc, err := parseCanonicalDigestParams(f[2])
-	if err != nil {
-		return nil, err
-	}
-	var bs [3][]byte
-	if i := decodeB64Fields(bs[:], f[3:]); i >= 0 {
-		return nil, malformed("hmac: field %d encoding", i+1)
-	}
-	return newHMAC(c, alg, pat, enc, bs[0], bs[1], bs[2])
+	return nil, malformed("hmac: want $idshift-hmac$a=…,s=…,k=…$salt$mac or $idshift-hmac$a=…,s=…$key$salt$mac")
 }
 
 // ---- LDAP RFC 2307 ----

@@ -295,6 +295,7 @@ func parseDjangoScrypt(s string, c *cfg) (hasher, error) {
 type firebaseHash struct {
 	rounds, memCost         int
 	signer, sep, salt, hash []byte
+	kid                     string // the signer key's KeyID when the Options hold it: written instead of the key
 }
 
 func newFirebase(c *cfg, rounds, memCost int, signer, sep, salt, key []byte) (hasher, error) {
@@ -313,7 +314,7 @@ func newFirebase(c *cfg, rounds, memCost int, signer, sep, salt, key []byte) (ha
 	if err := checkKey(c, key); err != nil {
 		return nil, err
 	}
-	return &firebaseHash{rounds: rounds, memCost: memCost, signer: signer, sep: sep, salt: salt, hash: key}, nil
+	return &firebaseHash{rounds: rounds, memCost: memCost, signer: signer, sep: sep, salt: salt, hash: key, kid: c.keyRef(signer)}, nil
 }
 
 // parseKratosFirescrypt reads Kratos's "$firescrypt$ln=<mem cost>,r=<rounds>,p=1$salt$hash$separator$signerKey"
@@ -350,17 +351,23 @@ func parseKratosFirescrypt(s string, c *cfg) (hasher, error) {
 	return newFirebase(c, r, m, bs[3], bs[2], bs[0], bs[1])
 }
 
-// parseFirebaseCanonical reads "$idshift-firebase-scrypt$r=…,m=…$signerKey$saltSeparator$salt$hash".
+// parseFirebaseCanonical reads "$idshift-firebase-scrypt$r=…,m=…,k=<key id>$saltSeparator$salt$hash", whose
+// signer key is resolved through the Options (see Keyring), and the inline form
+// "$idshift-firebase-scrypt$r=…,m=…$signerKey$saltSeparator$salt$hash".
 func parseFirebaseCanonical(s string, c *cfg) (hasher, error) {
 	f := strings.Split(s, "$")
-	if len(f) != 7 || f[0] != "" {
-		return nil, malformed("firebase: want $idshift-firebase-scrypt$r=…,m=…$signer$separator$salt$hash")
+	if (len(f) != 7 && len(f) != 6) || f[0] != "" {
+		return nil, malformed("firebase: want $idshift-firebase-scrypt$r=…,m=…,k=…$separator$salt$hash or $idshift-firebase-scrypt$r=…,m=…$signer$separator$salt$hash")
 	}
 	pm, err := params(f[2])
 	if err != nil {
 		return nil, err
 	}
-	if pm.len() != 2 {
+	ref := len(f) == 6
+	switch {
+	case ref && (pm.len() != 3 || pm.kv[2][0] != "k"):
+		return nil, malformed("firebase: want exactly r, m, k")
+	case !ref && pm.len() != 2:
 		return nil, malformed("firebase: want exactly r, m")
 	}
 	r, err := atoi("firebase rounds", pm.val("r"))
@@ -372,15 +379,28 @@ func parseFirebaseCanonical(s string, c *cfg) (hasher, error) {
 		return nil, err
 	}
 	var bs [4][]byte
-	for i := range bs {
-		if bs[i], err = decodeB64(f[3+i]); err != nil {
+	fields := bs[:]
+	if ref {
+		fields = bs[1:]
+	}
+	for i := range fields {
+		if fields[i], err = decodeB64(f[3+i]); err != nil {
 			return nil, malformed("firebase: field %d encoding", i+1)
+		}
+	}
+	if ref {
+		if bs[0], err = c.resolveKey(RefFirebase, pm.val("k")); err != nil {
+			return nil, err
 		}
 	}
 	return newFirebase(c, r, m, bs[0], bs[1], bs[2], bs[3])
 }
 
 func (h *firebaseHash) String() string {
+	if h.kid != "" {
+		return fmt.Sprintf("$idshift-firebase-scrypt$r=%d,m=%d,k=%s$%s$%s$%s", h.rounds, h.memCost, h.kid,
+			b64.EncodeToString(h.sep), b64.EncodeToString(h.salt), b64.EncodeToString(h.hash))
+	}
 	return fmt.Sprintf("$idshift-firebase-scrypt$r=%d,m=%d$%s$%s$%s$%s", h.rounds, h.memCost,
 		b64.EncodeToString(h.signer), b64.EncodeToString(h.sep), b64.EncodeToString(h.salt), b64.EncodeToString(h.hash))
 }

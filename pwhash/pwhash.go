@@ -121,6 +121,9 @@ type Options struct {
 	Format string
 	// Digest describes bare digests read with Format.
 	Digest DigestParams
+	// Keyring holds project-wide keys (site-wide HMAC keys, Firebase signer keys) besides Digest.Key and
+	// Firebase.SignerKey: a normalised hash names such a key by its KeyID instead of carrying it (see Keyring).
+	Keyring Keyring
 }
 
 // DigestParams describe a bare digest string read with Options.Format.

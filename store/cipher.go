@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -35,6 +36,58 @@ const (
 // ErrSealed is returned (wrapped, with code EINTERNAL) when a sealed credential is read by a store without a key,
 // with another key, or when a blob fails authentication; and when an unsealed one is read by a store with a key.
 var ErrSealed = errors.New("store: credential sealing mismatch")
+
+// Errors of opening a store with the wrong key, or none (see CheckKey). Both wrap ErrSealed.
+var (
+	// ErrKeyRequired: the store's credentials are sealed (or the store is bound to a key) and no key is configured.
+	ErrKeyRequired = fmt.Errorf("%w: the store is sealed and no store key is configured", ErrSealed)
+	// ErrWrongKey: the store is bound to another key than the configured one.
+	ErrWrongKey = fmt.Errorf("%w: the store is sealed with another key", ErrSealed)
+)
+
+// MetaKeyID is the name, in a store's meta table, of the id of the key the store is bound to: the first key it was
+// opened with. A store never holds credentials sealed with two keys.
+const MetaKeyID = "key_id"
+
+// KeyIDString is the form of a key id in a store's meta table and in errors: 8 hex digits.
+func KeyIDString(id uint32) string { return fmt.Sprintf("%08x", id) }
+
+// CheckKey applies, at Open, the policy of the package documentation to a store opened with c (nil: no key).
+// recorded is the key id in the store's meta table ("" when none); sealed reports whether the store holds a sealed
+// credential and sealedID is the key id of one of them (stores written before the meta table existed record none).
+// It returns the id the store is bound to (bound, "" when none) and bind=true when the store should record c's id
+// as its own. Opening with another key than the store's is ErrWrongKey (wrapped, EINVALID, naming key ids only).
+// Opening a bound store without a key is allowed, but the store must then refuse to write credentials
+// (KeyRequired) and refuses to read them (OpenCredential).
+func CheckKey(c *Cipher, recorded string, sealed bool, sealedID uint32) (bound string, bind bool, err error) {
+	bound = recorded
+	if bound == "" && sealed {
+		bound = KeyIDString(sealedID)
+	}
+	switch {
+	case c == nil:
+		return bound, false, nil
+	case bound != "" && bound != KeyIDString(c.id):
+		return bound, false, &idshift.Error{Code: idshift.EINVALID, Field: EnvKey, Err: ErrWrongKey,
+			Message: fmt.Sprintf("the store's credentials are sealed with key id %s, the configured key is %s: configure the store's own key (a store never mixes two keys)", bound, KeyIDString(c.id))}
+	}
+	return KeyIDString(c.id), recorded == "", nil
+}
+
+// KeyRequired is the error of writing credentials to a store bound to the key id bound, opened without a key:
+// ErrKeyRequired (wrapped, EINVALID, naming the key id).
+func KeyRequired(bound string) error {
+	return &idshift.Error{Code: idshift.EINVALID, Field: EnvKey, Err: ErrKeyRequired,
+		Message: fmt.Sprintf("the store's credentials are sealed with key id %s and no store key is configured (set %s or %s)", bound, EnvKey, EnvKeyFile)}
+}
+
+// BlobKeyID returns the key id a sealed blob carries, and whether it has the shape of one.
+func BlobKeyID(blob []byte) (uint32, bool) {
+	if len(blob) < overhead || blob[0] != sealVersion {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(blob[1:headerSize]), true
+}
 
 // Cipher seals credentials with AES-256-GCM. Each blob carries a fresh random 96-bit nonce, the format version and
 // the key id, and is bound to its record key (additional authenticated data), so that a blob copied onto another
@@ -160,14 +213,74 @@ func LoadKey(getenv func(string) string) ([]byte, error) {
 	case v != "":
 		return decodeKey(EnvKey, v)
 	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, &idshift.Error{Code: idshift.EINVALID, Field: EnvKeyFile, Message: "cannot read the key file", Err: err}
-		}
-		defer clear(b)
-		return decodeKey(EnvKeyFile, string(b))
+		return readKeyFile(EnvKeyFile, file)
 	}
 	return nil, nil
+}
+
+// PrivateMode is the mode of the files that hold secrets: state files and key files.
+const PrivateMode fs.FileMode = 0o600
+
+// ReadKeyFile reads a key file: the base64 of 32 bytes, as GenerateKeyFile writes it. Errors name the file, never
+// the key.
+func ReadKeyFile(path string) ([]byte, error) { return readKeyFile("key file "+path, path) }
+
+func readKeyFile(name, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &idshift.Error{Code: idshift.EINVALID, Field: name, Message: "cannot read the key file", Err: err}
+	}
+	defer clear(b)
+	return decodeKey(name, string(b))
+}
+
+// GenerateKeyFile writes a new random key to path (which must not exist), mode 0600 whatever the umask, and
+// returns it. The file holds the key's base64 and a newline, the form LoadKey and ReadKeyFile read.
+func GenerateKeyFile(path string) ([]byte, error) {
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("store: generate key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, PrivateMode)
+	if err != nil {
+		return nil, fmt.Errorf("store: create key file: %w", err)
+	}
+	text := []byte(base64.StdEncoding.EncodeToString(key) + "\n")
+	defer clear(text)
+	err = f.Chmod(PrivateMode)
+	if err == nil {
+		_, err = f.Write(text)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("store: write key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// Private makes an existing file private to its owner (PrivateMode) when group or others may read or write it.
+// It reports whether it changed the mode; a missing file is not an error (false, nil).
+func Private(path string) (tightened bool, err error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return false, nil
+	}
+	if err := os.Chmod(path, PrivateMode); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func decodeKey(name, s string) ([]byte, error) {

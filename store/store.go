@@ -10,15 +10,30 @@
 // credentials are stored unsealed: anyone who can read the database file or a backup of it reads every imported
 // password hash (and any plaintext password) as well. Run without a key only for demos and tests.
 //
-// Each stored credential carries a "sealed" flag. The policy of both implementations is:
+// Each stored credential carries a "sealed" flag, and each store records in its meta table the id of the key it
+// is bound to (MetaKeyID). The policy of both implementations is:
+//   - the first Open with a key binds the store to that key (BoundKeyID); a later Open with another key fails with
+//     ErrWrongKey (CheckKey). One without a key succeeds, for the records, but PutCredentials then fails with
+//     ErrKeyRequired and Credential with ErrSealed: a store never holds credentials sealed with two keys, nor new
+//     unsealed ones beside sealed ones. The errors name key ids, never keys.
 //   - a store opened with a key seals everything it writes, and at Open reseals (migrates) the credentials an
 //     earlier run wrote unsealed, in one transaction; reading an unsealed credential while a key is configured is
 //     refused (it can only appear when another process without a key wrote it since).
-//   - a store opened without a key writes unsealed and refuses to read sealed credentials (it cannot open them).
+//   - a store never bound to a key, opened without one, writes unsealed. cmd/idshift never lets that happen by
+//     accident: it generates a key file beside a new SQLite store, and refuses a PostgreSQL store without a key
+//     unless told --allow-unsealed-secrets.
 //   - a credential sealed with another key is refused with an error naming both key ids (never the keys).
+//
+// # Project-wide keys
+//
+// Normalised hashes refer to project-wide secrets (a site-wide HMAC key, a Firebase signer key) by fingerprint
+// (package pwhash). A store given a Config.KeyRefs function records the references of every credential it writes,
+// and lists them (KeyRefLister), so that a program checks at start-up that it holds every key its credentials need
+// instead of failing at each sign-in.
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -27,6 +42,26 @@ import (
 
 	"github.com/idshift/idshift"
 )
+
+// KeyRefLister is implemented by stores that record which project-wide keys their credentials refer to.
+type KeyRefLister interface {
+	// KeyRefs returns, sorted, every reference recorded by PutCredentials (with the store's KeyRefs function): those
+	// of credentials deleted since may remain.
+	KeyRefs(ctx context.Context) ([]string, error)
+}
+
+// CollectKeyRefs returns the sorted, distinct references of creds by refs (nil refs: none).
+func CollectKeyRefs(refs func(idshift.Credential) []string, creds map[idshift.Key]idshift.Credential) []string {
+	if refs == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range creds {
+		out = append(out, refs(c)...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // MarshalCredential encodes a credential for storage (before sealing).
 func MarshalCredential(c idshift.Credential) ([]byte, error) {

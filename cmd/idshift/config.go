@@ -21,6 +21,7 @@ import (
 //	  name: legacy             # --source-name, IDSHIFT_SOURCE_NAME
 //	  mapping: mapping.yaml    # --mapping, IDSHIFT_MAPPING (default: the documented default schema)
 //	store: idshift-state.db    # --store, IDSHIFT_STORE (a SQLite file, or postgres://…)
+//	allow_unsealed_secrets: false  # --allow-unsealed-secrets: a PostgreSQL store without a store key
 //	tenant:
 //	  domain: contoso.onmicrosoft.com   # --domain, IDSHIFT_TENANT_DOMAIN
 //	  tenant_id: …                      # --tenant-id, AZURE_TENANT_ID
@@ -80,6 +81,9 @@ type Config struct {
 		Shard                 string `yaml:"shard"`
 	} `yaml:"import"`
 	Hashes HashConfig `yaml:"hashes"`
+
+	// AllowUnsealedSecrets lets a PostgreSQL store open without a store key: legacy hashes are then unsealed in it.
+	AllowUnsealedSecrets bool `yaml:"allow_unsealed_secrets"`
 }
 
 // AppConfig is one app registration.
@@ -132,6 +136,7 @@ func (c *Config) bindings() []binding {
 		{"source.name", "source-name", "IDSHIFT_SOURCE_NAME", "name of the legacy system, part of each user's key", &c.Source.Name},
 		{"source.mapping", "mapping", "IDSHIFT_MAPPING", "YAML field mapping (default: the documented default schema)", &c.Source.Mapping},
 		{"store", "store", "IDSHIFT_STORE", "state store: a SQLite file path or a postgres:// URL", &c.Store},
+		{"allow_unsealed_secrets", "allow-unsealed-secrets", envAllowUnsealed, "PostgreSQL store without IDSHIFT_STORE_KEY: keep legacy password hashes UNSEALED in the shared database", &c.AllowUnsealedSecrets},
 		{"tenant.domain", "domain", "IDSHIFT_TENANT_DOMAIN", "tenant domain, issuer of local identities (e.g. contoso.onmicrosoft.com)", &c.Tenant.Domain},
 		{"tenant.tenant_id", "tenant-id", "AZURE_TENANT_ID", "tenant id", &c.Tenant.TenantID},
 		{"tenant.graph_url", "graph-url", "IDSHIFT_GRAPH_URL", "Microsoft Graph base URL", &c.Tenant.GraphURL},

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +17,6 @@ import (
 	"github.com/idshift/idshift/examples"
 	"github.com/idshift/idshift/pwhash"
 	"github.com/idshift/idshift/sandbox"
-	"github.com/idshift/idshift/store"
 )
 
 // runDemo runs the whole journey on embedded defaults: an in-process sandbox tenant over HTTPS, a SQLite state
@@ -33,7 +30,7 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return exitFailed, err
 	}
-	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "rejects.jsonl", "store.key"} {
+	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "state.db.key", "rejects.jsonl", "store.key"} {
 		os.Remove(filepath.Join(*dir, f))
 	}
 	out := env.Stdout
@@ -79,23 +76,11 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	cfg.Limits.AppWrites, cfg.Limits.AppWindow = limits.AppWrites, limits.AppWindow
 	cfg.Limits.TenantWrites, cfg.Limits.TenantWindow = limits.TenantWrites, limits.TenantWindow
 	cfg.Tenant.Apps = []AppConfig{{ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}}
-	// Legacy hashes are secrets: the demo seals them in the store with a key of its own.
-	keyPath := filepath.Join(*dir, "store.key")
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return exitFailed, err
-	}
-	if err := os.WriteFile(keyPath, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
-		return exitFailed, err
-	}
+	// Legacy hashes are secrets: with no key configured, the store seals them with a key generated beside it.
+	keyPath := storeKeyFile(cfg.Store)
 	// The demo ignores the caller's environment (AZURE_*, IDSHIFT_*): it only ever talks to its own sandbox.
 	denv := *env
-	denv.Getenv = func(k string) string {
-		if k == store.EnvKeyFile {
-			return keyPath
-		}
-		return ""
-	}
+	denv.Getenv = func(string) string { return "" }
 
 	// 3. Import.
 	fmt.Fprintf(out, "3. Import into the sandbox tenant through Microsoft Graph (extension attributes set up first):\n")
@@ -122,7 +107,7 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 		again.Read, again.Created, again.Skipped, again.Rejected, srv.Tenant.UserCount())
 
 	// 5. A user's legacy password, checked against the imported hash as the password-migration service will.
-	if err := demoPasswordCheck(ctx, out, cfg.Store, denv.Getenv); err != nil {
+	if err := demoPasswordCheck(ctx, out, cfg, denv.Getenv); err != nil {
 		fmt.Fprintf(out, "5. Password check skipped: %v\n", err)
 	}
 
@@ -134,7 +119,7 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 }
 
 // demoPasswordCheck verifies the first example test account's known password against the hash the import stored.
-func demoPasswordCheck(ctx context.Context, w io.Writer, storePath string, getenv func(string) string) error {
+func demoPasswordCheck(ctx context.Context, w io.Writer, cfg *Config, getenv func(string) string) error {
 	passwords, err := examples.FS.ReadFile("passwords.txt")
 	if err != nil {
 		return err
@@ -154,7 +139,7 @@ func demoPasswordCheck(ctx context.Context, w io.Writer, storePath string, geten
 	if legacyID == "" {
 		return fmt.Errorf("no test account in examples/passwords.txt")
 	}
-	st, err := openStore(ctx, storePath, getenv, slog.New(slog.DiscardHandler))
+	st, err := openStore(ctx, cfg, getenv, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

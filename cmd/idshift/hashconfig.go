@@ -13,6 +13,10 @@ import (
 // HashConfig says how legacy password hashes are read and how much one may cost. import reads it from the
 // configuration file's "hashes" section, the environment and flags; the hashes commands from the environment and
 // flags. The same caps apply when a hash is imported and when it is verified.
+//
+// Its project-wide keys (HMACKey, Firebase.SignerKey) are the keyring of the normalised hashes: hashes imported
+// with them name them by fingerprint instead of carrying them (pwhash.Keyring), so every later command that reads
+// those hashes needs the same keys configured; opening the state store checks it (checkKeyring).
 type HashConfig struct {
 	PasswordEncoding string `yaml:"password_encoding"`
 	ScryptLnIsN      bool   `yaml:"scrypt_ln_is_n"`
@@ -65,9 +69,9 @@ func (h *HashConfig) bindings() []binding {
 		{"hashes.salt_encoding", "salt-encoding", "IDSHIFT_SALT_ENCODING", "bare digests: salt as utf8 (default), hex or base64", &h.SaltEncoding},
 		{"hashes.hash_encoding", "hash-encoding", "IDSHIFT_HASH_ENCODING", "bare digests: digest as hex (default) or base64", &h.HashEncoding},
 		{"hashes.digest_separator", "digest-separator", "IDSHIFT_DIGEST_SEPARATOR", `bare digests: separator between digest and salt (default ":")`, &h.DigestSeparator},
-		{"hashes.hmac_key", "hmac-key", "IDSHIFT_HMAC_KEY", "bare HMAC digests: the key (prefer the environment variable: flags show in process lists)", &h.HMACKey},
+		{"hashes.hmac_key", "hmac-key", "IDSHIFT_HMAC_KEY", "bare HMAC digests: the site-wide key, stored hashes name it by fingerprint: keep it set for later runs (prefer the environment variable: flags show in process lists)", &h.HMACKey},
 		{"hashes.hmac_key_encoding", "hmac-key-encoding", "IDSHIFT_HMAC_KEY_ENCODING", "bare HMAC digests: key as utf8 (default), hex or base64", &h.HMACKeyEncoding},
-		{"hashes.firebase.signer_key", "firebase-signer-key", "IDSHIFT_FIREBASE_SIGNER_KEY", "Firebase project: base64 signer key", &h.Firebase.SignerKey},
+		{"hashes.firebase.signer_key", "firebase-signer-key", "IDSHIFT_FIREBASE_SIGNER_KEY", "Firebase project: base64 signer key (stored hashes name it by fingerprint: keep it set for later runs)", &h.Firebase.SignerKey},
 		{"hashes.firebase.salt_separator", "firebase-salt-separator", "IDSHIFT_FIREBASE_SALT_SEPARATOR", "Firebase project: base64 salt separator", &h.Firebase.SaltSeparator},
 		{"hashes.firebase.rounds", "firebase-rounds", "IDSHIFT_FIREBASE_ROUNDS", "Firebase project: rounds", &h.Firebase.Rounds},
 		{"hashes.firebase.mem_cost", "firebase-mem-cost", "IDSHIFT_FIREBASE_MEM_COST", "Firebase project: memory cost", &h.Firebase.MemCost},

@@ -18,8 +18,6 @@ import (
 	"github.com/idshift/idshift/importer"
 	"github.com/idshift/idshift/source"
 	"github.com/idshift/idshift/source/file"
-	"github.com/idshift/idshift/store"
-	"github.com/idshift/idshift/store/postgres"
 	"github.com/idshift/idshift/store/sqlite"
 	"github.com/idshift/idshift/tenant"
 )
@@ -142,7 +140,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	// The store.
 	var st idshift.Store
 	if !opts.dryRun || storeExists(cfg.Store) {
-		st, err = openStore(ctx, cfg.Store, env.Getenv, logger)
+		st, err = openStore(ctx, cfg, env.Getenv, logger)
 		if err != nil {
 			return exitFailed, err
 		}
@@ -316,26 +314,3 @@ func openDirectory(cfg *Config, env *Env, logger *slog.Logger) (*graph.Pool, err
 	return graph.NewPool(clients...), nil
 }
 
-func storeExists(dsn string) bool {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return true
-	}
-	_, err := os.Stat(strings.TrimPrefix(dsn, "sqlite:"))
-	return err == nil
-}
-
-// openStore opens the state store named by dsn: a postgres:// URL or a SQLite file path (optionally sqlite:PATH).
-// The credential key comes from IDSHIFT_STORE_KEY or IDSHIFT_STORE_KEY_FILE.
-func openStore(ctx context.Context, dsn string, getenv func(string) string, logger *slog.Logger) (idshift.Store, error) {
-	key, err := store.LoadKey(getenv)
-	if err != nil {
-		return nil, err
-	}
-	if key == nil {
-		logger.Warn("legacy password hashes are stored unsealed: set " + store.EnvKey + " (base64 of 32 random bytes) or " + store.EnvKeyFile)
-	}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return postgres.Config{URL: dsn, Key: key}.Open(ctx)
-	}
-	return sqlite.Config{Path: strings.TrimPrefix(dsn, "sqlite:"), Key: key}.Open(ctx)
-}

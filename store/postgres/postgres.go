@@ -57,21 +57,29 @@ type Config struct {
 	Now func() time.Time `json:"-" yaml:"-"`
 	// MaxConns bounds the connection pool; pgxpool's default (max(4, CPUs)) when zero.
 	MaxConns int `json:"maxConns,omitempty" yaml:"maxConns,omitempty"`
+	// KeyRefs returns the project-wide keys a credential refers to (pwhash.KeyRefs of its hash); PutCredentials
+	// records them for KeyRefs. Nil records none.
+	KeyRefs func(idshift.Credential) []string `json:"-" yaml:"-"`
 }
 
 // DB is the PostgreSQL state store. It implements idshift.Store and is safe for concurrent use, also by several
 // processes sharing the schema.
 type DB struct {
-	pool   *pgxpool.Pool
-	cipher *store.Cipher
-	now    func() time.Time
-	schema string
+	pool    *pgxpool.Pool
+	cipher  *store.Cipher
+	now     func() time.Time
+	schema  string
+	keyRefs func(idshift.Credential) []string
+	bound   string // id of the key the store is bound to, "" when none
 
 	closeOnce sync.Once
 }
 
-// Open connects, creates and migrates the schema, then, when a key is configured, seals the credentials stored
-// unsealed by a run without one. An unreachable server is EUNAVAILABLE.
+// Open connects, creates and migrates the schema, checks the key against the one the store is bound to
+// (store.CheckKey: ErrWrongKey), then, when a key is configured, seals the credentials stored
+// unsealed by a run without one. An unreachable server is EUNAVAILABLE. (A nil Key stores credentials unsealed in
+// a database that several processes, their operators and its backups share: cmd/idshift refuses it unless told
+// --allow-unsealed-secrets.)
 func (c Config) Open(ctx context.Context) (*DB, error) {
 	if c.URL == "" {
 		return nil, idshift.Invalid("postgres.url", "required")
@@ -104,7 +112,7 @@ func (c Config) Open(ctx context.Context) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := &DB{pool: pool, cipher: ciph, now: c.Now, schema: schema}
+	db := &DB{pool: pool, cipher: ciph, now: c.Now, schema: schema, keyRefs: c.KeyRefs}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		if ctx.Err() != nil {
@@ -116,6 +124,10 @@ func (c Config) Open(ctx context.Context) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := db.checkKey(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	if ciph != nil {
 		if err := db.sealUnsealed(ctx); err != nil {
 			pool.Close()
@@ -123,6 +135,64 @@ func (c Config) Open(ctx context.Context) (*DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// checkKey applies store.CheckKey, binding a store opened with a key for the first time to that key. Of several
+// processes binding at once with different keys, one wins and the others fail.
+func (db *DB) checkKey(ctx context.Context) error {
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var recorded string
+		err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE name = $1`, store.MetaKeyID).Scan(&recorded)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		var blob []byte
+		var sealedID uint32
+		err = tx.QueryRow(ctx, `SELECT blob FROM credentials WHERE sealed LIMIT 1`).Scan(&blob)
+		sealed := err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if sealed {
+			sealedID, _ = store.BlobKeyID(blob)
+		}
+		bound, bind, err := store.CheckKey(db.cipher, recorded, sealed, sealedID)
+		db.bound = bound
+		if err != nil || !bind {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
+			store.MetaKeyID, store.KeyIDString(db.cipher.ID())); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE name = $1`, store.MetaKeyID).Scan(&recorded); err != nil {
+			return err
+		}
+		db.bound, _, err = store.CheckKey(db.cipher, recorded, false, 0)
+		return err
+	})
+	if err != nil {
+		return ctxErr(ctx, "schema "+db.schema, err)
+	}
+	return nil
+}
+
+// BoundKeyID returns the id of the key the store is bound to (store.KeyIDString), "" when it has none: a store
+// opened without a key whose BoundKeyID is not "" holds sealed credentials it cannot read or write.
+func (db *DB) BoundKeyID() string { return db.bound }
+
+// KeyRefs returns the project-wide key references recorded by PutCredentials, sorted.
+func (db *DB) KeyRefs(ctx context.Context) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT ref FROM key_refs`)
+	if err != nil {
+		return nil, ctxErr(ctx, "key refs", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, ctxErr(ctx, "key refs", err)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Close closes the pool. It is safe to call more than once.
@@ -487,9 +557,14 @@ func (db *DB) Counts(ctx context.Context) (map[idshift.State]int64, error) {
 	return out, nil
 }
 
-// PutCredentials stores credentials in one statement, sealed when the store has a key. A key without legacy id is
-// EINVALID and nothing is written.
+// PutCredentials stores credentials in one statement, sealed when the store has a key. The key references
+// Config.KeyRefs finds in them are recorded first, by another statement (a reference without its credential is
+// harmless; the reverse is not). A key without legacy id is EINVALID and nothing is written; a store bound to a key
+// and opened without one writes nothing (store.ErrKeyRequired).
 func (db *DB) PutCredentials(ctx context.Context, creds map[idshift.Key]idshift.Credential) error {
+	if db.cipher == nil && db.bound != "" {
+		return store.KeyRequired(db.bound)
+	}
 	keys := make([]idshift.Key, 0, len(creds))
 	for k := range creds {
 		if err := store.ValidKey(k); err != nil {
@@ -511,6 +586,11 @@ func (db *DB) PutCredentials(ctx context.Context, creds map[idshift.Key]idshift.
 	}
 	if len(keys) == 0 {
 		return nil
+	}
+	if refs := store.CollectKeyRefs(db.keyRefs, creds); len(refs) > 0 {
+		if _, err := db.pool.Exec(ctx, `INSERT INTO key_refs (ref) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, refs); err != nil {
+			return ctxErr(ctx, "record key refs", err)
+		}
 	}
 	sources, ids := keyArrays(keys)
 	_, err := db.pool.Exec(ctx, `INSERT INTO credentials (source, legacy_id, sealed, blob, updated_at)
@@ -599,4 +679,7 @@ func (db *DB) sealUnsealed(ctx context.Context) error {
 	return nil
 }
 
-var _ idshift.Store = (*DB)(nil)
+var (
+	_ idshift.Store      = (*DB)(nil)
+	_ store.KeyRefLister = (*DB)(nil)
+)

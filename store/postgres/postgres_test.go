@@ -82,7 +82,7 @@ func harness() storetest.Harness {
 	return storetest.Harness{
 		New: func(t *testing.T) string { return newSchema(t) },
 		Open: func(t *testing.T, schema string, o storetest.Options) (idshift.Store, error) {
-			return postgres.Config{URL: serverURL(), Schema: schema, Key: o.Key, Now: o.Now}.Open(t.Context())
+			return postgres.Config{URL: serverURL(), Schema: schema, Key: o.Key, Now: o.Now, KeyRefs: o.KeyRefs}.Open(t.Context())
 		},
 		RawCredential: func(t *testing.T, schema string, key idshift.Key) []byte {
 			t.Helper()

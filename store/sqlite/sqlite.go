@@ -4,6 +4,10 @@
 // connection (so they are serialised in the process and never fail with SQLITE_BUSY among themselves); reads use
 // a separate pool that runs concurrently with the writer. Schema migrations are embedded (migrations/*.sql),
 // applied in order at Open and recorded in the schema_migrations table; reopening is idempotent.
+//
+// The file holds secrets (sealed credentials, and unsealed ones in a store without a key): Open creates it, and
+// SQLite creates its -wal and -shm files, with mode 0600 whatever the umask, and tightens the mode of existing ones
+// that group or others may read (with a warning).
 package sqlite
 
 import (
@@ -13,7 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -49,25 +55,37 @@ type Config struct {
 	BusyTimeout time.Duration `json:"busyTimeout,omitempty" yaml:"busyTimeout,omitempty"`
 	// Readers is the size of the read pool; max(4, GOMAXPROCS) when zero.
 	Readers int `json:"readers,omitempty" yaml:"readers,omitempty"`
+	// KeyRefs returns the project-wide keys a credential refers to (pwhash.KeyRefs of its hash); PutCredentials
+	// records them for KeyRefs. Nil records none.
+	KeyRefs func(idshift.Credential) []string `json:"-" yaml:"-"`
+	// Logger receives the warnings of Open (a state file group or others could read); discarded when nil.
+	Logger *slog.Logger `json:"-" yaml:"-"`
 }
 
 // DB is the SQLite state store. It implements idshift.Store and is safe for concurrent use.
 type DB struct {
-	w, r   *sql.DB // writer (one connection), readers
-	cipher *store.Cipher
-	now    func() time.Time
-	path   string
+	w, r    *sql.DB // writer (one connection), readers
+	cipher  *store.Cipher
+	now     func() time.Time
+	path    string
+	keyRefs func(idshift.Credential) []string
+	bound   string // id of the key the store is bound to, "" when none
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open opens (creating when missing) and migrates the database, then, when a key is configured, seals the
+// Open opens (creating when missing, mode 0600) and migrates the database, checks the key against the one the
+// store is bound to (store.CheckKey: ErrWrongKey), then, when a key is configured, seals the
 // credentials an earlier run stored unsealed.
 func (c Config) Open(ctx context.Context) (*DB, error) {
 	path := c.Path
 	if path == "" {
 		path = "idshift.db"
+	}
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	var ciph *store.Cipher
 	if c.Key != nil {
@@ -95,11 +113,16 @@ func (c Config) Open(ctx context.Context) (*DB, error) {
 			q.Add("_pragma", "query_only(1)")
 		} else {
 			q.Set("_txlock", "immediate")
+			// Overwrite deleted content: a credential sealed in place (or deleted) leaves no copy in free pages.
+			q.Add("_pragma", "secure_delete(1)")
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
 
-	db := &DB{cipher: ciph, now: c.Now, path: path}
+	if err := createPrivate(path, logger); err != nil {
+		return nil, err
+	}
+	db := &DB{cipher: ciph, now: c.Now, path: path, keyRefs: c.KeyRefs}
 	var err error
 	if db.w, err = sql.Open("sqlite", dsn(false)); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -111,6 +134,17 @@ func (c Config) Open(ctx context.Context) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		db.w.Close()
 		return nil, err
+	}
+	if err := db.checkKey(ctx); err != nil {
+		db.w.Close()
+		return nil, err
+	}
+	// SQLite gives its -wal and -shm files the mode of the database file; make sure of it.
+	for _, f := range []string{path + "-wal", path + "-shm"} {
+		if err := private(f, logger); err != nil {
+			db.w.Close()
+			return nil, err
+		}
 	}
 	if db.r, err = sql.Open("sqlite", dsn(true)); err != nil {
 		db.w.Close()
@@ -125,6 +159,113 @@ func (c Config) Open(ctx context.Context) (*DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// createPrivate creates the database file with mode 0600 when it is missing (an empty file is an empty database),
+// and tightens the mode of an existing one and of its -wal, -shm and -journal files.
+func createPrivate(path string, logger *slog.Logger) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, store.PrivateMode)
+	switch {
+	case err == nil:
+		err = f.Chmod(store.PrivateMode) // whatever the umask
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return &idshift.Error{Code: idshift.EINTERNAL, Message: fmt.Sprintf("sqlite: create %s", path), Err: err}
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := private(p, logger); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// private tightens the mode of an existing file that group or others may read, with a warning; when that fails,
+// it only warns.
+func private(path string, logger *slog.Logger) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	mode := fi.Mode().Perm()
+	if mode&0o077 == 0 {
+		return nil
+	}
+	if _, err := store.Private(path); err != nil {
+		logger.Warn("the state file is readable by others and its mode could not be changed: restrict it to its owner (chmod 600)",
+			"file", path, "mode", fmt.Sprintf("%04o", mode), "err", err)
+		return nil
+	}
+	logger.Warn("the state file was readable by others: its mode is now 0600", "file", path, "was", fmt.Sprintf("%04o", mode))
+	return nil
+}
+
+// checkKey applies store.CheckKey, binding a store opened with a key for the first time to that key.
+func (db *DB) checkKey(ctx context.Context) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var recorded string
+		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, store.MetaKeyID).Scan(&recorded)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var blob []byte
+		var sealedID uint32
+		err = tx.QueryRowContext(ctx, `SELECT blob FROM credentials WHERE sealed = 1 LIMIT 1`).Scan(&blob)
+		sealed := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if sealed {
+			sealedID, _ = store.BlobKeyID(blob)
+		}
+		bound, bind, err := store.CheckKey(db.cipher, recorded, sealed, sealedID)
+		db.bound = bound
+		if err != nil || !bind {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES (?, ?)`, store.MetaKeyID, store.KeyIDString(db.cipher.ID()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// BoundKeyID returns the id of the key the store is bound to (store.KeyIDString), "" when it has none: a store
+// opened without a key whose BoundKeyID is not "" holds sealed credentials it cannot read or write.
+func (db *DB) BoundKeyID() string { return db.bound }
+
+// KeyRefs returns the project-wide key references recorded by PutCredentials, sorted.
+func (db *DB) KeyRefs(ctx context.Context) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT ref FROM key_refs ORDER BY ref`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: key refs: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("sqlite: key refs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: key refs: %w", err)
+	}
+	return out, nil
 }
 
 // Close closes the database. It is safe to call more than once.
@@ -445,9 +586,13 @@ func (db *DB) Counts(ctx context.Context) (map[idshift.State]int64, error) {
 	return out, nil
 }
 
-// PutCredentials stores credentials in one transaction, sealed when the store has a key. A key without legacy id
-// is EINVALID and nothing is written.
+// PutCredentials stores credentials in one transaction, sealed when the store has a key, with the key references
+// Config.KeyRefs finds in them. A key without legacy id is EINVALID and nothing is written; a store bound to a key
+// and opened without one writes nothing (store.ErrKeyRequired).
 func (db *DB) PutCredentials(ctx context.Context, creds map[idshift.Key]idshift.Credential) error {
+	if db.cipher == nil && db.bound != "" {
+		return store.KeyRequired(db.bound)
+	}
 	type row struct {
 		k      idshift.Key
 		blob   []byte
@@ -465,8 +610,14 @@ func (db *DB) PutCredentials(ctx context.Context, creds map[idshift.Key]idshift.
 		rows = append(rows, row{k, blob, sealed})
 	}
 	slices.SortFunc(rows, func(a, b row) int { return store.CompareKeys(a.k, b.k) })
+	refs := store.CollectKeyRefs(db.keyRefs, creds)
 	now := store.Now(db.now).UnixMicro()
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		for _, r := range refs {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO key_refs (ref) VALUES (?)`, r); err != nil {
+				return err
+			}
+		}
 		st, err := tx.PrepareContext(ctx, `INSERT INTO credentials (source, legacy_id, sealed, blob, updated_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (source, legacy_id) DO UPDATE SET sealed = excluded.sealed, blob = excluded.blob, updated_at = excluded.updated_at`)
 		if err != nil {
@@ -583,4 +734,7 @@ func (db *DB) sealUnsealed(ctx context.Context) error {
 	return nil
 }
 
-var _ idshift.Store = (*DB)(nil)
+var (
+	_ idshift.Store      = (*DB)(nil)
+	_ store.KeyRefLister = (*DB)(nil)
+)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ type Options struct {
 	Key []byte
 	// Now is the store's clock.
 	Now func() time.Time
+	// KeyRefs is the store's function finding key references in a credential (nil: none).
+	KeyRefs func(idshift.Credential) []string
 }
 
 // Harness is how the suite reaches an implementation.
@@ -60,6 +63,8 @@ func Run(t *testing.T, h Harness) {
 		{"Credentials", s.testCredentials},
 		{"CredentialsNotPlaintext", s.testNotPlaintext},
 		{"CredentialKeyPolicy", s.testKeyPolicy},
+		{"BoundToOneKey", s.testBoundToOneKey},
+		{"KeyRefs", s.testKeyRefs},
 		{"DeleteCredentials", s.testDeleteCredentials},
 		{"Reopen", s.testReopen},
 		{"Concurrent", s.testConcurrent},
@@ -605,29 +610,122 @@ func (s suite) testKeyPolicy(t *testing.T) {
 	}
 	st.Close()
 
-	for _, tt := range []struct {
-		name string
-		key  []byte
-	}{{"no key", nil}, {"another key", key2}} {
-		t.Run(tt.name, func(t *testing.T) {
-			st := s.open(t, db, Options{Key: tt.key, Now: c.Now})
-			// Records stay readable; credentials are refused with a clear error that reveals no secret.
-			if r := get(t, st, idshift.Key{Source: "s", LegacyID: "r"}); r.State != idshift.StatePending {
-				t.Errorf("record state = %q", r.State)
+	// A sealed store refuses another key at Open; without a key it opens for its records, but refuses to read or
+	// write credentials: never two keys, nor sealed and new unsealed credentials, in one store. The errors name key
+	// ids, never keys or secrets.
+	id1 := store.KeyIDString(store.KeyID(key1))
+	noSecret := func(t *testing.T, err error) {
+		t.Helper()
+		for _, secret := range [][]byte{[]byte(creds[plain].Password), key1, key2} {
+			if bytes.Contains([]byte(err.Error()), secret) {
+				t.Errorf("error reveals a secret")
 			}
-			_, err := st.Credential(ctx, plain)
-			if !errors.Is(err, store.ErrSealed) {
-				t.Errorf("Credential: err = %v, want store.ErrSealed", err)
-			}
-			if err != nil && bytes.Contains([]byte(err.Error()), []byte(creds[plain].Password)) {
-				t.Errorf("error reveals the secret")
-			}
-			st.Close()
-		})
+		}
 	}
+	t.Run("another key", func(t *testing.T) {
+		st, err := s.h.Open(t, db, Options{Key: key2, Now: c.Now})
+		if err == nil {
+			st.Close()
+			t.Fatal("Open succeeded, want ErrWrongKey")
+		}
+		if !errors.Is(err, store.ErrWrongKey) || !errors.Is(err, store.ErrSealed) || !strings.Contains(err.Error(), id1) {
+			t.Errorf("Open: err = %v, want ErrWrongKey naming key id %s", err, id1)
+		}
+		noSecret(t, err)
+	})
+	t.Run("no key", func(t *testing.T) {
+		st := s.open(t, db, Options{Now: c.Now})
+		if r := get(t, st, idshift.Key{Source: "s", LegacyID: "r"}); r.State != idshift.StatePending {
+			t.Errorf("record state = %q", r.State)
+		}
+		if b, ok := st.(interface{ BoundKeyID() string }); ok && b.BoundKeyID() != id1 {
+			t.Errorf("BoundKeyID = %q, want %s", b.BoundKeyID(), id1)
+		}
+		_, err := st.Credential(ctx, plain)
+		if !errors.Is(err, store.ErrSealed) {
+			t.Errorf("Credential: err = %v, want store.ErrSealed", err)
+		}
+		if err != nil {
+			noSecret(t, err)
+		}
+		other := idshift.Key{Source: "s", LegacyID: "new"}
+		err = st.PutCredentials(ctx, map[idshift.Key]idshift.Credential{other: creds[plain]})
+		if !errors.Is(err, store.ErrKeyRequired) || err == nil || !strings.Contains(err.Error(), id1) {
+			t.Errorf("PutCredentials: err = %v, want ErrKeyRequired naming key id %s", err, id1)
+		}
+		if raw := s.h.RawCredential(t, db, other); raw != nil {
+			t.Errorf("PutCredentials without the key wrote a credential")
+		}
+	})
 	// The right key still reads everything.
 	st = s.open(t, db, Options{Key: key1, Now: c.Now})
 	checkCreds(t, st, creds)
+}
+
+// testBoundToOneKey: the first Open with a key binds even an empty store to it.
+func (s suite) testBoundToOneKey(t *testing.T) {
+	db := s.h.New(t)
+	c := newClock()
+	st, err := s.h.Open(t, db, Options{Key: key1, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if st, err := s.h.Open(t, db, Options{Key: key2, Now: c.Now}); !errors.Is(err, store.ErrWrongKey) {
+		if err == nil {
+			st.Close()
+		}
+		t.Errorf("Open with another key: err = %v, want ErrWrongKey", err)
+	}
+	st = s.open(t, db, Options{Now: c.Now})
+	k := idshift.Key{Source: "s", LegacyID: "1"}
+	if err := st.PutCredentials(context.Background(), map[idshift.Key]idshift.Credential{k: creds[k]}); !errors.Is(err, store.ErrKeyRequired) {
+		t.Errorf("PutCredentials without the key: err = %v, want ErrKeyRequired", err)
+	}
+	st.Close()
+	s.open(t, db, Options{Key: key1, Now: c.Now})
+}
+
+// testKeyRefs: PutCredentials records the key references the store's function finds; KeyRefs lists them.
+func (s suite) testKeyRefs(t *testing.T) {
+	refs := func(c idshift.Credential) []string {
+		if rest, ok := strings.CutPrefix(c.Hash, "ref:"); ok {
+			return strings.Split(rest, "+")
+		}
+		return nil
+	}
+	db := s.h.New(t)
+	c := newClock()
+	st := s.open(t, db, Options{Key: key1, Now: c.Now, KeyRefs: refs})
+	kl, ok := st.(store.KeyRefLister)
+	if !ok {
+		t.Skip("the store does not implement store.KeyRefLister")
+	}
+	ctx := context.Background()
+	if got, err := kl.KeyRefs(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("KeyRefs of a new store = %q, %v", got, err)
+	}
+	hash := func(h string) idshift.Credential { return idshift.Credential{Kind: idshift.CredentialHash, Hash: h} }
+	if err := st.PutCredentials(ctx, map[idshift.Key]idshift.Credential{
+		{Source: "s", LegacyID: "1"}: hash("ref:hmac:b+firebase:a"),
+		{Source: "s", LegacyID: "2"}: hash("ref:hmac:b"),
+		{Source: "s", LegacyID: "3"}: hash("$2b$10$none"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutCredentials(ctx, map[idshift.Key]idshift.Credential{{Source: "s", LegacyID: "4"}: hash("ref:hmac:a")}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"firebase:a", "hmac:a", "hmac:b"}
+	if got, err := kl.KeyRefs(ctx); err != nil || !slices.Equal(got, want) {
+		t.Errorf("KeyRefs = %q, %v; want %q", got, err, want)
+	}
+	st.Close()
+	// Reopened (without the function): still listed.
+	st = s.open(t, db, Options{Key: key1, Now: c.Now})
+	if got, err := st.(store.KeyRefLister).KeyRefs(ctx); err != nil || !slices.Equal(got, want) {
+		t.Errorf("KeyRefs after reopen = %q, %v; want %q", got, err, want)
+	}
 }
 
 func (s suite) testDeleteCredentials(t *testing.T) {

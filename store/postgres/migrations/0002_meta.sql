@@ -1,0 +1,13 @@
+-- Applied with search_path set to the store's schema.
+-- Facts about the store itself, by name: "key_id", the id of the key its credentials are sealed with (package
+-- store, MetaKeyID).
+CREATE TABLE meta (
+	name  text NOT NULL PRIMARY KEY,
+	value text NOT NULL
+);
+
+-- Project-wide keys (a site-wide HMAC key, a Firebase signer key) that stored credentials refer to by fingerprint,
+-- as "<kind>:<key id>" (package pwhash, KeyRefs). The keys themselves are not stored.
+CREATE TABLE key_refs (
+	ref text NOT NULL PRIMARY KEY
+);
