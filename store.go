@@ -19,15 +19,6 @@ const (
 	StateMigrated  State = "migrated"  // the user's password has been migrated (stage 3)
 )
 
-// Done reports whether a rerun should leave a user in this state alone.
-func (s State) Done() bool {
-	switch s {
-	case StateCreated, StateAdopted, StateMigrated, StateCollision:
-		return true
-	}
-	return false
-}
-
 // Record is what the store remembers about one user.
 type Record struct {
 	Key
