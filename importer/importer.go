@@ -330,10 +330,12 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 		}
 	}
 	for {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err := ctx.Err(); err != nil {
+			im.progress.read.Add(-int64(len(chunk))) // not sent: not counted as read
+			return err
 		}
 		if p := im.fatal.Load(); p != nil {
+			im.progress.read.Add(-int64(len(chunk)))
 			return *p
 		}
 		u, err := im.cfg.Source.Next(ctx)
@@ -347,6 +349,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 			continue
 		}
 		if err != nil {
+			im.progress.read.Add(-int64(len(chunk)))
 			return fmt.Errorf("importer: read source: %w", err)
 		}
 		im.progress.read.Add(1)
@@ -356,6 +359,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 				im.reject(re)
 				continue
 			}
+			im.progress.read.Add(-int64(len(chunk)) - 1)
 			return err
 		}
 		chunk = append(chunk, p)
