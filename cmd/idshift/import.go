@@ -278,7 +278,11 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		}
 	}
 
-	if err := printSummary(env, sum, opts, rejectsPath); err != nil {
+	shown := rejectsPath
+	if runErr != nil && !errors.Is(runErr, ctx.Err()) {
+		shown = "" // the reject file may be incomplete: the error says why
+	}
+	if err := printSummary(env, sum, opts, shown); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("summary: %w", err))
 	}
 	switch {
@@ -385,7 +389,7 @@ func printSummary(env *Env, s importer.Summary, opts importOptions, rejectsPath 
 		check = "DOES NOT RECONCILE"
 	}
 	fmt.Fprintf(ew, "  %s: %s\n", sum, check)
-	if s.Rejected > 0 && !opts.dryRun {
+	if s.Rejected > 0 && !opts.dryRun && rejectsPath != "" {
 		fmt.Fprintf(ew, "rejected records (line, field, reason): %s\n", rejectsPath)
 	}
 	return ew.err
