@@ -192,10 +192,16 @@ write:
 		var res checkResult
 		select {
 		case res = <-j.out:
-		case <-ctx.Done():
-			// The job may never reach a worker: stop waiting for it.
-			stopErr = ctx.Err()
-			break write
+		default:
+			// Not ready: show what is done while waiting.
+			bw.Flush()
+			select {
+			case res = <-j.out:
+			case <-ctx.Done():
+				// The job may never reach a worker: stop waiting for it.
+				stopErr = ctx.Err()
+				break write
+			}
 		}
 		if res.Error != "" {
 			status = 1
@@ -206,9 +212,6 @@ write:
 			break
 		}
 		bw.Write(append(b, '\n'))
-		if len(order) == 0 {
-			bw.Flush()
-		}
 		if w.err != nil {
 			break
 		}
