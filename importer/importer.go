@@ -212,10 +212,21 @@ type Importer struct {
 	fatal    atomic.Pointer[error]
 	// stop is done when the run is stopping (cancelled or fatal error).
 	stop context.Context
+	// leftover is set when users read were left for the next run.
+	leftover atomic.Bool
 }
 
 // workCtx holds the contexts of a chunk's work: net for requests to the tenant, store for the state store.
 type workCtx struct{ net, store context.Context }
+
+// unread takes n users back from the read count: the run stopped before it did anything with them, and the next
+// run will. The run is then reported as interrupted.
+func (im *Importer) unread(n int64) {
+	if n != 0 {
+		im.progress.read.Add(-n)
+		im.leftover.Store(true)
+	}
+}
 
 // stopping reports whether the run is stopping: no new chunk, batch or round is started.
 func (im *Importer) stopping() bool { return im.stop != nil && im.stop.Err() != nil }
@@ -268,7 +279,7 @@ func (im *Importer) Run(ctx context.Context) (Summary, error) {
 			for c := range chunks {
 				if im.stopping() {
 					// Not started: these users are not counted as read.
-					im.progress.read.Add(-int64(len(c)))
+					im.unread(int64(len(c)))
 					continue
 				}
 				if err := im.process(work, c); err != nil {
@@ -298,6 +309,14 @@ func (im *Importer) Run(ctx context.Context) (Summary, error) {
 		}
 		return sum, readErr
 	}
+	if im.leftover.Load() {
+		// The source was read to its end, but the run stopped before sending every user.
+		sum.Interrupted = true
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		return sum, errors.New("importer: stopped before every user was sent")
+	}
 	return sum, nil
 }
 
@@ -312,7 +331,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 		kept, err := pl.dedupe(ctx, chunk, im.reject)
 		if err != nil {
 			dedupeErr = err
-			im.progress.read.Add(-int64(len(chunk)))
+			im.unread(int64(len(chunk)))
 			return false
 		}
 		chunk = im.ownShard(kept)
@@ -325,17 +344,17 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 			return true
 		case <-ctx.Done():
 			// Not sent: these users are not counted as read, so the counts still reconcile.
-			im.progress.read.Add(-int64(len(chunk)))
+			im.unread(int64(len(chunk)))
 			return false
 		}
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			im.progress.read.Add(-int64(len(chunk))) // not sent: not counted as read
+			im.unread(int64(len(chunk))) // not sent: not counted as read
 			return err
 		}
 		if p := im.fatal.Load(); p != nil {
-			im.progress.read.Add(-int64(len(chunk)))
+			im.unread(int64(len(chunk)))
 			return *p
 		}
 		u, err := im.cfg.Source.Next(ctx)
@@ -349,7 +368,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 			continue
 		}
 		if err != nil {
-			im.progress.read.Add(-int64(len(chunk)))
+			im.unread(int64(len(chunk)))
 			return fmt.Errorf("importer: read source: %w", err)
 		}
 		im.progress.read.Add(1)
@@ -359,7 +378,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 				im.reject(re)
 				continue
 			}
-			im.progress.read.Add(-int64(len(chunk)) - 1)
+			im.unread(int64(len(chunk)) + 1)
 			return err
 		}
 		chunk = append(chunk, p)

@@ -58,7 +58,7 @@ func (im *Importer) process(w workCtx, chunk []*plan) error {
 			toUpdate = append(toUpdate, p)
 		case actResolve:
 			if im.stopping() {
-				im.progress.read.Add(-1) // left for the next run
+				im.unread(1) // left for the next run
 				continue
 			}
 			r, st, err := im.resolve(w.net, p, rec)
@@ -77,7 +77,7 @@ func (im *Importer) process(w workCtx, chunk []*plan) error {
 
 	for _, p := range toUpdate {
 		if im.stopping() {
-			im.progress.read.Add(-1) // left for the next run
+			im.unread(1) // left for the next run
 			continue
 		}
 		r, err := im.update(w, p, recs[p.user.Key()])
@@ -93,7 +93,7 @@ func (im *Importer) process(w workCtx, chunk []*plan) error {
 	}
 	if len(toCreate) > 0 {
 		if im.stopping() {
-			im.progress.read.Add(-int64(len(toCreate))) // not sent: left for the next run
+			im.unread(int64(len(toCreate))) // not sent: left for the next run
 			return nil
 		}
 		if err := im.create(w, toCreate, recs); err != nil {
@@ -145,7 +145,7 @@ func (im *Importer) create(w workCtx, plans []*plan, prev map[idshift.Key]*idshi
 		errMu.Unlock()
 		if failed || im.stopping() {
 			<-sem
-			im.progress.read.Add(-int64(len(batch))) // not sent: left for the next run
+			im.unread(int64(len(batch))) // not sent: left for the next run
 			continue
 		}
 		wg.Add(1)
@@ -178,7 +178,7 @@ func (im *Importer) createBatch(w workCtx, plans []*plan, prev map[idshift.Key]*
 			// Looked up and found absent: not created. Left for the next run, not counted as read.
 			var out []*idshift.Record
 			for _, p := range pending {
-				im.progress.read.Add(-1)
+				im.unread(1)
 				out = append(out, im.record(p, idshift.StatePending, "", attempts[p.user.Key()], "not sent: interrupted"))
 			}
 			return im.save(w, out)
@@ -235,10 +235,10 @@ func (im *Importer) createBatch(w workCtx, plans []*plan, prev map[idshift.Key]*
 				out = append(out, im.record(p, idshift.StateCreated, res.User.ID, attempts[k], ""))
 			case im.stopping() && (errors.Is(res.Err, graph.ErrConflict) || errors.Is(res.Err, graph.ErrUnknownOutcome)):
 				// Stopping: no lookup now. The record stays in flight; the next run resolves it.
-				im.progress.read.Add(-1)
+				im.unread(1)
 			case im.stopping() && notSent(res.Err):
 				// Cancelled before it was sent: nothing happened at the tenant.
-				im.progress.read.Add(-1)
+				im.unread(1)
 				out = append(out, im.record(p, idshift.StatePending, "", attempts[k], "not sent: interrupted"))
 			case errors.Is(res.Err, graph.ErrConflict) || errors.Is(res.Err, graph.ErrUnknownOutcome):
 				r, st, err := im.resolve(w.net, p, &idshift.Record{Key: k, Attempts: attempts[k]})
