@@ -123,14 +123,15 @@ const seenRowsPerStatement = 500
 
 // Close drops the index and its file.
 func (s *Seen) Close() error {
+	var err error
 	if s.conn != nil {
-		s.conn.Close()
+		err = s.conn.Close()
 	}
-	err := s.db.Close()
-	if rerr := os.RemoveAll(s.dir); err == nil {
-		err = rerr
+	err = errors.Join(err, s.db.Close(), os.RemoveAll(s.dir))
+	if err != nil {
+		return fmt.Errorf("sqlite: seen index: %w", err)
 	}
-	return err
+	return nil
 }
 
 const seenPrefix = "idshift-seen-"
