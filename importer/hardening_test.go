@@ -254,3 +254,51 @@ func TestCancelStopsWithinTheGrace(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressCountsEachBatchAsRecorded: the outcomes of a batch are recorded in the store and counted as soon as
+// the batch is answered, not when its whole chunk is done (a run killed mid-chunk used to show nothing done).
+func TestProgressCountsEachBatchAsRecorded(t *testing.T) {
+	e := newEnv(t, sandbox.Config{DisableThrottling: true})
+	bd := &blockingDirectory{Directory: e.dir, blocked: make(chan struct{})}
+	bd.pass.Store(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := genCSV(200)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.runCtx(t, ctx, src, func(c *importer.Config) {
+			c.Directory = bd
+			c.Grace = 100 * time.Millisecond
+			c.Workers = 1
+			c.ChunkSize = 200
+		})
+	}()
+	select {
+	case <-bd.blocked:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the second batch was never sent")
+	}
+	im := e.im.Load()
+	// The first batch is answered while the rest of the chunk waits: it is in the store and counted.
+	stored := func() int {
+		n := 0
+		err := e.store.Scan(context.Background(), []idshift.State{idshift.StateCreated}, func(*idshift.Record) error { n++; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for stored() < graph.MaxBatch && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := stored(); n != graph.MaxBatch {
+		t.Fatalf("the store holds %d created records while the chunk is in progress, want %d", n, graph.MaxBatch)
+	}
+	if got := im.Progress().Snapshot().Created; got != graph.MaxBatch {
+		t.Errorf("created %d while the chunk is in progress, want %d", got, graph.MaxBatch)
+	}
+	cancel()
+	<-done
+}

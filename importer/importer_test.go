@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ type env struct {
 	store idshift.Store
 	tmp   string
 	ext   string // extensions app id without dashes
+	// im is the importer of the run in progress.
+	im atomic.Pointer[importer.Importer]
 }
 
 func newEnv(t *testing.T, cfg sandbox.Config) *env {
@@ -103,6 +106,7 @@ func (e *env) runCtx(t *testing.T, ctx context.Context, csv string, mod func(*im
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.im.Store(im)
 	sum, err := im.Run(ctx)
 	var rows []idshift.RowError
 	for _, line := range strings.Split(strings.TrimSpace(rejects.String()), "\n") {
