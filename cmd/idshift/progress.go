@@ -108,7 +108,7 @@ func eta(total, done int64, rate float64) string {
 	if total <= 0 || rate <= 0 || done > total {
 		return "?"
 	}
-	return (time.Duration(float64(total-done)/rate*float64(time.Second))).Round(time.Second).String()
+	return (time.Duration(float64(total-done) / rate * float64(time.Second))).Round(time.Second).String()
 }
 
 // reporter shows a run's progress: a live bar with rate and ETA on a terminal, a structured log line every interval
