@@ -66,7 +66,7 @@ func interruptible(parent context.Context, stderr io.Writer) (ctx context.Contex
 			return
 		}
 		cancel()
-		fmt.Fprintln(stderr, "idshift: stopping: finishing the requests already sent (interrupt again to exit at once)")
+		fmt.Fprintln(stderr, "idshift: stopping: finishing the work in progress (interrupt again to exit at once)")
 		select {
 		case <-sigs:
 			fmt.Fprintln(stderr, "idshift: interrupted again: exiting at once")
