@@ -317,9 +317,9 @@ func (im *Importer) resolve(ctx context.Context, p *plan, prev *idshift.Record) 
 	found, err := im.cfg.Directory.FindUsersByIdentity(ctx, p.lookup.Issuer, p.lookup.IssuerAssignedID,
 		[]string{"id", "identities", legacyAttr})
 	if err != nil {
-		// The lookup itself failed (throttled past retries, outage): keep the user in flight so the next run
-		// resolves it; never guess.
-		im.progress.failed.Add(1)
+		// The lookup itself failed (throttled past retries, outage, the run stopping): keep the user in flight so
+		// the next run resolves it; never guess.
+		im.lookupFailed()
 		return im.record(p, idshift.StateInFlight, "", attempts, "lookup failed: "+errText(err)), resolvedDone, nil
 	}
 	for _, u := range found {
@@ -336,7 +336,7 @@ func (im *Importer) resolve(ctx context.Context, p *plan, prev *idshift.Record) 
 			}
 			more, err := im.cfg.Directory.FindUsersByIdentity(ctx, id.Issuer, id.IssuerAssignedID, []string{"id", "identities", legacyAttr})
 			if err != nil {
-				im.progress.failed.Add(1)
+				im.lookupFailed()
 				return im.record(p, idshift.StateInFlight, "", attempts, "lookup failed: "+errText(err)), resolvedDone, nil
 			}
 			found = append(found, more...)
@@ -367,6 +367,15 @@ func (im *Importer) resolve(ctx context.Context, p *plan, prev *idshift.Record) 
 	im.progress.collisions.Add(1)
 	return im.record(p, idshift.StateCollision, "", attempts,
 		fmt.Sprintf("identity %q belongs to another account (%s)", p.lookup.IssuerAssignedID, other.ID)), resolvedDone, nil
+}
+
+// lookupFailed counts a user whose lookup failed: failed, or left for the next run when the run is stopping.
+func (im *Importer) lookupFailed() {
+	if im.stopping() {
+		im.unread(1)
+		return
+	}
+	im.progress.failed.Add(1)
 }
 
 // update brings a user whose source data changed since it was sent up to date: it patches the profile when the
