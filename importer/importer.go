@@ -178,7 +178,8 @@ type Summary struct {
 	Failed     int64 `json:"failed"`
 	// OtherShard counts valid users left to the other processes of a sharded import.
 	OtherShard int64 `json:"otherShard,omitempty"`
-	// Interrupted is true when the run stopped before the end of the source (signal or fatal error).
+	// Interrupted is true when the run stopped (signal or fatal error) before it had done everything with the
+	// source: users not sent are not counted as read, and the next run does them.
 	Interrupted bool          `json:"interrupted"`
 	Elapsed     time.Duration `json:"elapsedNs"`
 }
