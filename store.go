@@ -19,21 +19,13 @@ const (
 	StateMigrated  State = "migrated"  // the user's password has been migrated (stage 3)
 )
 
-// Done reports whether a rerun should leave a user in this state alone.
-func (s State) Done() bool {
-	switch s {
-	case StateCreated, StateAdopted, StateMigrated, StateCollision:
-		return true
-	}
-	return false
-}
-
 // Record is what the store remembers about one user.
 type Record struct {
 	Key
 	// Line is the user's position in its source at the last run that read it.
 	Line int64
-	// Digest is a hash of the request body last sent (or planned) for the user, password excluded, so that a
+	// Digest is a hash of the request body last sent (or planned) for the user, password excluded, followed
+	// (after a dot) by a keyed fingerprint of the legacy hash credential, never the credential itself, so that a
 	// rerun can tell whether the source changed.
 	Digest string
 	// ObjectID is the user's id in the tenant, once known.

@@ -53,10 +53,20 @@ type Config struct {
 
 	DisableStrongPassword bool
 	// AdoptExisting adopts an account that holds one of the user's identities but not our legacy id, instead of
-	// reporting a collision: the account gets our legacy id and the migration flag.
+	// reporting a collision: the account gets our legacy id. It does not get the migration flag unless FlagAdopted
+	// is set too: someone may already use that account, and a flagged account's password is replaced by the legacy
+	// one at the next sign-in whose password does not match.
 	AdoptExisting bool
-	// Update patches users already created whose source data changed since they were sent.
+	// FlagAdopted sets the migration flag on the accounts AdoptExisting adopts.
+	FlagAdopted bool
+	// Update patches users already created whose source data changed since they were sent, and stores the new
+	// legacy credential of those whose credential changed (unless they have migrated already).
 	Update bool
+	// CredentialKey keys the credential fingerprints that records keep so that Update can tell a changed
+	// credential (HMAC-SHA256). Without it the fingerprint is a plain SHA-256 of the normalised credential, which
+	// is an offline password oracle for unsalted legacy digests: set it whenever credentials are sealed (derive it
+	// from the store key); without a store key the credential itself sits unsealed beside the fingerprint anyway.
+	CredentialKey []byte
 	// DryRun plans and writes the requests that would be sent, and the rows that would be rejected, to DryRunOut
 	// (passwords redacted); it writes nothing
 	// to the tenant or the store.
@@ -70,8 +80,14 @@ type Config struct {
 	// MaxAttempts bounds the creates sent for one user in a run when outcomes stay unknown (default 4).
 	MaxAttempts int
 
-	// Rejects receives one JSON line per rejected record (line, legacyId, field, reason, firstLine).
+	// Rejects receives one JSON line per rejected record (line, legacyId, field, reason, firstLine). The first
+	// write error stops the run (Run returns it).
 	Rejects io.Writer
+
+	// Grace is how long a request already sent may take to complete once the run is stopping (default 3s). Waits
+	// (pacing, Retry-After, chunks not started) end at once; a request still unanswered after Grace is cancelled
+	// and its users are left in flight for the next run to resolve.
+	Grace time.Duration
 
 	// Seen is the run's index of planned legacy ids and identities (default: in memory).
 	Seen Seen
@@ -124,6 +140,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 4
 	}
+	if c.Grace <= 0 {
+		c.Grace = 3 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -159,7 +178,8 @@ type Summary struct {
 	Failed     int64 `json:"failed"`
 	// OtherShard counts valid users left to the other processes of a sharded import.
 	OtherShard int64 `json:"otherShard,omitempty"`
-	// Interrupted is true when the run stopped before the end of the source (signal or fatal error).
+	// Interrupted is true when the run stopped (signal or fatal error) before it had done everything with the
+	// source: users not sent are not counted as read, and the next run does them.
 	Interrupted bool          `json:"interrupted"`
 	Elapsed     time.Duration `json:"elapsedNs"`
 }
@@ -191,7 +211,26 @@ type Importer struct {
 	progress Progress
 	rejectMu sync.Mutex
 	fatal    atomic.Pointer[error]
+	// stop is done when the run is stopping (cancelled or fatal error).
+	stop context.Context
+	// leftover is set when users read were left for the next run.
+	leftover atomic.Bool
 }
+
+// workCtx holds the contexts of a chunk's work: net for requests to the tenant, store for the state store.
+type workCtx struct{ net, store context.Context }
+
+// unread takes n users back from the read count: the run stopped before it did anything with them, and the next
+// run will. The run is then reported as interrupted.
+func (im *Importer) unread(n int64) {
+	if n != 0 {
+		im.progress.read.Add(-n)
+		im.leftover.Store(true)
+	}
+}
+
+// stopping reports whether the run is stopping: no new chunk, batch or round is started.
+func (im *Importer) stopping() bool { return im.stop != nil && im.stop.Err() != nil }
 
 // New checks cfg and returns an importer.
 func New(cfg Config) (*Importer, error) {
@@ -206,24 +245,44 @@ func New(cfg Config) (*Importer, error) {
 // Progress returns the live counters.
 func (im *Importer) Progress() *Progress { return &im.progress }
 
-// Run imports every user of the source. When ctx is cancelled it stops reading, finishes the chunks in flight (their
-// network calls are not cancelled, so no write is left unrecorded), saves and returns the summary with Interrupted
-// set and ctx's error. A rerun resumes. Run returns an error only for what stops the whole run (store or source
-// failure, quota exhausted, cancellation); per-user failures are counted and recorded.
+// Run imports every user of the source. When ctx is cancelled (or a fatal error occurs) it stops: it reads no
+// more, starts no new chunk or batch, and ends every wait (pacing, Retry-After) at once; requests already sent get
+// Config.Grace to complete and their outcome is recorded, those still unanswered then are left in flight, which the
+// next run resolves by looking the users up. Users not sent are not counted as read, so the summary reconciles.
+// Store writes are never cancelled. Run returns the summary with Interrupted set and ctx's error; a rerun resumes.
+// Run returns an error only for what stops the whole run (store or source failure, reject file write failure,
+// quota exhausted, cancellation); per-user failures are counted and recorded.
 func (im *Importer) Run(ctx context.Context) (Summary, error) {
 	im.progress.start.Store(time.Now().UnixNano())
 	chunks := make(chan []*plan, im.cfg.Workers)
 	stop, cancelStop := context.WithCancel(ctx)
 	defer cancelStop()
+	im.stop = stop
+	// Requests to the tenant run on net: cancelled Grace after the run starts stopping, so that a request on the
+	// wire may finish. The store runs on a context that is never cancelled, so every outcome is recorded.
+	net, cancelNet := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelNet()
+	var graceTimer atomic.Pointer[time.Timer]
+	unhook := context.AfterFunc(stop, func() { graceTimer.Store(time.AfterFunc(im.cfg.Grace, cancelNet)) })
+	defer func() {
+		unhook()
+		if t := graceTimer.Load(); t != nil {
+			t.Stop()
+		}
+	}()
+	work := workCtx{net: net, store: context.WithoutCancel(ctx)}
 
 	var wg sync.WaitGroup
 	for range im.cfg.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// In-flight work must finish even when ctx is cancelled: it runs on a context without cancellation.
-			work := context.WithoutCancel(ctx)
 			for c := range chunks {
+				if im.stopping() {
+					// Not started: these users are not counted as read.
+					im.unread(int64(len(c)))
+					continue
+				}
 				if err := im.process(work, c); err != nil {
 					im.setFatal(err)
 					cancelStop()
@@ -233,6 +292,9 @@ func (im *Importer) Run(ctx context.Context) (Summary, error) {
 	}
 
 	readErr := im.read(stop, chunks)
+	if im.fatal.Load() != nil {
+		cancelStop() // e.g. the reject file failed during the read
+	}
 	close(chunks)
 	wg.Wait()
 
@@ -248,6 +310,14 @@ func (im *Importer) Run(ctx context.Context) (Summary, error) {
 		}
 		return sum, readErr
 	}
+	if im.leftover.Load() {
+		// The source was read to its end, but the run stopped before sending every user.
+		sum.Interrupted = true
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		return sum, errors.New("importer: stopped before every user was sent")
+	}
 	return sum, nil
 }
 
@@ -262,7 +332,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 		kept, err := pl.dedupe(ctx, chunk, im.reject)
 		if err != nil {
 			dedupeErr = err
-			im.progress.read.Add(-int64(len(chunk)))
+			im.unread(int64(len(chunk)))
 			return false
 		}
 		chunk = im.ownShard(kept)
@@ -275,13 +345,18 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 			return true
 		case <-ctx.Done():
 			// Not sent: these users are not counted as read, so the counts still reconcile.
-			im.progress.read.Add(-int64(len(chunk)))
+			im.unread(int64(len(chunk)))
 			return false
 		}
 	}
 	for {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err := ctx.Err(); err != nil {
+			im.unread(int64(len(chunk))) // not sent: not counted as read
+			return err
+		}
+		if p := im.fatal.Load(); p != nil {
+			im.unread(int64(len(chunk)))
+			return *p
 		}
 		u, err := im.cfg.Source.Next(ctx)
 		if err == io.EOF {
@@ -294,6 +369,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 			continue
 		}
 		if err != nil {
+			im.unread(int64(len(chunk)))
 			return fmt.Errorf("importer: read source: %w", err)
 		}
 		im.progress.read.Add(1)
@@ -303,6 +379,7 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 				im.reject(re)
 				continue
 			}
+			im.unread(int64(len(chunk)) + 1)
 			return err
 		}
 		chunk = append(chunk, p)
@@ -342,24 +419,31 @@ func ShardOf(k idshift.Key, n int) int {
 }
 
 // reject counts a rejected row and writes it to the reject file; a dry run writes it to its output instead, as an
-// action "reject" line, so that the plan shows every row.
+// action "reject" line, so that the plan shows every row. A write error is fatal: the run stops with it.
 func (im *Importer) reject(re *idshift.RowError) {
 	im.progress.rejected.Add(1)
 	w := im.cfg.Rejects
 	var b []byte
+	var err error
+	what := "reject file"
 	if im.cfg.DryRun {
-		w = im.cfg.DryRunOut
-		b, _ = json.Marshal(struct {
+		w, what = im.cfg.DryRunOut, "dry run output"
+		b, err = json.Marshal(struct {
 			Action string `json:"action"`
 			*idshift.RowError
 		}{"reject", re})
 	} else {
-		b, _ = json.Marshal(re)
+		b, err = json.Marshal(re)
 	}
 	if w == nil {
 		return
 	}
-	im.rejectMu.Lock()
-	defer im.rejectMu.Unlock()
-	w.Write(append(b, '\n'))
+	if err == nil {
+		im.rejectMu.Lock()
+		_, err = w.Write(append(b, '\n'))
+		im.rejectMu.Unlock()
+	}
+	if err != nil {
+		im.setFatal(fmt.Errorf("importer: write %s: %w", what, err))
+	}
 }

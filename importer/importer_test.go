@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ type env struct {
 	store idshift.Store
 	tmp   string
 	ext   string // extensions app id without dashes
+	// im is the importer of the run in progress.
+	im atomic.Pointer[importer.Importer]
 }
 
 func newEnv(t *testing.T, cfg sandbox.Config) *env {
@@ -77,6 +80,11 @@ func newEnv(t *testing.T, cfg sandbox.Config) *env {
 
 func (e *env) run(t *testing.T, csv string, mod func(*importer.Config)) (importer.Summary, []idshift.RowError, error) {
 	t.Helper()
+	return e.runCtx(t, context.Background(), csv, mod)
+}
+
+func (e *env) runCtx(t *testing.T, ctx context.Context, csv string, mod func(*importer.Config)) (importer.Summary, []idshift.RowError, error) {
+	t.Helper()
 	path := filepath.Join(e.tmp, "users.csv")
 	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
@@ -98,7 +106,8 @@ func (e *env) run(t *testing.T, csv string, mod func(*importer.Config)) (importe
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := im.Run(context.Background())
+	e.im.Store(im)
+	sum, err := im.Run(ctx)
 	var rows []idshift.RowError
 	for _, line := range strings.Split(strings.TrimSpace(rejects.String()), "\n") {
 		if line == "" {

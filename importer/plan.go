@@ -2,12 +2,14 @@ package importer
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/maphash"
 	"math/big"
 	"strings"
@@ -230,7 +232,11 @@ func (p *planner) plan(u *idshift.User) (*plan, error) {
 		fps = append(fps, p.fingerprint("id", strings.ToLower(id.Issuer), strings.ToLower(id.IssuerAssignedID)))
 	}
 
-	return &plan{user: u, body: body, digest: digest(body), cred: cred, names: names, lookup: lookup, fps: fps}, nil
+	d := digest(body)
+	if fp := credentialFingerprint(p.cfg.CredentialKey, cred); fp != "" {
+		d += "." + fp
+	}
+	return &plan{user: u, body: body, digest: d, cred: cred, names: names, lookup: lookup, fps: fps}, nil
 }
 
 // placeholderPassword stands in for the password during validation; it is never sent.
@@ -247,6 +253,33 @@ func digest(u *graph.User) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
+}
+
+// credentialFingerprint is what a record keeps of a legacy hash credential so that a rerun with Update can tell that
+// it changed: HMAC-SHA256 under key (SHA-256 when key is nil) of the normalised hash and its flags, 16 bytes in hex;
+// "" for other kinds. Keyed, it tells nothing about the hash to whoever reads the store without the key; unkeyed,
+// it is a password oracle as fast as the hash for unsalted legacy digests (salted hashes keep their salt sealed).
+func credentialFingerprint(key []byte, c idshift.Credential) string {
+	if c.Kind != idshift.CredentialHash {
+		return ""
+	}
+	var h hash.Hash
+	if key != nil {
+		h = hmac.New(sha256.New, key)
+	} else {
+		h = sha256.New()
+	}
+	h.Write([]byte("idshift credential fingerprint v1\x00"))
+	h.Write([]byte(c.Hash))
+	h.Write([]byte{0, flag(c.MustChange), flag(c.Disabled)})
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func flag(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // hashReason describes a pwhash error without the hash itself.

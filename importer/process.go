@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/graph"
@@ -23,7 +24,7 @@ const (
 
 // process handles one chunk: classify against the store, resolve leftovers, mark in flight, create, resolve
 // conflicts and lost responses, record the outcome. It returns an error only for what must stop the run.
-func (im *Importer) process(ctx context.Context, chunk []*plan) error {
+func (im *Importer) process(w workCtx, chunk []*plan) error {
 	keys := make([]idshift.Key, len(chunk))
 	for i, p := range chunk {
 		keys[i] = p.user.Key()
@@ -31,7 +32,7 @@ func (im *Importer) process(ctx context.Context, chunk []*plan) error {
 	var recs map[idshift.Key]*idshift.Record
 	if im.cfg.Store != nil {
 		var err error
-		recs, err = im.cfg.Store.Records(ctx, keys)
+		recs, err = im.cfg.Store.Records(w.store, keys)
 		if err != nil {
 			return fmt.Errorf("importer: read state: %w", err)
 		}
@@ -56,7 +57,11 @@ func (im *Importer) process(ctx context.Context, chunk []*plan) error {
 		case actUpdate:
 			toUpdate = append(toUpdate, p)
 		case actResolve:
-			r, st, err := im.resolve(ctx, p, rec)
+			if im.stopping() {
+				im.unread(1) // left for the next run
+				continue
+			}
+			r, st, err := im.resolve(w.net, p, rec)
 			if err != nil {
 				return err
 			}
@@ -70,19 +75,29 @@ func (im *Importer) process(ctx context.Context, chunk []*plan) error {
 		}
 	}
 
-	if len(toCreate) > 0 {
-		recsOut, err := im.create(ctx, toCreate, recs)
+	for _, p := range toUpdate {
+		if im.stopping() {
+			im.unread(1) // left for the next run
+			continue
+		}
+		r, err := im.update(w, p, recs[p.user.Key()])
 		if err != nil {
 			return err
 		}
-		final = append(final, recsOut...)
-	}
-	for _, p := range toUpdate {
-		final = append(final, im.update(ctx, p, recs[p.user.Key()]))
+		final = append(final, r)
 	}
 	if len(final) > 0 {
-		if err := im.cfg.Store.PutRecords(ctx, final); err != nil {
+		if err := im.cfg.Store.PutRecords(w.store, final); err != nil {
 			return fmt.Errorf("importer: save state: %w", err)
+		}
+	}
+	if len(toCreate) > 0 {
+		if im.stopping() {
+			im.unread(int64(len(toCreate))) // not sent: left for the next run
+			return nil
+		}
+		if err := im.create(w, toCreate, recs); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -110,17 +125,64 @@ func (im *Importer) classify(p *plan, rec *idshift.Record) action {
 	return actCreate
 }
 
-// create marks the plans in flight, sends them, and resolves every outcome. It returns the records to save.
-func (im *Importer) create(ctx context.Context, plans []*plan, prev map[idshift.Key]*idshift.Record) ([]*idshift.Record, error) {
+// batchesInFlight is how many batches of one chunk are sent at once; each is recorded as soon as it is answered.
+const batchesInFlight = 4
+
+// create sends plans in batches of graph.MaxBatch, batchesInFlight at a time, and records each batch's outcomes
+// (and counts them) as soon as it is answered. It returns an error only for what must stop the run.
+func (im *Importer) create(w workCtx, plans []*plan, prev map[idshift.Key]*idshift.Record) error {
+	var (
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, batchesInFlight)
+		errMu sync.Mutex
+		first error
+	)
+	for lo := 0; lo < len(plans); lo += graph.MaxBatch {
+		batch := plans[lo:min(lo+graph.MaxBatch, len(plans))]
+		sem <- struct{}{}
+		errMu.Lock()
+		failed := first != nil
+		errMu.Unlock()
+		if failed || im.stopping() {
+			<-sem
+			im.unread(int64(len(batch))) // not sent: left for the next run
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := im.createBatch(w, batch, prev); err != nil {
+				errMu.Lock()
+				if first == nil {
+					first = err
+				}
+				errMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// createBatch marks the plans in flight, sends them, resolves every outcome and records it.
+func (im *Importer) createBatch(w workCtx, plans []*plan, prev map[idshift.Key]*idshift.Record) error {
 	attempts := make(map[idshift.Key]int, len(plans))
 	for _, p := range plans {
 		if r := prev[p.user.Key()]; r != nil {
 			attempts[p.user.Key()] = r.Attempts
 		}
 	}
-	var out []*idshift.Record
 	pending := plans
 	for round := 0; len(pending) > 0; round++ {
+		if round > 0 && im.stopping() {
+			// Looked up and found absent: not created. Left for the next run, not counted as read.
+			var out []*idshift.Record
+			for _, p := range pending {
+				im.unread(1)
+				out = append(out, im.record(p, idshift.StatePending, "", attempts[p.user.Key()], "not sent: interrupted"))
+			}
+			return im.save(w, out)
+		}
 		// 1. In flight, with the credential stored first so that the password service can check a user the moment
 		// the account exists.
 		marks := make([]*idshift.Record, len(pending))
@@ -134,12 +196,12 @@ func (im *Importer) create(ctx context.Context, plans []*plan, prev map[idshift.
 			}
 		}
 		if len(creds) > 0 {
-			if err := im.cfg.Store.PutCredentials(ctx, creds); err != nil {
-				return nil, fmt.Errorf("importer: save credentials: %w", err)
+			if err := im.cfg.Store.PutCredentials(w.store, creds); err != nil {
+				return fmt.Errorf("importer: save credentials: %w", err)
 			}
 		}
-		if err := im.cfg.Store.PutRecords(ctx, marks); err != nil {
-			return nil, fmt.Errorf("importer: save state: %w", err)
+		if err := im.cfg.Store.PutRecords(w.store, marks); err != nil {
+			return fmt.Errorf("importer: save state: %w", err)
 		}
 
 		// 2. Send.
@@ -151,16 +213,17 @@ func (im *Importer) create(ctx context.Context, plans []*plan, prev map[idshift.
 				if p.cred.Kind != idshift.CredentialPlaintext {
 					var err error
 					if pw, err = im.cfg.Password(); err != nil {
-						return nil, fmt.Errorf("importer: random password: %w", err)
+						return fmt.Errorf("importer: random password: %w", err)
 					}
 				}
 				b.PasswordProfile = &graph.PasswordProfile{Password: pw}
 			}
 			bodies[i] = &b
 		}
-		results := im.cfg.Directory.CreateUsers(ctx, bodies)
+		results := im.cfg.Directory.CreateUsers(w.net, bodies)
 
 		// 3. Outcomes.
+		var out []*idshift.Record
 		var again []*plan
 		var fatal error
 		for i, p := range pending {
@@ -170,10 +233,17 @@ func (im *Importer) create(ctx context.Context, plans []*plan, prev map[idshift.
 			case res.Err == nil && res.User != nil && res.User.ID != "":
 				im.progress.created.Add(1)
 				out = append(out, im.record(p, idshift.StateCreated, res.User.ID, attempts[k], ""))
+			case im.stopping() && (errors.Is(res.Err, graph.ErrConflict) || errors.Is(res.Err, graph.ErrUnknownOutcome)):
+				// Stopping: no lookup now. The record stays in flight; the next run resolves it.
+				im.unread(1)
+			case im.stopping() && notSent(res.Err):
+				// Cancelled before it was sent: nothing happened at the tenant.
+				im.unread(1)
+				out = append(out, im.record(p, idshift.StatePending, "", attempts[k], "not sent: interrupted"))
 			case errors.Is(res.Err, graph.ErrConflict) || errors.Is(res.Err, graph.ErrUnknownOutcome):
-				r, st, err := im.resolve(ctx, p, &idshift.Record{Key: k, Attempts: attempts[k]})
+				r, st, err := im.resolve(w.net, p, &idshift.Record{Key: k, Attempts: attempts[k]})
 				if err != nil {
-					return nil, err
+					return err
 				}
 				if st == resolvedAbsent {
 					if attempts[k] >= im.cfg.MaxAttempts {
@@ -200,14 +270,34 @@ func (im *Importer) create(ctx context.Context, plans []*plan, prev map[idshift.
 				im.progress.failed.Add(1)
 				out = append(out, im.record(p, idshift.StateFailed, "", attempts[p.user.Key()], "not sent: quota exhausted"))
 			}
-			if err := im.cfg.Store.PutRecords(ctx, out); err != nil {
-				return nil, fmt.Errorf("importer: save state: %w", err)
+			if err := im.save(w, out); err != nil {
+				return err
 			}
-			return nil, fatal
+			return fatal
+		}
+		if err := im.save(w, out); err != nil {
+			return err
 		}
 		pending = again
 	}
-	return out, nil
+	return nil
+}
+
+// notSent reports whether a create's error says the request was never sent: the run's cancellation ended it
+// while it waited (pacing, Retry-After) or before it was written.
+func notSent(err error) bool {
+	return err != nil && !errors.Is(err, graph.ErrUnknownOutcome) &&
+		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
+func (im *Importer) save(w workCtx, recs []*idshift.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := im.cfg.Store.PutRecords(w.store, recs); err != nil {
+		return fmt.Errorf("importer: save state: %w", err)
+	}
+	return nil
 }
 
 type resolution int
@@ -227,9 +317,9 @@ func (im *Importer) resolve(ctx context.Context, p *plan, prev *idshift.Record) 
 	found, err := im.cfg.Directory.FindUsersByIdentity(ctx, p.lookup.Issuer, p.lookup.IssuerAssignedID,
 		[]string{"id", "identities", legacyAttr})
 	if err != nil {
-		// The lookup itself failed (throttled past retries, outage): keep the user in flight so the next run
-		// resolves it; never guess.
-		im.progress.failed.Add(1)
+		// The lookup itself failed (throttled past retries, outage, the run stopping): keep the user in flight so
+		// the next run resolves it; never guess.
+		im.lookupFailed()
 		return im.record(p, idshift.StateInFlight, "", attempts, "lookup failed: "+errText(err)), resolvedDone, nil
 	}
 	for _, u := range found {
@@ -246,7 +336,7 @@ func (im *Importer) resolve(ctx context.Context, p *plan, prev *idshift.Record) 
 			}
 			more, err := im.cfg.Directory.FindUsersByIdentity(ctx, id.Issuer, id.IssuerAssignedID, []string{"id", "identities", legacyAttr})
 			if err != nil {
-				im.progress.failed.Add(1)
+				im.lookupFailed()
 				return im.record(p, idshift.StateInFlight, "", attempts, "lookup failed: "+errText(err)), resolvedDone, nil
 			}
 			found = append(found, more...)
@@ -264,7 +354,7 @@ func (im *Importer) resolve(ctx context.Context, p *plan, prev *idshift.Record) 
 	other := found[0]
 	if im.cfg.AdoptExisting {
 		patch := map[string]any{legacyAttr: p.user.LegacyID}
-		if p.body.PasswordProfile != nil {
+		if im.cfg.FlagAdopted && p.body.PasswordProfile != nil {
 			patch[im.cfg.extensionName(im.cfg.MigrationAttribute)] = p.cred.Kind != idshift.CredentialPlaintext
 		}
 		if err := im.cfg.Directory.UpdateUser(ctx, other.ID, patch); err != nil {
@@ -279,24 +369,49 @@ func (im *Importer) resolve(ctx context.Context, p *plan, prev *idshift.Record) 
 		fmt.Sprintf("identity %q belongs to another account (%s)", p.lookup.IssuerAssignedID, other.ID)), resolvedDone, nil
 }
 
-// update patches a user whose source data changed since it was sent. The migration flag and the password are left
-// alone: a user may have migrated since.
-func (im *Importer) update(ctx context.Context, p *plan, rec *idshift.Record) *idshift.Record {
-	b, _ := json.Marshal(p.body)
-	var patch map[string]any
-	_ = json.Unmarshal(b, &patch)
-	delete(patch, "passwordProfile")
-	delete(patch, "passwordPolicies")
-	delete(patch, im.cfg.extensionName(im.cfg.MigrationAttribute))
-	if err := im.cfg.Directory.UpdateUser(ctx, rec.ObjectID, patch); err != nil {
-		im.progress.failed.Add(1)
-		r := *rec
-		r.LastError = "update: " + errText(err)
-		return &r
+// lookupFailed counts a user whose lookup failed: failed, or left for the next run when the run is stopping.
+func (im *Importer) lookupFailed() {
+	if im.stopping() {
+		im.unread(1)
+		return
+	}
+	im.progress.failed.Add(1)
+}
+
+// update brings a user whose source data changed since it was sent up to date: it patches the profile when the
+// request body changed, and stores the new legacy credential when that changed (unless the user has migrated: the
+// legacy credential no longer matters then). The migration flag and the tenant's password are left alone: a user
+// may have migrated since. A failed patch is counted as failed and recorded with the old digest, so the next
+// --update tries again; only a store failure is returned.
+func (im *Importer) update(w workCtx, p *plan, rec *idshift.Record) (*idshift.Record, error) {
+	oldBody, oldCred, _ := strings.Cut(rec.Digest, ".")
+	newBody, newCred, _ := strings.Cut(p.digest, ".")
+	if oldCred != newCred && p.cred.Kind == idshift.CredentialHash && rec.State != idshift.StateMigrated {
+		if err := im.cfg.Store.PutCredentials(w.store, map[idshift.Key]idshift.Credential{p.user.Key(): p.cred}); err != nil {
+			return nil, fmt.Errorf("importer: save credentials: %w", err)
+		}
+	}
+	if oldBody != newBody {
+		b, err := json.Marshal(p.body)
+		var patch map[string]any
+		if err == nil {
+			err = json.Unmarshal(b, &patch)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("importer: update body: %w", err)
+		}
+		delete(patch, "passwordProfile")
+		delete(patch, "passwordPolicies")
+		delete(patch, im.cfg.extensionName(im.cfg.MigrationAttribute))
+		if err := im.cfg.Directory.UpdateUser(w.net, rec.ObjectID, patch); err != nil {
+			im.progress.failed.Add(1)
+			r := *rec
+			r.LastError = "update: " + errText(err)
+			return &r, nil
+		}
 	}
 	im.progress.updated.Add(1)
-	r := im.record(p, rec.State, rec.ObjectID, rec.Attempts, "")
-	return r
+	return im.record(p, rec.State, rec.ObjectID, rec.Attempts, ""), nil
 }
 
 func (im *Importer) record(p *plan, st idshift.State, objectID string, attempts int, lastErr string) *idshift.Record {

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/pwhash"
@@ -127,14 +128,20 @@ Flags:
 		in = f
 	}
 
+	// The reader queues each job on order (which keeps the output in input order) and then hands it to a worker on
+	// jobs; the writer takes jobs from order and waits for their results. On cancellation every stage stops
+	// waiting: the reader and the writer at once, the workers after the verification in progress.
 	jobs := make(chan *checkJob)
 	order := make(chan *checkJob, 4**workers) // bounds the lines in flight; keeps output in input order
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var wg sync.WaitGroup
 	for range *workers {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			for j := range jobs {
-				j.out <- checkOne(ctx, j, base)
+				j.out <- checkOne(ctx, j, base) // buffered: never blocks
 			}
 		}()
 	}
@@ -176,21 +183,46 @@ Flags:
 		}
 	}()
 
-	w := bufio.NewWriter(env.Stdout)
+	w := &errWriter{w: env.Stdout}
+	bw := bufio.NewWriter(w)
 	status := 0
+	var stopErr error
+write:
 	for j := range order {
-		res := <-j.out
+		var res checkResult
+		select {
+		case res = <-j.out:
+		default:
+			// Not ready: show what is done while waiting.
+			bw.Flush()
+			select {
+			case res = <-j.out:
+			case <-ctx.Done():
+				// The job may never reach a worker: stop waiting for it.
+				stopErr = ctx.Err()
+				break write
+			}
+		}
 		if res.Error != "" {
 			status = 1
 		}
-		b, _ := json.Marshal(res)
-		w.Write(append(b, '\n'))
-		if len(order) == 0 {
-			w.Flush()
+		b, err := json.Marshal(res)
+		if err != nil {
+			stopErr = err
+			break
+		}
+		bw.Write(append(b, '\n'))
+		if w.err != nil {
+			break
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return 1, fmt.Errorf("check: %w", err)
+	cancel()
+	wg.Wait() // the verifications in progress end; no new one starts
+	if err := bw.Flush(); err != nil {
+		return 1, fmt.Errorf("check: writing output: %w", err)
+	}
+	if stopErr != nil {
+		return 1, fmt.Errorf("check: interrupted: %w", stopErr)
 	}
 	if err := <-readErr; err != nil {
 		return 1, fmt.Errorf("check: reading input: %w", err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/idshift/idshift/importer"
 	"github.com/idshift/idshift/source"
 	"github.com/idshift/idshift/source/file"
+	"github.com/idshift/idshift/store"
 	"github.com/idshift/idshift/store/sqlite"
 	"github.com/idshift/idshift/tenant"
 )
@@ -31,7 +34,7 @@ const (
 	exitUserFailures   = 4 // complete, but some users failed at the tenant: rerun to retry them
 )
 
-func runImport(ctx context.Context, env *Env, args []string) (int, error) {
+func runImport(ctx context.Context, env *Env, args []string) (code int, err error) {
 	cfg := defaultConfig()
 	if path := configFlag(args, env.Getenv); path != "" {
 		if err := loadConfigFile(path, cfg); err != nil {
@@ -50,7 +53,8 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 		clientCert   = fs.String("client-certificate", env.Getenv("AZURE_CLIENT_CERTIFICATE_PATH"), "client certificate, PEM or PKCS#12 ($AZURE_CLIENT_CERTIFICATE_PATH)")
 		setupExt     = fs.Bool("setup-extensions", false, "create the migration extension attributes in the tenant when they are missing")
 		ignoreQuota  = fs.Bool("ignore-quota", false, "start even when the planned creates exceed the tenant's directory quota")
-		update       = fs.Bool("update", false, "patch users whose source data changed since they were sent")
+		update       = fs.Bool("update", false, "patch users whose source data changed since they were sent, and store their changed legacy credentials")
+		flagAdopted  = fs.Bool("flag-adopted", false, "with --adopt-existing: also set the migration flag on the adopted accounts (their password is then replaced by the legacy one at the next sign-in that does not match it)")
 		dryRun       = fs.Bool("dry-run", false, "plan and print the requests that would be sent (passwords redacted); write nothing")
 		jsonOut      = fs.Bool("json", false, "print the final summary as JSON")
 		logEvery     = fs.Duration("progress-every", 10*time.Second, "interval of progress log lines when not on a terminal")
@@ -64,11 +68,16 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 		if err != nil {
 			return exitFailed, err
 		}
-		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
 			return exitFailed, err
 		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			pprof.StopCPUProfile()
+			if cerr := f.Close(); cerr != nil && err == nil {
+				code, err = exitFailed, fmt.Errorf("cpuprofile: %w", cerr)
+			}
+		}()
 	}
 	if *clientSecret == "" {
 		*clientSecret = env.Getenv("AZURE_CLIENT_SECRET")
@@ -80,44 +89,39 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 		return exitFailed, err
 	}
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	opts := importOptions{update: *update, dryRun: *dryRun, setupExtensions: *setupExt, json: *jsonOut, logEvery: *logEvery, ignoreQuota: *ignoreQuota}
+	if *flagAdopted && !cfg.Import.AdoptExisting {
+		return exitUsage, errors.New("--flag-adopted: only with --adopt-existing")
+	}
+	opts := importOptions{update: *update, dryRun: *dryRun, setupExtensions: *setupExt, json: *jsonOut, logEvery: *logEvery, flagAdopted: *flagAdopted, ignoreQuota: *ignoreQuota}
 	return importWith(ctx, env, cfg, opts, logger)
 }
 
 type importOptions struct {
 	update, dryRun, setupExtensions, json bool
-	logEvery                              time.Duration
+	// flagAdopted sets the migration flag on accounts --adopt-existing adopts.
+	flagAdopted bool
 	// ignoreQuota starts an import whose planned creates exceed the directory quota's remaining objects.
 	ignoreQuota bool
+	logEvery    time.Duration
 	// quiet turns the progress display off (the demo prints its own story).
 	quiet bool
 }
 
-// importWith runs an import from a complete configuration. The demo calls it too.
-func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, logger *slog.Logger) (int, error) {
-	// The directory.
-	var dir importer.Directory
-	var pool *graph.Pool
-	var domain = cfg.Tenant.Domain
-	extAppID := cfg.Tenant.ExtensionsAppID
-	if !opts.dryRun || domain == "" || extAppID == "" {
-		var err error
-		pool, err = openDirectory(cfg, env, logger)
-		if err != nil {
-			return exitFailed, err
-		}
-		dir = pool
-		if domain == "" {
-			return exitFailed, errors.New("config: tenant.domain (--domain, $IDSHIFT_TENANT_DOMAIN): required, e.g. contoso.onmicrosoft.com")
-		}
-		if extAppID == "" || !opts.dryRun {
-			id, err := tenant.EnsureExtensions(ctx, pool.Clients()[0], extAppID, []tenant.Attribute{
-				{Name: cfg.Import.MigrationAttribute, DataType: "Boolean"}, {Name: cfg.Import.LegacyIDAttribute, DataType: "String"},
-			}, opts.setupExtensions && !opts.dryRun)
-			if err != nil {
-				return exitFailed, err
-			}
-			extAppID = id
+// errInterrupted ends the waits of a run that is stopping (it matches context.Canceled).
+var errInterrupted = fmt.Errorf("interrupted: %w", context.Canceled)
+
+// importWith runs an import from a complete configuration. The demo calls it too. It opens and checks every local
+// input (source, mapping, store, reject file, scratch index) before it contacts the tenant; a dry run without
+// credentials plans offline.
+func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, logger *slog.Logger) (code int, err error) {
+	shard, shards, err := cfg.shard()
+	if err != nil {
+		return exitFailed, err
+	}
+	// Every deferred Close reports into err: nothing written is lost silently.
+	closeChecked := func(what string, close func() error) {
+		if cerr := close(); cerr != nil && err == nil {
+			code, err = exitFailed, fmt.Errorf("%s: close: %w", what, cerr)
 		}
 	}
 
@@ -135,19 +139,32 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	if err != nil {
 		return exitFailed, err
 	}
-	defer src.Close()
+	defer closeChecked("source", src.Close)
 
-	// The store.
+	// The store: an existing one is opened now; a new SQLite file is created once the tenant is checked (its
+	// directory is proved writable by the scratch index below).
 	var st idshift.Store
-	if !opts.dryRun || storeExists(cfg.Store) {
-		st, err = openStore(ctx, cfg, env.Getenv, logger)
+	openTheStore := func() error {
+		s, err := openStore(ctx, cfg, env.Getenv, logger)
 		if err != nil {
+			return err
+		}
+		st = s
+		return nil
+	}
+	defer func() {
+		if st != nil {
+			closeChecked("store", st.Close)
+		}
+	}()
+	exists := storeExists(cfg.Store)
+	if exists {
+		if err := openTheStore(); err != nil {
 			return exitFailed, err
 		}
-		defer st.Close()
 	}
 
-	// The reject file.
+	// The reject file, opened without truncating until the run starts.
 	rejectsPath := cfg.Import.Rejects
 	if rejectsPath == "" {
 		rejectsPath = strings.TrimSuffix(cfg.Store, ".db") + ".rejects.jsonl"
@@ -155,14 +172,21 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 			rejectsPath = "idshift.rejects.jsonl"
 		}
 	}
-	var rejects io.Writer = io.Discard
+	var rejects *os.File
+	started := false // the import itself ran
 	if !opts.dryRun {
-		f, err := os.Create(rejectsPath)
+		_, statErr := os.Stat(rejectsPath)
+		f, err := os.OpenFile(rejectsPath, os.O_WRONLY|os.O_CREATE, 0o600)
 		if err != nil {
 			return exitFailed, fmt.Errorf("rejects: %w", err)
 		}
-		defer f.Close()
 		rejects = f
+		defer func() {
+			closeChecked("rejects "+rejectsPath, f.Close)
+			if !started && errors.Is(statErr, os.ErrNotExist) {
+				os.Remove(rejectsPath) // created by this run, which stopped before the import
+			}
+		}()
 	}
 
 	// The run's index of planned legacy ids and identities lives on disk, so memory stays flat in the number of users.
@@ -174,9 +198,57 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	if err != nil {
 		return exitFailed, err
 	}
-	defer seen.Close()
+	defer closeChecked("scratch index", seen.Close)
 
 	hashOpt, err := cfg.Hashes.options()
+	if err != nil {
+		return exitFailed, err
+	}
+
+	// The tenant. A dry run looks identities up only when credentials are configured.
+	var dir importer.Directory
+	var pool *graph.Pool
+	domain := cfg.Tenant.Domain
+	extAppID := cfg.Tenant.ExtensionsAppID
+	if domain == "" {
+		return exitFailed, errors.New("config: tenant.domain (--domain, $IDSHIFT_TENANT_DOMAIN): required, e.g. contoso.onmicrosoft.com")
+	}
+	if !opts.dryRun || hasCredentials(cfg, env.Getenv) {
+		p, err := openDirectory(ctx, cfg, env, logger)
+		if err != nil {
+			return exitFailed, err
+		}
+		pool, dir = p, p
+		if extAppID == "" || !opts.dryRun {
+			id, err := tenant.EnsureExtensions(ctx, pool.Clients()[0], extAppID, []tenant.Attribute{
+				{Name: cfg.Import.MigrationAttribute, DataType: "Boolean"}, {Name: cfg.Import.LegacyIDAttribute, DataType: "String"},
+			}, opts.setupExtensions && !opts.dryRun)
+			if err != nil {
+				return exitFailed, err
+			}
+			extAppID = id
+		}
+	} else if extAppID == "" {
+		// Offline: the b2c-extensions-app's id is unknown; the plan shows zeros in the extension names.
+		extAppID = strings.Repeat("0", 32)
+		logger.Info("dry run without credentials: planning offline; extension names show 000… for the b2c-extensions-app's id (set tenant.extensions_app_id to see it)")
+	}
+	if !exists && !opts.dryRun {
+		if err := openTheStore(); err != nil {
+			return exitFailed, err
+		}
+	}
+	var rejectsW io.Writer = io.Discard
+	if rejects != nil {
+		if fi, err := rejects.Stat(); err == nil && fi.Mode().IsRegular() {
+			if err := rejects.Truncate(0); err != nil {
+				return exitFailed, fmt.Errorf("rejects: %w", err)
+			}
+		}
+		rejectsW = rejects
+	}
+
+	credKey, err := credentialKey(cfg, env.Getenv)
 	if err != nil {
 		return exitFailed, err
 	}
@@ -186,9 +258,11 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		Domain: domain, ExtensionsAppID: extAppID, SourceName: cfg.Source.Name,
 		MigrationAttribute: cfg.Import.MigrationAttribute, LegacyIDAttribute: cfg.Import.LegacyIDAttribute,
 		DisableStrongPassword: cfg.Import.DisableStrongPassword, AdoptExisting: cfg.Import.AdoptExisting,
+		FlagAdopted: opts.flagAdopted, CredentialKey: credKey,
 		Update: opts.update, DryRun: opts.dryRun, DryRunOut: env.Stdout,
 		Workers: cfg.Import.Workers, ChunkSize: cfg.Import.ChunkSize,
-		Rejects: rejects, Logger: logger,
+		Shard: shard, Shards: shards,
+		Rejects: rejectsW, Logger: logger,
 	}
 	if pool != nil && !opts.dryRun && !opts.ignoreQuota {
 		if err := checkImportQuota(ctx, pool, icfg, srcCfg, seenDir, logger); err != nil {
@@ -204,15 +278,24 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	if !opts.dryRun && !opts.quiet {
 		rep = startReporter(im.Progress(), countRecords(cfg.Source.Path, cfg.Source.Format), env.Stderr, logger, opts.logEvery)
 	}
+	started = true
 	sum, runErr := im.Run(ctx)
 	if rep != nil {
-		rep.Stop()
+		if err := rep.Stop(); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("progress output: %w", err))
+		}
 	}
 
-	printSummary(env, sum, opts, rejectsPath)
+	shown := rejectsPath
+	if runErr != nil && !errors.Is(runErr, ctx.Err()) {
+		shown = "" // the reject file may be incomplete: the error says why
+	}
+	if err := printSummary(env, sum, opts, shown); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("summary: %w", err))
+	}
 	switch {
-	case runErr != nil && ctx.Err() != nil:
-		fmt.Fprintf(env.Stderr, "interrupted: what was in flight was finished and saved. Run the same command again to resume.\n")
+	case runErr != nil && ctx.Err() != nil && errors.Is(runErr, ctx.Err()):
+		fmt.Fprintf(env.Stderr, "interrupted: the requests already sent were recorded (or left in flight for the next run to resolve). Run the same command again to resume.\n")
 		return exitFailed, nil
 	case runErr != nil:
 		return exitFailed, runErr
@@ -224,50 +307,129 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	return exitComplete, nil
 }
 
-func printSummary(env *Env, s importer.Summary, opts importOptions, rejectsPath string) {
+// hasCredentials reports whether an app registration or an environment credential is configured.
+func hasCredentials(cfg *Config, getenv func(string) string) bool {
+	if len(cfg.Tenant.Apps) > 0 {
+		return true
+	}
+	for _, k := range []string{"AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "MSI_ENDPOINT"} {
+		if getenv(k) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// credentialKey derives the key of the records' credential fingerprints from the store key (nil without one: the
+// credentials are then stored unsealed beside them anyway). See importer.Config.CredentialKey.
+func credentialKey(cfg *Config, getenv func(string) string) ([]byte, error) {
+	key, err := store.LoadKey(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if key == nil && !isPostgres(cfg.Store) {
+		// The key file beside a SQLite store (see openStore), once it exists.
+		if k, err := store.ReadKeyFile(storeKeyFile(strings.TrimPrefix(cfg.Store, "sqlite:"))); err == nil {
+			key = k
+		}
+	}
+	if key == nil {
+		return nil, nil
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("idshift credential fingerprint key v1"))
+	return m.Sum(nil), nil
+}
+
+// stoppableSleep is the Graph clients' and pacer's sleep: it ends at once, with errInterrupted, when stopping is
+// done, so that a stopping run never waits out a pacing delay or a Retry-After.
+func stoppableSleep(stopping context.Context) func(ctx context.Context, d time.Duration) error {
+	return func(ctx context.Context, d time.Duration) error {
+		if stopping.Err() != nil {
+			return errInterrupted
+		}
+		if d <= 0 {
+			return ctx.Err()
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stopping.Done():
+			return errInterrupted
+		case <-t.C:
+			return nil
+		}
+	}
+}
+
+// printSummary writes the run's summary: JSON on stdout with --json, else text (on stderr for a dry run, whose
+// stdout carries the planned requests). It returns the first write error.
+func printSummary(env *Env, s importer.Summary, opts importOptions, rejectsPath string) error {
 	if opts.json {
-		b, _ := json.Marshal(struct {
+		b, err := json.Marshal(struct {
 			importer.Summary
 			Reconciles bool   `json:"reconciles"`
 			DryRun     bool   `json:"dryRun"`
 			Rejects    string `json:"rejects,omitempty"`
 		}{s, s.Reconciles(), opts.dryRun, rejectsPath})
-		fmt.Fprintln(env.Stdout, string(b))
-		return
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(env.Stdout, string(b))
+		return err
 	}
-	w := env.Stdout
+	ew := &errWriter{w: env.Stdout}
 	if opts.dryRun {
-		w = env.Stderr // stdout carries the planned requests
-		fmt.Fprintln(w, "dry run: nothing was written to the tenant or the store")
+		ew.w = env.Stderr // stdout carries the planned requests
+		fmt.Fprintln(ew, "dry run: nothing was written to the tenant or the store")
 	}
 	rate := 0.0
 	if s.Elapsed > 0 {
 		rate = float64(s.Read) / s.Elapsed.Seconds()
 	}
-	fmt.Fprintf(w, "read %d users in %s (%.0f/s)\n", s.Read, s.Elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintf(ew, "read %d users in %s (%.0f/s)\n", s.Read, s.Elapsed.Round(time.Millisecond), rate)
 	verb := ""
 	if opts.dryRun {
 		verb = "would be "
 	}
-	fmt.Fprintf(w, "  %screated    %d\n  adopted    %d\n  %supdated    %d\n  skipped    %d (already done)\n  collisions %d\n  rejected   %d\n  failed     %d\n",
+	fmt.Fprintf(ew, "  %screated    %d\n  adopted    %d\n  %supdated    %d\n  skipped    %d (already done)\n  collisions %d\n  rejected   %d\n  failed     %d\n",
 		verb, s.Created, s.Adopted, verb, s.Updated, s.Skipped, s.Collisions, s.Rejected, s.Failed)
 	sum := "read = created + adopted + updated + skipped + collisions + rejected + failed"
 	if s.OtherShard > 0 {
-		fmt.Fprintf(w, "  other shards %d (sent by the other processes of a split import)\n", s.OtherShard)
+		fmt.Fprintf(ew, "  other shards %d (sent by the other processes of a split import)\n", s.OtherShard)
 		sum += " + other shards"
 	}
 	check := "reconciles"
 	if !s.Reconciles() {
 		check = "DOES NOT RECONCILE"
 	}
-	fmt.Fprintf(w, "  %s: %s\n", sum, check)
-	if s.Rejected > 0 && !opts.dryRun {
-		fmt.Fprintf(w, "rejected records (line, field, reason): %s\n", rejectsPath)
+	fmt.Fprintf(ew, "  %s: %s\n", sum, check)
+	if s.Rejected > 0 && !opts.dryRun && rejectsPath != "" {
+		fmt.Fprintf(ew, "rejected records (line, field, reason): %s\n", rejectsPath)
 	}
+	return ew.err
 }
 
-// openDirectory builds the Graph client pool from the configured app registrations.
-func openDirectory(cfg *Config, env *Env, logger *slog.Logger) (*graph.Pool, error) {
+// errWriter remembers the first write error and writes nothing after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+// openDirectory builds the Graph client pool from the configured app registrations. Its waits (pacing, Retry-After,
+// backoff) end as soon as ctx is done; requests run on the contexts their callers give.
+func openDirectory(ctx context.Context, cfg *Config, env *Env, logger *slog.Logger) (*graph.Pool, error) {
 	base := graph.CredentialConfigFromEnv(env.Getenv)
 	if cfg.Tenant.TenantID != "" {
 		base.TenantID = cfg.Tenant.TenantID
@@ -282,10 +444,12 @@ func openDirectory(cfg *Config, env *Env, logger *slog.Logger) (*graph.Pool, err
 	if err != nil {
 		return nil, fmt.Errorf("config: tenant.ca_file: %w", err)
 	}
+	sleep := stoppableSleep(ctx)
 	pacer := graph.NewPacer(graph.Limits{
 		AppWrites: cfg.Limits.AppWrites, AppWindow: cfg.Limits.AppWindow,
 		TenantWrites: cfg.Limits.TenantWrites, TenantWindow: cfg.Limits.TenantWindow,
 	})
+	pacer.Sleep = sleep
 	apps := cfg.Tenant.Apps
 	if len(apps) == 0 {
 		apps = []AppConfig{{}} // the environment's credential (managed identity, workload identity, default chain)
@@ -304,7 +468,7 @@ func openDirectory(cfg *Config, env *Env, logger *slog.Logger) (*graph.Pool, err
 		}
 		c, err := graph.New(graph.Config{
 			BaseURL: cfg.Tenant.GraphURL, Credential: cred, HTTPClient: httpClient,
-			AppID: cc.ClientID, Pacing: pacer, Logger: logger,
+			AppID: cc.ClientID, Pacing: pacer, Sleep: sleep, Logger: logger,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)

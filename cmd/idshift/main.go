@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync"
 	"syscall"
 )
 
@@ -42,11 +43,46 @@ func commands() map[string]command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	ctx, stop := interruptible(context.Background(), env.Stderr)
 	code := Main(ctx, env, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// exitInterruptedTwice is the status of a process stopped by a second signal (128 + SIGINT, as shells report it).
+const exitInterruptedTwice = 130
+
+// interruptible returns a context cancelled by the first SIGINT or SIGTERM: the command stops starting work and
+// finishes what it must. A second signal exits at once with status 130. stop releases the signals.
+func interruptible(parent context.Context, stderr io.Writer) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		cancel()
+		fmt.Fprintln(stderr, "idshift: stopping: finishing the work in progress (interrupt again to exit at once)")
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "idshift: interrupted again: exiting at once")
+			os.Exit(exitInterruptedTwice)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+			cancel()
+		})
+	}
 }
 
 // Main runs the program with args (without the program name) and returns its exit status.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -63,11 +64,60 @@ func countRecords(path, format string) int64 {
 	return n
 }
 
+// rateEstimator estimates a rate from a recent window: an exponentially weighted moving average of the rate between
+// observations, with a time constant (not a per-observation weight), so that the estimate does not depend on how
+// often it is observed and forgets a slow start or a pause within a few time constants. Until the first time
+// constant has passed it is the average since the start.
+type rateEstimator struct {
+	tau time.Duration // time constant of the average (default 20s)
+
+	started     bool
+	start       time.Time
+	last        time.Time
+	lastN, base int64
+	rate        float64 // per second
+}
+
+// observe records that n units were done at now and returns the estimated rate per second.
+func (e *rateEstimator) observe(now time.Time, n int64) float64 {
+	tau := e.tau
+	if tau <= 0 {
+		tau = 20 * time.Second
+	}
+	if !e.started {
+		e.started, e.start, e.last, e.lastN, e.base = true, now, now, n, n
+		return 0
+	}
+	dt := now.Sub(e.last)
+	if dt <= 0 {
+		return e.rate
+	}
+	inst := float64(n-e.lastN) / dt.Seconds()
+	if since := now.Sub(e.start); since < tau {
+		e.rate = float64(n-e.base) / since.Seconds()
+	} else {
+		a := 1 - math.Exp(-dt.Seconds()/tau.Seconds())
+		e.rate += a * (inst - e.rate)
+	}
+	e.last, e.lastN = now, n
+	return e.rate
+}
+
+// eta is the time left for total-done units at rate, or "?" when unknown.
+func eta(total, done int64, rate float64) string {
+	if total <= 0 || rate <= 0 || done > total {
+		return "?"
+	}
+	return (time.Duration(float64(total-done) / rate * float64(time.Second))).Round(time.Second).String()
+}
+
 // reporter shows a run's progress: a live bar with rate and ETA on a terminal, a structured log line every interval
-// otherwise. Stop prints nothing more.
+// otherwise. The counts are the outcomes recorded so far (each batch is recorded as soon as it is answered). Stop
+// prints nothing more and returns the first error writing the bar.
 type reporter struct {
 	stop chan struct{}
 	done chan struct{}
+	err  error
 }
 
 func startReporter(p *importer.Progress, total int64, w io.Writer, logger *slog.Logger, interval time.Duration) *reporter {
@@ -76,43 +126,34 @@ func startReporter(p *importer.Progress, total int64, w io.Writer, logger *slog.
 	if tty {
 		interval = 250 * time.Millisecond
 	}
+	ew := &errWriter{w: w}
 	go func() {
 		defer close(r.done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
-		var lastDone int64
-		lastT := time.Now()
-		rate := 0.0
+		var est rateEstimator
+		est.observe(time.Now(), 0)
 		for {
 			select {
 			case <-r.stop:
 				if tty {
-					fmt.Fprint(w, "\r\033[K")
+					fmt.Fprint(ew, "\r\033[K")
 				}
+				r.err = ew.err
 				return
 			case now := <-t.C:
 				s := p.Snapshot()
 				// Progress counts finished users (read users may still be waiting in a chunk).
-				done := s.Created + s.Adopted + s.Updated + s.Skipped + s.Collisions + s.Rejected + s.Failed
-				dt := now.Sub(lastT).Seconds()
-				inst := float64(done-lastDone) / dt
-				if rate == 0 {
-					rate = inst
-				} else {
-					rate = 0.7*rate + 0.3*inst
-				}
-				lastDone, lastT = done, now
-				eta := "?"
-				if total > 0 && rate > 0 && done <= total {
-					eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
-				}
+				done := s.Created + s.Adopted + s.Updated + s.Skipped + s.Collisions + s.Rejected + s.Failed + s.OtherShard
+				rate := est.observe(now, done)
+				left := eta(total, done, rate)
 				if tty {
-					fmt.Fprintf(w, "\r\033[K%s %d/%s users  %.0f/s  ETA %s  created %d adopted %d skipped %d rejected %d failed %d",
-						bar(done, total), done, totalText(total), rate, eta, s.Created, s.Adopted, s.Skipped, s.Rejected, s.Failed)
+					fmt.Fprintf(ew, "\r\033[K%s %d/%s users  %.0f/s  ETA %s  created %d adopted %d skipped %d rejected %d failed %d",
+						bar(done, total), done, totalText(total), rate, left, s.Created, s.Adopted, s.Skipped, s.Rejected, s.Failed)
 				} else {
-					logger.Info("import progress", "done", done, "read", s.Read, "total", total, "rate_per_s", int(rate), "eta", eta,
+					logger.Info("import progress", "done", done, "read", s.Read, "total", total, "rate_per_s", int(rate), "eta", left,
 						"created", s.Created, "adopted", s.Adopted, "updated", s.Updated, "skipped", s.Skipped,
-						"collisions", s.Collisions, "rejected", s.Rejected, "failed", s.Failed)
+						"collisions", s.Collisions, "rejected", s.Rejected, "failed", s.Failed, "other_shards", s.OtherShard)
 				}
 			}
 		}
@@ -120,9 +161,11 @@ func startReporter(p *importer.Progress, total int64, w io.Writer, logger *slog.
 	return r
 }
 
-func (r *reporter) Stop() {
+// Stop ends the display and returns the first error writing it.
+func (r *reporter) Stop() error {
 	close(r.stop)
 	<-r.done
+	return r.err
 }
 
 func bar(n, total int64) string {

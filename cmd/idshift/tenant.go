@@ -67,7 +67,7 @@ func runTenant(ctx context.Context, env *Env, args []string) (int, error) {
 		return exitUsage, err
 	}
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	pool, err := openDirectory(t.cfg, env, logger)
+	pool, err := openDirectory(ctx, t.cfg, env, logger)
 	if err != nil {
 		return exitFailed, err
 	}
