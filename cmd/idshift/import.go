@@ -477,4 +477,3 @@ func openDirectory(ctx context.Context, cfg *Config, env *Env, logger *slog.Logg
 	}
 	return graph.NewPool(clients...), nil
 }
-
