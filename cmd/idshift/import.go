@@ -36,11 +36,11 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 	cfg := defaultConfig()
 	if path := configFlag(args, env.Getenv); path != "" {
 		if err := loadConfigFile(path, cfg); err != nil {
-			return exitFailed, err
+			return exitUsage, err
 		}
 	}
 	if err := cfg.applyEnv(env.Getenv); err != nil {
-		return exitFailed, err
+		return exitUsage, err
 	}
 	fs := newFlagSet(env, "import")
 	fs.String("config", "", "YAML configuration file ($IDSHIFT_CONFIG)")
@@ -56,9 +56,14 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 		logEvery     = fs.Duration("progress-every", 10*time.Second, "interval of progress log lines when not on a terminal")
 		cpuProfile   = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
 	)
+	importHelp.install(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
+	if fs.NArg() > 0 {
+		return exitUsage, fmt.Errorf("unexpected argument %q (flags come before it? see idshift import -h)", fs.Arg(0))
+	}
+	cfg.origin.noteFlags(fs, cfg.bindings())
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -77,7 +82,7 @@ func runImport(ctx context.Context, env *Env, args []string) (int, error) {
 		cfg.Tenant.Apps = []AppConfig{{ClientID: *clientID, ClientSecret: *clientSecret, CertificatePath: *clientCert}}
 	}
 	if err := cfg.validate(); err != nil {
-		return exitFailed, err
+		return exitUsage, err
 	}
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opts := importOptions{update: *update, dryRun: *dryRun, setupExtensions: *setupExt, json: *jsonOut, logEvery: *logEvery}
