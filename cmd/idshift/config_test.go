@@ -167,3 +167,27 @@ func TestVersion(t *testing.T) {
 		t.Errorf("versionLine without build info = %q", got)
 	}
 }
+
+// TestImportTokenErrors checks that a refused secret and a wrong Graph URL are told in one line each.
+func TestImportTokenErrors(t *testing.T) {
+	dir := t.TempDir()
+	vars := sandboxVars(t, dir)
+	src := filepath.Join(dir, "users.csv")
+	if err := os.WriteFile(src, []byte("legacy_id,email,display_name\n1,ada@example.com,Ada\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(dir, "state.db")
+	bad := map[string]string{}
+	for k, v := range vars {
+		bad[k] = v
+	}
+	bad["AZURE_CLIENT_SECRET"] = "not-the-secret"
+	code, _, stderr := run(t, bad, "import", "--source", src, "--store", store)
+	if code == 0 || !strings.Contains(stderr, "refused the credential (AADSTS7000215") || strings.Contains(stderr, "To troubleshoot") || strings.Contains(stderr, "unauthorized") {
+		t.Errorf("wrong secret: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, vars, "import", "--source", src, "--store", store, "--graph-url", "https://graph.example.org")
+	if code == 0 || !strings.Contains(stderr, "the Graph URL https://graph.example.org does not look like Microsoft Graph") {
+		t.Errorf("wrong Graph URL: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"syscall"
+
+	"github.com/idshift/idshift/graph"
 )
 
 // command is one subcommand. run parses its own flags from args and returns the process exit status it wants
@@ -75,6 +77,11 @@ func Main(ctx context.Context, env *Env, args []string) int {
 		return 0
 	}
 	if err != nil {
+		// A token failure says all there is to say in one line; the layers above it only repeat "unauthorized".
+		var te *graph.TokenError
+		if errors.As(err, &te) {
+			err = te
+		}
 		fmt.Fprintf(env.Stderr, "idshift %s: %v\n", args[0], err)
 		if code == 0 {
 			code = 1
