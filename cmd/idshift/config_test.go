@@ -191,3 +191,39 @@ func TestImportTokenErrors(t *testing.T) {
 		t.Errorf("wrong Graph URL: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestReadmeSandboxBlock checks that the README's sandbox block exports exactly what `idshift sandbox` prints.
+func TestReadmeSandboxBlock(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+			readme[k] = v
+		}
+	}
+	dir := t.TempDir()
+	printed := startSandboxCommand(t, dir)
+	if len(printed) == 0 || len(readme) != len(printed) {
+		t.Errorf("README exports %d variables, idshift sandbox prints %d:\nREADME %v\nsandbox %v", len(readme), len(printed), readme, printed)
+	}
+	for k, v := range printed {
+		want, ok := readme[k]
+		switch {
+		case !ok:
+			t.Errorf("README does not export %s", k)
+		case k == "SSL_CERT_FILE":
+			if filepath.Base(v) != "ca.pem" || want != "sandbox-ca.pem" {
+				t.Errorf("%s: README %q, printed %q", k, want, v)
+			}
+		default:
+			// The README's sandbox listens on 127.0.0.1:8443; the test's on a free port.
+			host := strings.TrimPrefix(strings.TrimPrefix(printed["IDSHIFT_GRAPH_URL"], "https://"), "/")
+			if got := strings.ReplaceAll(v, host, "127.0.0.1:8443"); got != want {
+				t.Errorf("%s: README %q, printed %q", k, want, got)
+			}
+		}
+	}
+}
