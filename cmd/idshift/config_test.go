@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/idshift/idshift/importer"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -225,5 +227,32 @@ func TestReadmeSandboxBlock(t *testing.T) {
 				t.Errorf("%s: README %q, printed %q", k, want, got)
 			}
 		}
+	}
+}
+
+// TestSummaryTable checks that the summary's counts are aligned and its words pluralised.
+func TestSummaryTable(t *testing.T) {
+	var b strings.Builder
+	writeSummaryTable(&b, importer.Summary{Read: 1, Created: 1}, true)
+	if !strings.HasPrefix(b.String(), "read 1 user in ") {
+		t.Errorf("not singular:\n%s", b.String())
+	}
+	b.Reset()
+	writeSummaryTable(&b, importer.Summary{Read: 1234, Created: 1200, Rejected: 30, Collisions: 4}, true)
+	out := b.String()
+	if !strings.HasPrefix(out, "read 1234 users in ") {
+		t.Errorf("not plural:\n%s", out)
+	}
+	end := -1
+	for _, line := range strings.Split(out, "\n")[1:8] {
+		cut, _, _ := strings.Cut(line, "  (")
+		if !strings.HasPrefix(line, "  ") || (end >= 0 && len(cut) != end) {
+			t.Errorf("counts not aligned:\n%s", out)
+			break
+		}
+		end = len(cut)
+	}
+	if !strings.Contains(out, "  would be created  1200\n") || !strings.Contains(out, "  rejected            30\n") {
+		t.Errorf("table:\n%s", out)
 	}
 }

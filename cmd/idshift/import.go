@@ -221,6 +221,59 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	return exitComplete, nil
 }
 
+// writeSummaryTable writes the counts of a run as an aligned table, "would be" before what a dry run would do.
+func writeSummaryTable(w io.Writer, s importer.Summary, dryRun bool) {
+	rate := 0.0
+	if s.Elapsed > 0 {
+		rate = float64(s.Read) / s.Elapsed.Seconds()
+	}
+	fmt.Fprintf(w, "read %s in %s (%.0f/s)\n", plural(s.Read, "user", "users"), s.Elapsed.Round(time.Millisecond), rate)
+	verb := ""
+	if dryRun {
+		verb = "would be "
+	}
+	type row struct {
+		label string
+		n     int64
+		note  string
+	}
+	rows := []row{
+		{verb + "created", s.Created, ""}, {"adopted", s.Adopted, ""}, {verb + "updated", s.Updated, ""},
+		{"skipped", s.Skipped, "already done"}, {"collisions", s.Collisions, ""}, {"rejected", s.Rejected, ""},
+		{"failed", s.Failed, ""},
+	}
+	sum := "read = created + adopted + updated + skipped + collisions + rejected + failed"
+	if s.OtherShard > 0 {
+		rows = append(rows, row{"other shards", s.OtherShard, "sent by the other processes of a split import"})
+		sum += " + other shards"
+	}
+	lw, nw := 0, 1
+	for _, r := range rows {
+		lw = max(lw, len(r.label))
+		nw = max(nw, len(fmt.Sprint(r.n)))
+	}
+	for _, r := range rows {
+		line := fmt.Sprintf("  %-*s  %*d", lw, r.label, nw, r.n)
+		if r.note != "" {
+			line += "  (" + r.note + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	check := "reconciles"
+	if !s.Reconciles() {
+		check = "DOES NOT RECONCILE"
+	}
+	fmt.Fprintf(w, "  %s: %s\n", sum, check)
+}
+
+// plural returns "1 user" or "n users".
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 func printSummary(env *Env, s importer.Summary, opts importOptions, rejectsPath string) {
 	if opts.json {
 		b, _ := json.Marshal(struct {
@@ -237,27 +290,7 @@ func printSummary(env *Env, s importer.Summary, opts importOptions, rejectsPath 
 		w = env.Stderr // stdout carries the planned requests
 		fmt.Fprintln(w, "dry run: nothing was written to the tenant or the store")
 	}
-	rate := 0.0
-	if s.Elapsed > 0 {
-		rate = float64(s.Read) / s.Elapsed.Seconds()
-	}
-	fmt.Fprintf(w, "read %d users in %s (%.0f/s)\n", s.Read, s.Elapsed.Round(time.Millisecond), rate)
-	verb := ""
-	if opts.dryRun {
-		verb = "would be "
-	}
-	fmt.Fprintf(w, "  %screated    %d\n  adopted    %d\n  %supdated    %d\n  skipped    %d (already done)\n  collisions %d\n  rejected   %d\n  failed     %d\n",
-		verb, s.Created, s.Adopted, verb, s.Updated, s.Skipped, s.Collisions, s.Rejected, s.Failed)
-	sum := "read = created + adopted + updated + skipped + collisions + rejected + failed"
-	if s.OtherShard > 0 {
-		fmt.Fprintf(w, "  other shards %d (sent by the other processes of a split import)\n", s.OtherShard)
-		sum += " + other shards"
-	}
-	check := "reconciles"
-	if !s.Reconciles() {
-		check = "DOES NOT RECONCILE"
-	}
-	fmt.Fprintf(w, "  %s: %s\n", sum, check)
+	writeSummaryTable(w, s, opts.dryRun)
 	if s.Rejected > 0 && !opts.dryRun {
 		fmt.Fprintf(w, "rejected records (line, field, reason): %s\n", rejectsPath)
 	}
