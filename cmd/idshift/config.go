@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/idshift/idshift/source"
 )
 
 // Config is the single YAML configuration file of `idshift import` (and the commands after it). Every key also has
@@ -157,7 +159,7 @@ func (d nodeDecoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 			idx, ok := yamlField(v.Type(), k.Value)
 			if !ok {
 				msg := fmt.Sprintf("unknown key %s", joinKey(path, k.Value))
-				if near := nearest(k.Value, yamlKeys(v.Type())); near != "" {
+				if near := source.Nearest(k.Value, yamlKeys(v.Type())); near != "" {
 					msg += fmt.Sprintf("; did you mean %s?", joinKey(path, near))
 				}
 				return d.errorf(k, "%s", msg)
@@ -235,42 +237,6 @@ func yamlField(t reflect.Type, key string) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-// nearest returns the candidate closest to s by edit distance, or "" when none is close enough to be a typo.
-func nearest(s string, candidates []string) string {
-	best, bestD := "", 0
-	for _, c := range candidates {
-		d := levenshtein(strings.ToLower(s), strings.ToLower(c))
-		if best == "" || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" || bestD > max(2, len(s)/3) {
-		return ""
-	}
-	return best
-}
-
-// levenshtein is the edit distance between a and b (insertions, deletions, substitutions of bytes).
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // origins records where each configuration key's value came from ("--workers", "$IDSHIFT_WORKERS",

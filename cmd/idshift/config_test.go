@@ -112,18 +112,6 @@ func TestConfigFileSetsValues(t *testing.T) {
 	}
 }
 
-func TestNearest(t *testing.T) {
-	keys := []string{"domain", "tenant_id", "graph_url", "authority_host", "ca_file", "extensions_app_id", "apps"}
-	for in, want := range map[string]string{"domian": "domain", "tenantid": "tenant_id", "graph-url": "graph_url", "CA_FILE": "ca_file", "zzzzzz": ""} {
-		if got := nearest(in, keys); got != want {
-			t.Errorf("nearest(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if d := levenshtein("kitten", "sitting"); d != 3 {
-		t.Errorf("levenshtein = %d", d)
-	}
-}
-
 // TestHelpIsGrouped checks that every command's -h starts with examples and lists every flag in a named group.
 func TestHelpIsGrouped(t *testing.T) {
 	for _, args := range [][]string{{"import", "-h"}, {"sandbox", "-h"}, {"hashes", "check", "-h"}, {"hashes", "lint", "-h"}} {

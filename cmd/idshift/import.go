@@ -134,7 +134,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		}
 		mapping = m
 	}
-	src, err := file.Config{Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Mapping: mapping, Stdin: env.Stdin}.Open()
+	src, err := file.Config{Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Mapping: mapping, Stdin: env.Stdin, Logger: logger}.Open()
 	if err != nil {
 		return exitFailed, err
 	}
