@@ -25,7 +25,7 @@ type Rules struct {
 	AllowCustomSignInTypes bool `json:"allowCustomSignInTypes,omitempty" yaml:"allowCustomSignInTypes,omitempty"`
 }
 
-// Graph's documented limits (docs/contracts.md §6 and §8). graph/testdata/rules.json holds one case per rule with
+// Graph's documented limits (docs/contracts.md §6 and §8). internal/ruletable/rules.json holds one case per rule with
 // its verdict; the sandbox's tests run the same table, so the planner and the sandbox tenant agree.
 const (
 	maxDisplayName       = 256 // §6.5
@@ -57,7 +57,7 @@ const (
 // Entra's policy (§8.1: 8 to 256 characters from the allowed ASCII set, three of four character classes) unless
 // passwordPolicies has DisableStrongPassword; extension attributes (names, types, strings at most
 // Rules.MaxExtensionString, at most 100). It does not check what only the tenant knows (uniqueness across users,
-// the banned-password list). graph/testdata/rules.json lists a case for each rule.
+// the banned-password list). internal/ruletable/rules.json lists a case for each rule.
 func ValidateUser(u *User, rules Rules) error {
 	if u == nil {
 		return idshift.Invalid("", "no user")

@@ -456,7 +456,7 @@ func validUserName(s string) bool {
 	return true
 }
 
-// validEmail accepts the ASCII addresses Graph accepts: local@domain with a dotted domain (graph/testdata/rules.json).
+// validEmail accepts the ASCII addresses Graph accepts: local@domain with a dotted domain (internal/ruletable/rules.json).
 func validEmail(s string) bool { return validEmailAccents(s, false) }
 
 // validEmailAccents is validEmail that also admits non-ASCII letters in the local part when accents is set: at most
