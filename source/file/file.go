@@ -184,21 +184,28 @@ type reader struct {
 	logger  *slog.Logger // nil: no warnings
 	// defaultSchema is set when no mapping was given: a column the schema does not know is then likely a typo.
 	defaultSchema bool
+	known         []string        // the default schema's columns, once a warning is due
+	warned        map[string]bool // the columns already warned about
 }
 
-// warnUnknownColumns warns once for each column of header that the default schema does not read, naming the
-// nearest known column. An explicit mapping reads what it names and ignores the rest without a word.
-func (r *reader) warnUnknownColumns(header []string) {
+// warnUnknownColumns warns once for each column (a CSV header name, a JSON record's key) that the default schema
+// does not read, naming the nearest known column. An explicit mapping reads what it names and ignores the rest
+// without a word.
+func (r *reader) warnUnknownColumns(names []string) {
 	if !r.defaultSchema || r.logger == nil {
 		return
 	}
-	known := r.mapping.Columns()
-	for _, h := range header {
-		if slices.Contains(known, h) {
+	if r.known == nil {
+		r.known = r.mapping.Columns()
+		r.warned = map[string]bool{}
+	}
+	for _, h := range names {
+		if r.warned[h] || slices.Contains(r.known, h) {
 			continue
 		}
+		r.warned[h] = true
 		args := []any{"path", r.path, "column", h}
-		if near := source.Nearest(h, known); near != "" {
+		if near := source.Nearest(h, r.known); near != "" {
 			args = append(args, "did_you_mean", near)
 		}
 		r.logger.Warn("file: column not in the default schema, ignored (a mapping names other columns)", args...)

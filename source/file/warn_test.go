@@ -40,6 +40,31 @@ func TestUnknownColumnWarning(t *testing.T) {
 		strings.Contains(logs, "favourite_colour did_you_mean") {
 		t.Errorf("default schema warnings:\n%s", logs)
 	}
+	// JSON Lines and JSON arrays: the same, for the keys of the records (a key seen again is not warned again).
+	for name, data := range map[string]string{
+		"users.jsonl": `{"legacy_id":"1","emial":"a@example.com","username":"ada"}` + "\n" + `{"legacy_id":"2","emial":"b@example.com","username":"bob","favourite_colour":"red"}` + "\n",
+		"users.json":  `[{"legacy_id":"1","emial":"a@example.com","username":"ada"},{"legacy_id":"2","emial":"b@example.com","username":"bob","favourite_colour":"red"}]`,
+	} {
+		jp := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(jp, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var jlogs bytes.Buffer
+		src, err := file.Config{Path: jp, Logger: slog.New(slog.NewTextHandler(&jlogs, nil))}.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := src.Next(t.Context()); err != nil {
+				break
+			}
+		}
+		src.Close()
+		if got := jlogs.String(); strings.Count(got, "level=WARN") != 2 || !strings.Contains(got, "column=emial did_you_mean=email") ||
+			!strings.Contains(got, "column=favourite_colour") {
+			t.Errorf("%s warnings:\n%s", name, got)
+		}
+	}
 	m, err := source.ParseMapping([]byte("legacy_id: legacy_id\ndisplay_name: display_name\nidentities:\n  - sign_in_type: emailAddress\n    column: emial\n"))
 	if err != nil {
 		t.Fatal(err)
