@@ -168,7 +168,7 @@ func TestDemo(t *testing.T) {
 	if len(files) == 0 {
 		t.Error("the demo wrote no state file")
 	}
-	for _, want := range []string{"created    292", "rejected   8", "reconciles", "created 0, skipped 292", "right password matches=true, wrong password matches=false"} {
+	for _, want := range []string{"created     292", "rejected      8", "reconciles", "created 0, skipped 292", "right password matches=true, wrong password matches=false"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
