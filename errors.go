@@ -5,7 +5,8 @@ import (
 	"fmt"
 )
 
-// Error codes shared across packages. Each maps to one HTTP status in the single table at the service's edge.
+// Error codes shared across packages. Callers branch on them with ErrorCode or errors.Is and the Err values below;
+// the codes say what the caller can do (fix the input, try later, look the outcome up), not which transport failed.
 const (
 	ECONFLICT       = "conflict"        // the thing already exists
 	EINVALID        = "invalid"         // bad input; Field names what is wrong

@@ -19,8 +19,6 @@ package graph
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +34,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/idshift/idshift/internal/uuid"
 )
 
 // DefaultBaseURL is Microsoft Graph in the public cloud.
@@ -346,7 +346,7 @@ func (c *Client) once(ctx context.Context, r *call) (res *result, sent bool, err
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "idshift")
-	req.Header.Set("client-request-id", newRequestID())
+	req.Header.Set("client-request-id", uuid.New())
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -398,15 +398,6 @@ func (c *Client) dropToken() {
 	c.tokMu.Lock()
 	c.tok = azcore.AccessToken{}
 	c.tokMu.Unlock()
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // getJSON GETs path and decodes the body into out.

@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/idshift/idshift/graph"
+	"github.com/idshift/idshift/internal/testclock"
 )
 
 // staticCred hands out numbered tokens and records the scopes asked for.
@@ -44,7 +45,7 @@ func (c *staticCred) GetToken(_ context.Context, o policy.TokenRequestOptions) (
 type fakeGraph struct {
 	srv   *httptest.Server
 	n     atomic.Int32
-	clk   *fakeClock
+	clk   *testclock.Clock
 	cred  *staticCred
 	mu    sync.Mutex
 	paths []string

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,11 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
@@ -106,8 +109,21 @@ func isPublicAuthority(host string) bool {
 }
 
 // Credential builds the azidentity credential the config describes, with the authority host, instance discovery
-// disabled for non-Microsoft hosts, and a transport trusting CAFile. Errors name the field at fault.
+// disabled for non-Microsoft hosts, and a transport trusting CAFile. Errors name the field at fault. The
+// credential's GetToken errors are *TokenError: one line saying what failed, instead of azidentity's dump.
 func (c CredentialConfig) Credential() (azcore.TokenCredential, error) {
+	cred, err := c.credential()
+	if err != nil {
+		return nil, err
+	}
+	authority := c.AuthorityHost
+	if authority == "" {
+		authority = cloud.AzurePublic.ActiveDirectoryAuthorityHost
+	}
+	return &explainingCredential{cred: cred, authority: authority}, nil
+}
+
+func (c CredentialConfig) credential() (azcore.TokenCredential, error) {
 	hc, err := HTTPClient(c.CAFile)
 	if err != nil {
 		return nil, err
@@ -196,6 +212,138 @@ func (c CredentialConfig) Credential() (azcore.TokenCredential, error) {
 	return cred, nil
 }
 
+// TokenError is a failure to obtain a token, told in one line: the authority could not be reached, the Graph URL
+// is not a resource the authority knows, the authority refused the credential, or something else, with the
+// authority's AADSTS code when it answered. It never holds a secret: azidentity's error bodies carry none, and
+// only the code and the first sentence of the description are kept.
+type TokenError struct {
+	// Authority is the authority host asked; Resource is the token's resource (the Graph URL).
+	Authority, Resource string
+	// Reason is "unreachable", "resource", "refused" or "other".
+	Reason string
+	// Code is the authority's AADSTS code ("AADSTS7000215"), when it answered with one.
+	Code string
+	// Detail is the first sentence of the authority's description, or the network error.
+	Detail string
+	Err    error
+}
+
+func (e *TokenError) Error() string {
+	switch e.Reason {
+	case "unreachable":
+		return fmt.Sprintf("cannot reach the authority %s: %s", e.Authority, e.Detail)
+	case "resource":
+		return fmt.Sprintf("the Graph URL %s does not look like Microsoft Graph: the authority %s knows no such resource (%s: %s)",
+			e.Resource, e.Authority, e.Code, e.Detail)
+	case "refused":
+		return fmt.Sprintf("the authority %s refused the credential (%s: %s)", e.Authority, e.Code, e.Detail)
+	}
+	if e.Code != "" {
+		return fmt.Sprintf("the authority %s refused the token request (%s: %s)", e.Authority, e.Code, e.Detail)
+	}
+	return fmt.Sprintf("cannot get a token from the authority %s: %s", e.Authority, e.Detail)
+}
+
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// explainingCredential turns its credential's errors into *TokenError.
+type explainingCredential struct {
+	cred      azcore.TokenCredential
+	authority string
+}
+
+func (c *explainingCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := c.cred.GetToken(ctx, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return tok, err
+		}
+		resource := ""
+		if len(opts.Scopes) > 0 {
+			resource = strings.TrimSuffix(opts.Scopes[0], "/.default")
+		}
+		return tok, explainTokenError(err, c.authority, resource)
+	}
+	return tok, nil
+}
+
+var netErrRE = regexp.MustCompile(`((?:dial tcp|lookup |tls: |x509: |net/http: )[^\n]*?)(?:\. To troubleshoot|\n|$)`)
+
+var aadstsRE = regexp.MustCompile(`(AADSTS\d+): ?(.*?)(?:\s+Trace ID:|\\r|\\n|\r|\n|"|$)`)
+
+// Codes of the authority's answers (Microsoft Entra authentication and authorization error codes,
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+var (
+	// resourceCodes say the requested resource (the Graph URL) is unknown.
+	resourceCodes = map[string]bool{"AADSTS500011": true, "AADSTS1002012": true, "AADSTS70011": true}
+	// refusedCodes say the client's credential was refused: invalid or expired secret, certificate or assertion,
+	// unknown application.
+	refusedCodes = map[string]bool{"AADSTS7000215": true, "AADSTS7000222": true, "AADSTS7000218": true,
+		"AADSTS700016": true, "AADSTS700027": true, "AADSTS700024": true, "AADSTS700021": true, "AADSTS700212": true,
+		"AADSTS50027": true}
+)
+
+// explainTokenError classifies err, a failed token request to authority for resource.
+func explainTokenError(err error, authority, resource string) error {
+	te := &TokenError{Authority: authority, Resource: resource, Reason: "other", Err: err}
+	var ne net.Error
+	var ue *url.Error
+	switch {
+	case errors.As(err, &ne), errors.As(err, &ue):
+		te.Reason = "unreachable"
+		te.Detail = innermost(err)
+		var ce *tls.CertificateVerificationError
+		var ua x509.UnknownAuthorityError
+		if errors.As(err, &ce) || errors.As(err, &ua) {
+			te.Detail += " (is its CA certificate given with --ca-file?)"
+		}
+		return te
+	}
+	// azidentity keeps only the text of a network error (MSAL does not wrap it): recognise it there.
+	if m := netErrRE.FindStringSubmatch(err.Error()); m != nil {
+		te.Reason, te.Detail = "unreachable", m[1]
+		if strings.Contains(m[1], "x509:") || strings.Contains(m[1], "certificate") {
+			te.Detail += " (is its CA certificate given with --ca-file?)"
+		}
+		return te
+	}
+	if m := aadstsRE.FindStringSubmatch(err.Error()); m != nil {
+		te.Code, te.Detail = m[1], firstSentence(m[2])
+		switch {
+		case resourceCodes[te.Code]:
+			te.Reason = "resource"
+		case refusedCodes[te.Code]:
+			te.Reason = "refused"
+		}
+		return te
+	}
+	// Neither the network nor the authority: keep the first line of the message.
+	te.Detail, _, _ = strings.Cut(err.Error(), "\n")
+	return te
+}
+
+// innermost returns the message of the deepest wrapped error that still says something (dial tcp …: connection
+// refused), without the URL and method layers.
+func innermost(err error) string {
+	msg := err.Error()
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		msg = ne.Error()
+	} else if u := (*url.Error)(nil); errors.As(err, &u) {
+		msg = u.Err.Error()
+	}
+	first, _, _ := strings.Cut(msg, "\n")
+	return first
+}
+
+func firstSentence(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
 // HTTPClient returns the client idshift uses for Graph and the authority: HTTP/2, gzip, a keep-alive pool sized
 // for many concurrent requests, and the system's roots (SSL_CERT_FILE and SSL_CERT_DIR apply) plus the CA
 // certificates of caFile (PEM) when given.
@@ -231,3 +379,5 @@ func NewHTTPClient(roots *x509.CertPool) *http.Client {
 	}
 	return &http.Client{Transport: t}
 }
+
+var _ azcore.TokenCredential = (*explainingCredential)(nil)

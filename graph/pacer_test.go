@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/idshift/idshift/graph"
+	"github.com/idshift/idshift/internal/testclock"
 )
 
-func newPacer(clk *fakeClock, l graph.Limits) *graph.Pacer {
+func newPacer(clk *testclock.Clock, l graph.Limits) *graph.Pacer {
 	return &graph.Pacer{Limits: l, Now: clk.Now, Sleep: clk.Sleep}
 }
 
@@ -165,12 +166,12 @@ func TestPacerShiftsSleepers(t *testing.T) {
 		t.Fatal(err)
 	}
 	fired := false
-	clk.onSleep = func(time.Duration) {
+	clk.OnSleep(func(time.Duration) {
 		if !fired {
 			fired = true
 			p.Throttled("a", "", 3*time.Second)
 		}
-	}
+	})
 	t0 := clk.Now()
 	if err := p.Wait(ctx, "a", 1); err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func TestPacerCancel(t *testing.T) {
 	if err := p.Wait(ctx, "a", 5); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
-	clk.onSleep = func(time.Duration) { cancel() }
+	clk.OnSleep(func(time.Duration) { cancel() })
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel = cancel2
 	if err := p.Wait(ctx2, "a", 5); !errors.Is(err, context.Canceled) {

@@ -3,7 +3,6 @@ package graph
 import (
 	"fmt"
 	"math"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -26,29 +25,39 @@ type Rules struct {
 	AllowCustomSignInTypes bool `json:"allowCustomSignInTypes,omitempty" yaml:"allowCustomSignInTypes,omitempty"`
 }
 
-// Graph's documented limits.
+// Graph's documented limits (docs/contracts.md §6 and §8). internal/ruletable/rules.json holds one case per rule with
+// its verdict; the sandbox's tests run the same table, so the planner and the sandbox tenant agree.
 const (
-	maxDisplayName       = 256
-	maxNamePart          = 64
-	maxOtherMails        = 250
-	maxIssuer            = 512
-	maxIssuerAssignedID  = 64
+	maxDisplayName       = 256 // §6.5
+	maxNamePart          = 64  // givenName, surname: §6.5
+	maxMobilePhone       = 64  // user resource: "Maximum length is 64 characters"
+	maxIssuer            = 512 // §6.2
+	maxUserName          = 64  // §6.2: the 64-character limit holds for userName only
+	maxEmail             = 254 // RFC 5321: a path of 256 octets less its angle brackets
+	maxEmailLocal        = 64  // RFC 5321 §4.5.3.1.1
+	maxOtherID           = 512 // no documented limit for federated and custom ids; idshift and the sandbox take the issuer's
 	maxExtensions        = 100
-	maxPassword          = 256
-	defaultMaxIdentities = 10
-	// WarnIdentities: an older limits page allowed only 7 identities in one create; more is a warning.
-	WarnIdentities      = 7
-	defaultMaxExtString = 250
+	minPassword          = 8   // §8.1
+	maxPassword          = 256 // §8.1
+	defaultMaxIdentities = 10  // §6.2: ten, hard; no warning below it
+	defaultMaxExtString  = 250
+	// otherMailsWarn: more otherMails than this is a warning (§6.5: not a documented rule).
+	otherMailsWarn = 250
 )
 
-// ValidateUser checks a user against Graph's documented rules before it is sent, so that a bad record is rejected
-// locally with a precise reason instead of costing a write. It returns an *idshift.Error with code EINVALID whose
-// Field is the JSON path at fault ("identities[1].issuerAssignedId"). Rules are those of the Graph docs: identities
-// (sign-in type, a valid email for emailAddress, userName characters, issuerAssignedId ≤ 64, issuer ≤ 512, at most
-// Rules.MaxIdentities, unique within the user), displayName (required, ≤ 256, no < >), givenName and surname ≤ 64,
-// mail and otherMails (valid, no accented characters, ≤ 250 otherMails), extension attributes (names, types,
-// strings ≤ Rules.MaxExtensionString, at most 100), and a passwordProfile for local accounts. It does not check what
-// only the tenant knows (uniqueness across users, the password policy).
+// ValidateUser checks a user against External ID's documented rules before it is sent, so that a bad record is
+// rejected locally with a precise reason instead of costing a write. It returns an *idshift.Error with code EINVALID
+// whose Field is the JSON path at fault ("identities[1].issuerAssignedId"). The rules are those of
+// docs/contracts.md: displayName required, at most 256 characters, no < or > (§6.5); givenName, surname and
+// mobilePhone at most 64; mail and otherMails valid addresses, otherMails without accented characters; identities
+// (§6.2): a known sign-in type, at most Rules.MaxIdentities, unique within the user, issuer at most 512 characters,
+// an emailAddress id a valid address (ASCII, a dotted domain of letters, digits and -, at most 254 characters), a
+// userName id of letters, digits, - and _ starting with a letter or digit and at most 64 characters (the only
+// sign-in type with that limit), other ids at most 512; a passwordProfile for local accounts whose password follows
+// Entra's policy (§8.1: 8 to 256 characters from the allowed ASCII set, three of four character classes) unless
+// passwordPolicies has DisableStrongPassword; extension attributes (names, types, strings at most
+// Rules.MaxExtensionString, at most 100). It does not check what only the tenant knows (uniqueness across users,
+// the banned-password list). internal/ruletable/rules.json lists a case for each rule.
 func ValidateUser(u *User, rules Rules) error {
 	if u == nil {
 		return idshift.Invalid("", "no user")
@@ -74,16 +83,16 @@ func ValidateUser(u *User, rules Rules) error {
 	if n := utf8.RuneCountInString(u.Surname); n > maxNamePart {
 		return idshift.Invalid("surname", "%d characters, more than %d", n, maxNamePart)
 	}
+	if n := utf8.RuneCountInString(u.MobilePhone); n > maxMobilePhone {
+		return idshift.Invalid("mobilePhone", "%d characters, more than %d", n, maxMobilePhone)
+	}
 	if u.Mail != "" {
-		if err := checkMail(u.Mail); err != "" {
+		if err := checkMail(u.Mail, true); err != "" {
 			return idshift.Invalid("mail", "%s", err)
 		}
 	}
-	if len(u.OtherMails) > maxOtherMails {
-		return idshift.Invalid("otherMails", "%d values, more than %d", len(u.OtherMails), maxOtherMails)
-	}
 	for i, m := range u.OtherMails {
-		if err := checkMail(m); err != "" {
+		if err := checkMail(m, false); err != "" {
 			return idshift.Invalid(fmt.Sprintf("otherMails[%d]", i), "%s", err)
 		}
 	}
@@ -96,21 +105,68 @@ func ValidateUser(u *User, rules Rules) error {
 	return validateExtensions(u.Extensions, rules)
 }
 
-func checkMail(m string) string {
-	for _, r := range m {
-		if r >= utf8.RuneSelf {
+// checkMail returns why m is not an email address Graph accepts, or "". An address is local@domain, at most 254
+// characters; the local part at most 64 printable ASCII characters other than specials, without a leading, trailing
+// or doubled dot; the domain at least two labels of ASCII letters, digits and - (not at a label's ends), each at most
+// 63 characters. accents admits non-ASCII letters in the local part (mail, where contracts §6.5 makes them a
+// warning, not a rule).
+func checkMail(m string, accents bool) string {
+	if n := utf8.RuneCountInString(m); n > maxEmail {
+		return fmt.Sprintf("%d characters, more than %d", n, maxEmail)
+	}
+	at := strings.LastIndexByte(m, '@')
+	if at < 0 {
+		return "not a valid email address (no @)"
+	}
+	local, domain := m[:at], m[at+1:]
+	if local == "" || domain == "" {
+		return "not a valid email address"
+	}
+	if n := utf8.RuneCountInString(local); n > maxEmailLocal {
+		return fmt.Sprintf("local part of %d characters, more than %d", n, maxEmailLocal)
+	}
+	for _, r := range local {
+		if r >= utf8.RuneSelf && !accents {
 			return "must not contain accented or other non-ASCII characters"
 		}
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("\"(),:;<>@[\\]", r) {
+			return "not a valid email address"
+		}
 	}
-	a, err := mail.ParseAddress(m)
-	if err != nil || a.Address != m || a.Name != "" {
-		return "not a valid email address"
+	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
+		return "not a valid email address (misplaced dot)"
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return fmt.Sprintf("domain %q is not a fully qualified name", domain)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Sprintf("domain %q is not a valid host name", domain)
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if c >= utf8.RuneSelf {
+				return "must not contain accented or other non-ASCII characters"
+			}
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Sprintf("domain %q may contain only letters, digits and -", domain)
+			}
+		}
 	}
 	return ""
 }
 
+// isUserName reports whether t is the userName sign-in type; External ID's alias page spells it "username".
+func isUserName(t string) bool { return strings.EqualFold(t, idshift.SignInUserName) }
+
+// isEmailSignIn reports whether t is emailAddress or a custom type starting with it (emailAddress1).
+func isEmailSignIn(t string) bool {
+	return len(t) >= len(idshift.SignInEmail) && strings.EqualFold(t[:len(idshift.SignInEmail)], idshift.SignInEmail)
+}
+
 func isLocalSignIn(t string) bool {
-	return strings.HasPrefix(t, idshift.SignInEmail) || t == idshift.SignInUserName || t == "userPrincipalName"
+	return isEmailSignIn(t) || isUserName(t) || strings.EqualFold(t, "userPrincipalName")
 }
 
 func validateIdentities(u *User, rules Rules) error {
@@ -123,9 +179,8 @@ func validateIdentities(u *User, rules Rules) error {
 		switch {
 		case id.SignInType == "":
 			return idshift.Invalid(f("signInType"), "required")
-		case id.SignInType == idshift.SignInEmail, id.SignInType == idshift.SignInUserName,
-			id.SignInType == idshift.SignInFederated, id.SignInType == "userPrincipalName":
-		case strings.HasPrefix(id.SignInType, idshift.SignInEmail) || rules.AllowCustomSignInTypes:
+		case isLocalSignIn(id.SignInType), strings.EqualFold(id.SignInType, idshift.SignInFederated):
+		case rules.AllowCustomSignInTypes:
 		default:
 			return idshift.Invalid(f("signInType"), "unknown sign-in type %q", id.SignInType)
 		}
@@ -139,17 +194,18 @@ func validateIdentities(u *User, rules Rules) error {
 		if v == "" {
 			return idshift.Invalid(f("issuerAssignedId"), "required")
 		}
-		if n := utf8.RuneCountInString(v); n > maxIssuerAssignedID {
-			return idshift.Invalid(f("issuerAssignedId"), "%d characters, more than %d", n, maxIssuerAssignedID)
-		}
 		switch {
-		case strings.HasPrefix(id.SignInType, idshift.SignInEmail):
-			if err := checkMail(v); err != "" {
+		case isEmailSignIn(id.SignInType):
+			if err := checkMail(v, false); err != "" {
 				return idshift.Invalid(f("issuerAssignedId"), "%s", err)
 			}
-		case id.SignInType == idshift.SignInUserName:
+		case isUserName(id.SignInType):
 			if err := checkUserName(v); err != "" {
 				return idshift.Invalid(f("issuerAssignedId"), "%s", err)
+			}
+		default:
+			if n := utf8.RuneCountInString(v); n > maxOtherID {
+				return idshift.Invalid(f("issuerAssignedId"), "%d characters, more than %d", n, maxOtherID)
 			}
 		}
 		key := strings.ToLower(id.Issuer) + "\x00" + strings.ToLower(v)
@@ -166,6 +222,9 @@ func validateIdentities(u *User, rules Rules) error {
 }
 
 func checkUserName(v string) string {
+	if n := utf8.RuneCountInString(v); n > maxUserName {
+		return fmt.Sprintf("%d characters, more than %d", n, maxUserName)
+	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
@@ -179,24 +238,57 @@ func checkUserName(v string) string {
 	return ""
 }
 
+// passwordSymbols are the symbols Entra's password policy allows besides letters, digits and space (§8.1).
+const passwordSymbols = "@#$%^&*-_!+=[]{}|\\:',.?/`~\"();<> "
+
+// passwordProblem returns why pw breaks Entra's password policy (§8.1), or "". It never quotes the password.
+func passwordProblem(pw string, strong bool) string {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n == 0:
+		return "required"
+	case n > maxPassword:
+		return fmt.Sprintf("longer than %d characters", maxPassword)
+	case !strong:
+		return ""
+	case n < minPassword:
+		return fmt.Sprintf("shorter than %d characters", minPassword)
+	}
+	var lower, upper, digit, symbol int
+	for _, r := range pw {
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = 1
+		case r >= 'A' && r <= 'Z':
+			upper = 1
+		case r >= '0' && r <= '9':
+			digit = 1
+		case r < utf8.RuneSelf && strings.ContainsRune(passwordSymbols, r):
+			symbol = 1
+		default:
+			return "contains a character the password policy does not allow (Unicode or control characters)"
+		}
+	}
+	if lower+upper+digit+symbol < 3 {
+		return "needs three of: lower case, upper case, digits, symbols (or passwordPolicies DisableStrongPassword)"
+	}
+	return ""
+}
+
+func hasPolicy(policies, name string) bool {
+	for p := range strings.SplitSeq(policies, ",") {
+		if strings.EqualFold(strings.TrimSpace(p), name) {
+			return true
+		}
+	}
+	return false
+}
+
 func validatePassword(u *User) error {
 	local := false
 	for _, id := range u.Identities {
 		if isLocalSignIn(id.SignInType) {
 			local = true
-		}
-	}
-	if u.PasswordProfile == nil {
-		if local {
-			return idshift.Invalid("passwordProfile", "required for a local account")
-		}
-	} else {
-		n := utf8.RuneCountInString(u.PasswordProfile.Password)
-		switch {
-		case n == 0:
-			return idshift.Invalid("passwordProfile.password", "required")
-		case n > maxPassword:
-			return idshift.Invalid("passwordProfile.password", "longer than %d characters", maxPassword)
 		}
 	}
 	if u.PasswordPolicies != "" {
@@ -207,6 +299,16 @@ func validatePassword(u *User) error {
 				return idshift.Invalid("passwordPolicies", "unknown policy %q", strings.TrimSpace(p))
 			}
 		}
+	}
+	if u.PasswordProfile == nil {
+		if local {
+			return idshift.Invalid("passwordProfile", "required for a local account")
+		}
+		return nil
+	}
+	strong := !hasPolicy(u.PasswordPolicies, "DisableStrongPassword")
+	if msg := passwordProblem(u.PasswordProfile.Password, strong); msg != "" {
+		return idshift.Invalid("passwordProfile.password", "%s", msg)
 	}
 	return nil
 }
@@ -280,22 +382,25 @@ func splitExtensionName(s string) (app, name string, ok bool) {
 	return app, name, true
 }
 
-// UserWarnings lists what Graph may accept but is worth a look: more than WarnIdentities identities (an older
-// limits page allowed only 7 in one create), and a local account without DisablePasswordExpiration.
+// UserWarnings lists what Graph accepts but is worth a look (docs/contracts.md §6.1, §6.5): a local account
+// without DisablePasswordExpiration, a mail with accented characters, more than 250 otherMails.
 func UserWarnings(u *User) []string {
 	if u == nil {
 		return nil
 	}
 	var w []string
-	if len(u.Identities) > WarnIdentities {
-		w = append(w, fmt.Sprintf("identities: %d identities; an older Graph limit allowed %d per create", len(u.Identities), WarnIdentities))
-	}
 	local := false
 	for _, id := range u.Identities {
 		local = local || isLocalSignIn(id.SignInType)
 	}
-	if local && !strings.Contains(u.PasswordPolicies, "DisablePasswordExpiration") {
+	if local && !hasPolicy(u.PasswordPolicies, "DisablePasswordExpiration") {
 		w = append(w, "passwordPolicies: a local account should have DisablePasswordExpiration")
+	}
+	if checkMail(u.Mail, false) != "" && checkMail(u.Mail, true) == "" {
+		w = append(w, "mail: accented characters; some Microsoft pages say they are not allowed")
+	}
+	if len(u.OtherMails) > otherMailsWarn {
+		w = append(w, fmt.Sprintf("otherMails: %d values, more than the %d an older page gives", len(u.OtherMails), otherMailsWarn))
 	}
 	return w
 }

@@ -464,8 +464,7 @@ func (im *Importer) dryRun(chunk []*plan, acts []action) error {
 		case actResolve:
 			line["action"] = "resolve"
 			line["method"] = "GET"
-			line["url"] = "/v1.0/users?$filter=identities/any(c:c/issuerAssignedId eq '" +
-				strings.ReplaceAll(p.lookup.IssuerAssignedID, "'", "''") + "' and c/issuer eq '" + p.lookup.Issuer + "')"
+			line["url"] = "/v1.0/users?$filter=" + graph.IdentityFilter(p.lookup.Issuer, p.lookup.IssuerAssignedID)
 			im.progress.skipped.Add(1)
 		case actCreate:
 			line["action"] = "create"

@@ -174,11 +174,17 @@ func parseScrypt(s string, c *cfg) (hasher, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f[1] == "scrypt" && c.ScryptLnIsN {
+	switch {
+	case f[1] == "scrypt" && c.ScryptLnIsN:
 		if ln < 2 || ln&(ln-1) != 0 {
 			return nil, malformed("scrypt: N must be a power of two > 1")
 		}
 		ln = bits.TrailingZeros(uint(ln))
+	case f[1] == "scrypt" && ln > 62 && ln&(ln-1) == 0:
+		// Too large to be log2 N, and a power of two: only Ory Kratos's spelling (ln is N) can mean this.
+		ln = bits.TrailingZeros(uint(ln))
+	case f[1] == "scrypt" && ln > 62:
+		return nil, malformed("scrypt: ln=%d is neither log2 N nor a power of two; if the hashes come from Ory Kratos (ln is N), set Options.ScryptLnIsN (--scrypt-ln-is-n)", ln)
 	}
 	r, err := atoi("scrypt r", pm.val("r"))
 	if err != nil {

@@ -323,7 +323,30 @@ func parse(raw string, c *cfg) (hasher, error) {
 			return h, nil
 		}
 	}
-	return nil, ErrUnknownFormat
+	return nil, unknownFormat(raw)
+}
+
+// bareDigests names the plain digests of each hex length, for the hint of unknownFormat.
+var bareDigests = map[int]string{32: "MD5 or NTLM", 40: "SHA-1", 56: "SHA-224", 64: "SHA-256", 96: "SHA-384", 128: "SHA-512"}
+
+// unknownFormat returns ErrUnknownFormat, with a hint when raw looks like a bare digest, which cannot be detected
+// and needs Options.Format (the --hash-format flag of idshift). The hint gives raw's length, never raw.
+func unknownFormat(raw string) error {
+	hexOnly, b64 := true, true
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		isHex := c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+		hexOnly = hexOnly && isHex
+		b64 = b64 && (isHex || c >= 'g' && c <= 'z' || c >= 'G' && c <= 'Z' || c == '+' || c == '/' || c == '=' || c == ':')
+	}
+	switch {
+	case hexOnly && bareDigests[len(raw)] != "":
+		return fmt.Errorf("%w: a bare %d-character hex digest (%s?) cannot be detected: set Options.Format (--hash-format, see docs/hashes.md)",
+			ErrUnknownFormat, len(raw), bareDigests[len(raw)])
+	case hexOnly || b64 && len(raw) >= 16:
+		return fmt.Errorf("%w: a bare digest cannot be detected: set Options.Format (--hash-format, see docs/hashes.md)", ErrUnknownFormat)
+	}
+	return ErrUnknownFormat
 }
 
 // Normalize detects raw's format, parses it, checks its cost against opt.Limits and returns its normalised form.

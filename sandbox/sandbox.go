@@ -34,6 +34,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/idshift/idshift/internal/uuid"
 )
 
 // Defaults of Config.
@@ -397,18 +399,12 @@ func isGUID(s string) bool {
 	return true
 }
 
-func newGUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
 var errNotFound = errors.New("not found")
 
 // signingKey is the RSA key tenants sign tokens with. Generating a 2048-bit key costs about a second under the race
 // detector, so one process generates it once and its tenants share it; each tenant still has its own key id and
 // issuer, and a process's key never leaves its memory.
 var signingKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+
+// newGUID returns a random object or request id.
+func newGUID() string { return uuid.New() }

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/idshift/idshift/internal/uuid"
 )
 
 // tokenLifetime is the lifetime of issued access tokens (Entra's default is 60–90 minutes).
@@ -221,20 +223,7 @@ func (t *Tenant) graphAudience(resource string, r *http.Request) bool {
 // servicePrincipalID derives a stable object id for an app's service principal.
 func servicePrincipalID(appID string) string {
 	h := sha256.Sum256([]byte("sp:" + appID))
-	b := h[:16]
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	s := base16(b)
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
-}
-
-func base16(b []byte) string {
-	const hexd = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = hexd[c>>4], hexd[c&15]
-	}
-	return string(out)
+	return uuid.FromBytes([16]byte(h[:16]))
 }
 
 func (t *Tenant) sign(c claims) (string, error) {

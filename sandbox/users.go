@@ -297,7 +297,8 @@ func (t *Tenant) checkSpecial(c *call, in *userInput, name string, max int, v an
 			return nil
 		}
 		s, ok := v.(string)
-		if !ok || len(s) > max || !validEmail(s) {
+		// Accented characters in mail are a warning in docs/contracts.md §6.5, not a rule; otherMails refuses them.
+		if !ok || !validEmailAccents(s, true) {
 			return invalidValue(c, name)
 		}
 		in.set[name] = s
@@ -417,16 +418,14 @@ func (t *Tenant) checkIdentity(c *call, v any) (map[string]any, *result) {
 	if assigned == "" {
 		return nil, c.badRequest("The issuerAssignedId property of an identity is required.")
 	}
-	switch signIn {
-	case "federated":
-		if len(assigned) > 512 {
-			return nil, invalidValue(c, "identities")
-		}
-	case "emailAddress":
+	// Sign-in types compare case-insensitively: External ID's alias page spells userName "username" (contracts §6.2),
+	// and emailAddress1 (any type starting with emailAddress) is an email too.
+	switch {
+	case len(signIn) >= len("emailAddress") && strings.EqualFold(signIn[:len("emailAddress")], "emailAddress"):
 		if !validEmail(assigned) {
 			return nil, c.badRequest("The issuerAssignedId '" + assigned + "' is not a valid email address.")
 		}
-	case "userName":
+	case strings.EqualFold(signIn, "userName"):
 		if !validUserName(assigned) {
 			return nil, c.badRequest("The issuerAssignedId '" + assigned + "' of signInType userName is not valid: it must start with a letter or a digit, contain only letters, digits, '-' and '_', and be at most 64 characters.")
 		}
@@ -435,7 +434,7 @@ func (t *Tenant) checkIdentity(c *call, v any) (map[string]any, *result) {
 			return nil, invalidValue(c, "identities")
 		}
 	}
-	if signIn != "federated" && !strings.EqualFold(issuer, t.cfg.Domain) {
+	if !strings.EqualFold(signIn, "federated") && !strings.EqualFold(issuer, t.cfg.Domain) {
 		return nil, c.badRequest("The issuer '" + issuer + "' of a local identity must be the tenant's domain '" + t.cfg.Domain + "'.")
 	}
 	return map[string]any{"signInType": signIn, "issuer": issuer, "issuerAssignedId": assigned}, nil
@@ -457,18 +456,26 @@ func validUserName(s string) bool {
 	return true
 }
 
-// validEmail accepts the ASCII addresses Graph accepts: local@domain with a dotted domain.
-func validEmail(s string) bool {
-	if len(s) > 256 {
+// validEmail accepts the ASCII addresses Graph accepts: local@domain with a dotted domain (internal/ruletable/rules.json).
+func validEmail(s string) bool { return validEmailAccents(s, false) }
+
+// validEmailAccents is validEmail that also admits non-ASCII letters in the local part when accents is set: at most
+// 254 characters (RFC 5321), a local part of at most 64 without specials or misplaced dots, a domain of at least two
+// labels of ASCII letters, digits and -.
+func validEmailAccents(s string, accents bool) bool {
+	if utf8.RuneCountInString(s) > 254 {
 		return false
 	}
 	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at > 64 || at == len(s)-1 {
+	if at <= 0 || at == len(s)-1 {
 		return false
 	}
 	local, domain := s[:at], s[at+1:]
+	if utf8.RuneCountInString(local) > 64 {
+		return false
+	}
 	for _, r := range local {
-		if r <= ' ' || r >= 127 || strings.ContainsRune("\"(),:;<>@[\\]", r) {
+		if r <= ' ' || r == 127 || (r > 127 && !accents) || strings.ContainsRune("\"(),:;<>@[\\]", r) {
 			return false
 		}
 	}
@@ -492,7 +499,11 @@ func validEmail(s string) bool {
 	return true
 }
 
-// strongPassword is the Entra policy: 8 to 256 characters with three of lower case, upper case, digits, symbols.
+// passwordSymbols are the symbols Entra's password policy allows besides letters, digits and space (contracts §8.1).
+const passwordSymbols = "@#$%^&*-_!+=[]{}|\\:',.?/`~\"();<> "
+
+// strongPassword is the Entra policy (contracts §8.1): 8 to 256 characters of A-Z, a-z, 0-9, space and
+// passwordSymbols (no Unicode), with three of lower case, upper case, digits, symbols.
 func strongPassword(pw string) bool {
 	n := utf8.RuneCountInString(pw)
 	if n < 8 || n > 256 {
@@ -507,8 +518,10 @@ func strongPassword(pw string) bool {
 			upper = 1
 		case r >= '0' && r <= '9':
 			digit = 1
-		default:
+		case r < 128 && strings.ContainsRune(passwordSymbols, r):
 			symbol = 1
+		default:
+			return false
 		}
 	}
 	return lower+upper+digit+symbol >= 3

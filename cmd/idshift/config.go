@@ -1,15 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/idshift/idshift/source"
 )
 
 // Config is the single YAML configuration file of `idshift import` (and the commands after it). Every key also has
@@ -84,6 +86,8 @@ type Config struct {
 
 	// AllowUnsealedSecrets lets a PostgreSQL store open without a store key: legacy hashes are then unsealed in it.
 	AllowUnsealedSecrets bool `yaml:"allow_unsealed_secrets"`
+	// origin records where each key's value came from, for error messages.
+	origin origins
 }
 
 // AppConfig is one app registration.
@@ -109,18 +113,161 @@ func defaultConfig() *Config {
 	return c
 }
 
-// loadConfigFile decodes path strictly: an unknown key is an error naming it and its line.
+// loadConfigFile decodes path strictly into c and records in c.origin the line of every key it sets. An unknown
+// key is an error naming its path, its line and the nearest valid key; a value of the wrong type names its key and
+// line.
 func loadConfigFile(path string, c *Config) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file sets nothing
+	}
+	if c.origin == nil {
+		c.origin = origins{}
+	}
+	d := nodeDecoder{file: path, origin: c.origin}
+	return d.decode("", doc.Content[0], reflect.ValueOf(c).Elem())
+}
+
+// nodeDecoder decodes a YAML node tree into a configuration struct, field by field, so that every error can name
+// the key path and the line at fault.
+type nodeDecoder struct {
+	file   string
+	origin origins
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func (d nodeDecoder) errorf(n *yaml.Node, format string, args ...any) error {
+	return fmt.Errorf("config %s:%d: %s", d.file, n.Line, fmt.Sprintf(format, args...))
+}
+
+func (d nodeDecoder) decode(path string, n *yaml.Node, v reflect.Value) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch {
+	case v.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return d.errorf(n, "%s: want a mapping of keys (%s), got %q", describeKey(path), strings.Join(yamlKeys(v.Type()), ", "), n.Value)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			idx, ok := yamlField(v.Type(), k.Value)
+			if !ok {
+				msg := fmt.Sprintf("unknown key %s", joinKey(path, k.Value))
+				if near := source.Nearest(k.Value, yamlKeys(v.Type())); near != "" {
+					msg += fmt.Sprintf("; did you mean %s?", joinKey(path, near))
+				}
+				return d.errorf(k, "%s", msg)
+			}
+			if err := d.decode(joinKey(path, k.Value), val, v.Field(idx)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+		if n.Kind != yaml.SequenceNode {
+			return d.errorf(n, "%s: want a list", path)
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, e := range n.Content {
+			if err := d.decode(fmt.Sprintf("%s[%d]", path, i), e, s.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+		d.origin[path] = fmt.Sprintf("%s:%d", d.file, n.Line)
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return d.errorf(n, "%s: want a single value", path)
+	}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		return d.errorf(n, "%s: %q is not %s", path, n.Value, kindName(v.Type()))
+	}
+	d.origin[path] = fmt.Sprintf("%s:%d", d.file, n.Line)
 	return nil
+}
+
+func joinKey(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func describeKey(path string) string {
+	if path == "" {
+		return "the file"
+	}
+	return path
+}
+
+func kindName(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "a duration (e.g. 150s)"
+	case t.Kind() == reflect.Int:
+		return "an integer"
+	case t.Kind() == reflect.Bool:
+		return "a boolean (true or false)"
+	}
+	return "a " + t.Kind().String()
+}
+
+// yamlKeys lists the keys of a struct type, as its yaml tags name them.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+func yamlField(t reflect.Type, key string) (int, bool) {
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name == key && name != "" {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// origins records where each configuration key's value came from ("--workers", "$IDSHIFT_WORKERS",
+// "idshift.yaml:12"), so that a value refused by the final validation is reported where the user set it.
+type origins map[string]string
+
+// describe names key and where its value came from, for an error message: "import.workers (--workers)",
+// "import.workers (from $IDSHIFT_WORKERS)", "import.workers (idshift.yaml:12)". A value never set is described
+// by its flag.
+func (o origins) describe(bs []binding, key string) string {
+	if s, ok := o[key]; ok {
+		return fmt.Sprintf("%s (from %s)", key, s)
+	}
+	if f := flagOf(bs, key); f != "?" {
+		return fmt.Sprintf("%s (--%s)", key, f)
+	}
+	return key
+}
+
+// noteFlags records the flags set on the command line as the origin of their keys.
+func (o origins) noteFlags(fs *flag.FlagSet, bs []binding) {
+	fs.Visit(func(f *flag.Flag) {
+		for _, b := range bs {
+			if b.flag == f.Name {
+				o[b.key] = "--" + f.Name
+			}
+		}
+	})
 }
 
 // binding ties one configuration key to its flag and environment variable.
@@ -160,7 +307,10 @@ func (c *Config) bindings() []binding {
 
 // applyEnv overrides the configuration from the environment; a bad value names the variable.
 func (c *Config) applyEnv(getenv func(string) string) error {
-	return applyBindingsEnv(c.bindings(), getenv)
+	if c.origin == nil {
+		c.origin = origins{}
+	}
+	return applyBindingsEnv(c.bindings(), getenv, c.origin)
 }
 
 // register adds every binding as a flag whose default is the current value.
@@ -207,25 +357,32 @@ func configFlag(args []string, getenv func(string) string) string {
 	return getenv("IDSHIFT_CONFIG")
 }
 
-// validate names the field at fault.
+// validate names the key at fault and where its value came from (flag, environment variable or file line).
 func (c *Config) validate() error {
+	bs := c.bindings()
+	at := func(key string) string { return c.origin.describe(bs, key) }
 	switch {
 	case c.Source.Path == "":
-		return fmt.Errorf("config: source.path (--source): required")
+		return fmt.Errorf("config: %s: required", at("source.path"))
 	case c.Store == "":
-		return fmt.Errorf("config: store (--store): required")
+		return fmt.Errorf("config: %s: required", at("store"))
 	case c.Import.Workers < 1:
-		return fmt.Errorf("config: import.workers (--workers): must be at least 1, got %d", c.Import.Workers)
+		return fmt.Errorf("config: %s: must be at least 1, got %d", at("import.workers"), c.Import.Workers)
 	case c.Import.ChunkSize < 1:
-		return fmt.Errorf("config: import.chunk_size (--chunk-size): must be at least 1, got %d", c.Import.ChunkSize)
-	case c.Limits.AppWrites < 1 || c.Limits.AppWindow <= 0:
-		return fmt.Errorf("config: limits.app_writes/app_window: must be positive")
-	case c.Limits.TenantWrites < 1 || c.Limits.TenantWindow <= 0:
-		return fmt.Errorf("config: limits.tenant_writes/tenant_window: must be positive")
+		return fmt.Errorf("config: %s: must be at least 1, got %d", at("import.chunk_size"), c.Import.ChunkSize)
+	case c.Limits.AppWrites < 1:
+		return fmt.Errorf("config: %s: must be at least 1, got %d", at("limits.app_writes"), c.Limits.AppWrites)
+	case c.Limits.AppWindow <= 0:
+		return fmt.Errorf("config: %s: must be positive, got %s", at("limits.app_window"), c.Limits.AppWindow)
+	case c.Limits.TenantWrites < 1:
+		return fmt.Errorf("config: %s: must be at least 1, got %d", at("limits.tenant_writes"), c.Limits.TenantWrites)
+	case c.Limits.TenantWindow <= 0:
+		return fmt.Errorf("config: %s: must be positive, got %s", at("limits.tenant_window"), c.Limits.TenantWindow)
 	}
 	if _, _, err := c.shard(); err != nil {
 		return err
 	}
+	c.Hashes.origin = c.origin
 	if _, err := c.Hashes.options(); err != nil {
 		return err
 	}
@@ -249,10 +406,36 @@ func (c *Config) shard() (i, n int, err error) {
 	i, err1 := strconv.Atoi(a)
 	n, err2 := strconv.Atoi(b)
 	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return 0, 0, fmt.Errorf("config: import.shard (--shard): %q is not I/N with 0 <= I < N", c.Import.Shard)
+		return 0, 0, fmt.Errorf("config: %s: %q is not I/N with 0 <= I < N", c.origin.describe(c.bindings(), "import.shard"), c.Import.Shard)
 	}
 	if n > 1 && !strings.Contains(c.Store, "://") {
-		return 0, 0, fmt.Errorf("config: import.shard (--shard): a split import needs a shared PostgreSQL store (store: postgres://…)")
+		return 0, 0, fmt.Errorf("config: %s: a split import needs a shared PostgreSQL store (store: postgres://…)", c.origin.describe(c.bindings(), "import.shard"))
 	}
 	return i, n, nil
+}
+
+// importHelp is the -h text of `idshift import`: examples first, then its flags grouped by purpose.
+var importHelp = help{
+	usage: "idshift import --source FILE --domain DOMAIN [flags]",
+	about: `Creates every user of a legacy export in the External ID tenant through Microsoft Graph, exactly once and
+resumably: a random password, the migration flag and the legacy id on each account; invalid and duplicate rows go
+to the reject file with their line and reason. Every flag is also a key of the YAML file given by --config and an
+environment variable (shown after each flag); a flag wins over the environment, which wins over the file.
+Exit status: 0 complete; 3 complete with rejected rows or collisions; 4 some users failed at the tenant (rerun
+to retry them); 1 the run stopped; 2 bad flags or configuration.`,
+	examples: []example{
+		{"plan an import and print what would be sent, writing nothing", "idshift import --source users.csv --domain contoso.onmicrosoft.com --dry-run"},
+		{"import into a tenant, creating the extension attributes on the first run", "AZURE_TENANT_ID=… AZURE_CLIENT_ID=… AZURE_CLIENT_SECRET=… \\\n    idshift import --source users.csv --domain contoso.onmicrosoft.com --setup-extensions"},
+		{"everything from a configuration file, one process of a split import in three", "idshift import --config idshift.yaml --store postgres://… --shard 0/3"},
+	},
+	groups: []flagGroup{
+		{"Source", []string{"source", "format", "source-name", "mapping"}},
+		{"Tenant and credentials", []string{"domain", "tenant-id", "client-id", "client-secret", "client-certificate",
+			"graph-url", "authority-host", "ca-file", "extensions-app-id", "setup-extensions"}},
+		{"Hashes", hashFormatFlags},
+		{"Limits (writes to the tenant)", []string{"app-writes", "app-window", "tenant-writes", "tenant-window", "workers", "chunk-size"}},
+		{"Limits (cost caps of legacy hashes)", hashCapFlags},
+		{"Run", []string{"config", "store", "rejects", "shard", "dry-run", "update", "adopt-existing", "json",
+			"migration-attribute", "legacy-id-attribute", "disable-strong-password", "progress-every", "cpuprofile"}},
+	},
 }

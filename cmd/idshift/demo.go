@@ -23,6 +23,16 @@ import (
 // file, and the example users shipped in examples/ (a few of them bad on purpose).
 func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	fs := newFlagSet(env, "demo")
+	help{
+		usage: "idshift demo [--dir DIR]",
+		about: `Runs the whole import journey on embedded defaults: a sandbox tenant in-process, the migration's extension
+attributes, the ~300 example users (a few bad on purpose, they land in the reject file), the same import again
+(nothing is created twice), and one legacy password checked against its imported hash. No cloud account needed.`,
+		examples: []example{
+			{"the journey, its files in ./idshift-demo/", "idshift demo"},
+			{"its files elsewhere", "idshift demo --dir /tmp/idshift-demo"},
+		},
+	}.install(fs)
 	dir := fs.String("dir", "idshift-demo", "directory for the demo's files (state, rejects, users, CA certificate); its state is started afresh")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err

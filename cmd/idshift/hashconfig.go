@@ -47,6 +47,9 @@ type HashConfig struct {
 		DESCryptRounds   int `yaml:"des_crypt_rounds"`
 		PhpassLog2       int `yaml:"phpass_log2"`
 	} `yaml:"limits"`
+
+	// origin records where each key's value came from, for error messages (set by Config.validate).
+	origin origins
 }
 
 func defaultHashConfig() HashConfig {
@@ -112,7 +115,7 @@ func (h *HashConfig) options() (pwhash.Options, error) {
 		{"hashes.limits.phpass_log2", l.PhpassLog2, 7, 30},
 	} {
 		if c.v < c.lo || c.v > c.hi {
-			return pwhash.Options{}, fmt.Errorf("config: %s (--%s): want %d to %d, got %d", c.key, flagOf(bs, c.key), c.lo, c.hi, c.v)
+			return pwhash.Options{}, fmt.Errorf("config: %s: want %d to %d, got %d", h.origin.describe(bs, c.key), c.lo, c.hi, c.v)
 		}
 	}
 	opt := pwhash.Options{
@@ -135,7 +138,7 @@ func (h *HashConfig) options() (pwhash.Options, error) {
 		var oe *pwhash.OptionError
 		if errors.As(err, &oe) {
 			key := optionKeys[oe.Field]
-			return pwhash.Options{}, fmt.Errorf("config: %s (--%s): %s", key, flagOf(bs, key), oe.Problem)
+			return pwhash.Options{}, fmt.Errorf("config: %s: %s", h.origin.describe(bs, key), oe.Problem)
 		}
 		return pwhash.Options{}, fmt.Errorf("config: hashes: %w", err)
 	}
@@ -177,15 +180,19 @@ func registerBindings(fs *flag.FlagSet, bs []binding) {
 	}
 }
 
-// applyBindingsEnv sets each binding whose environment variable is set; a bad value names the variable.
-func applyBindingsEnv(bs []binding, getenv func(string) string) error {
+// applyBindingsEnv sets each binding whose environment variable is set, and records it in o when o is not nil; a
+// bad value names the variable.
+func applyBindingsEnv(bs []binding, getenv func(string) string, o origins) error {
 	for _, b := range bs {
 		v := getenv(b.env)
 		if v == "" {
 			continue
 		}
 		if err := setValue(b.ptr, v); err != nil {
-			return fmt.Errorf("config: %s (%s): %w", b.env, b.key, err)
+			return fmt.Errorf("config: $%s (%s): %w", b.env, b.key, err)
+		}
+		if o != nil {
+			o[b.key] = "$" + b.env
 		}
 	}
 	return nil

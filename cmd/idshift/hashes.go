@@ -21,10 +21,67 @@ import (
 )
 
 const hashesUsage = `Usage:
-  idshift hashes check [-f FILE] [flags]   verify password/hash pairs read as JSON Lines
+  idshift hashes check [-f FILE] [flags]    verify password/hash pairs read as JSON Lines
   idshift hashes lint --source FILE [flags] check every hash of a source file
 
+Examples:
+  # Which formats does the export hold, and can every hash be used?
+  idshift hashes lint --source users.csv
+
+  # Does this known password match its imported hash?
+  echo '{"hash":"$2b$10$…","password":"correct horse"}' | idshift hashes check
+
 Run 'idshift hashes check -h' or 'idshift hashes lint -h' for the flags.`
+
+// hashFormatFlags and hashCapFlags group the hash flags every command that reads hashes shares.
+var (
+	hashFormatFlags = []string{"hash-format", "password-encoding", "scrypt-ln-is-n", "salt-position", "salt-encoding",
+		"hash-encoding", "digest-separator", "hmac-key", "hmac-key-encoding", "firebase-signer-key",
+		"firebase-salt-separator", "firebase-rounds", "firebase-mem-cost"}
+	hashCapFlags = []string{"max-bcrypt-cost", "max-scrypt-n", "max-scrypt-r", "max-scrypt-p", "max-scrypt-nr",
+		"max-argon-memory", "max-argon-time", "max-argon-threads", "max-pbkdf2-iterations", "max-sha-crypt-rounds",
+		"max-des-crypt-rounds", "max-phpass-log2"}
+)
+
+var hashesCheckHelp = help{
+	usage: "idshift hashes check [-f FILE] [flags]",
+	about: `Reads JSON Lines from FILE (default standard input), one pair a line:
+  {"hash": "<hash string or a Keycloak/Auth0/Okta/Firebase JSON object>", "password": "…",
+   "encoding": "latin1", "format": "sha256-salted", "firebase": {"signerKey","saltSeparator","rounds","memCost"},
+   "scryptLnIsN": true, "digest": {"saltPosition","saltEncoding","hashEncoding","separator","key","keyEncoding"}}
+(all but hash and password are optional and override the flags for that line). Writes one line per
+input line, in the same order: {"match":true}, {"match":false} or {"error":"<reason>"}; blank lines are skipped.
+Exit status: 0 when every line was decided (match or no match), 1 when any line gave an error, 2 bad flags.`,
+	examples: []example{
+		{"check the pairs of a file, four at a time", "idshift hashes check -f pairs.jsonl --workers 4"},
+		{"bare SHA-256 digests with a salt after the password", "idshift hashes check -f pairs.jsonl --hash-format sha256-salted --salt-position after"},
+		{"an Ory Kratos export, whose $scrypt$ln= is N itself", "idshift hashes check -f kratos.jsonl --scrypt-ln-is-n"},
+	},
+	groups: []flagGroup{
+		{"Input", []string{"f", "workers"}},
+		{"Hashes", hashFormatFlags},
+		{"Cost caps (a hash above a cap is refused, not verified)", hashCapFlags},
+	},
+}
+
+var hashesLintHelp = help{
+	usage: "idshift hashes lint --source FILE [flags]",
+	about: `Reads every user of a source file as the import would and normalises its password hash: counts per format, users
+without a hash, unreadable rows, malformed hashes, hashes over the cost caps, unknown and unsupported formats, with
+the first line numbers of each. Exit status: 0 when every row was read and every hash can be used, 1 otherwise,
+2 bad flags.`,
+	examples: []example{
+		{"the formats of a CSV export with the default schema", "idshift hashes lint --source users.csv"},
+		{"a JSON Lines export described by a mapping, as JSON", "idshift hashes lint --source users.jsonl --mapping mapping.yaml --json"},
+		{"bare MD5 digests, which cannot be detected", "idshift hashes lint --source users.csv --hash-format md5"},
+	},
+	groups: []flagGroup{
+		{"Source", []string{"source", "format", "mapping"}},
+		{"Report", []string{"json", "max-lines"}},
+		{"Hashes", hashFormatFlags},
+		{"Cost caps (a hash above a cap is refused, not verified)", hashCapFlags},
+	},
+}
 
 func runHashes(ctx context.Context, env *Env, args []string) (int, error) {
 	if len(args) == 0 {
@@ -83,23 +140,10 @@ const maxCheckLine = 1 << 20
 
 func runHashesCheck(ctx context.Context, env *Env, args []string) (int, error) {
 	fs := newFlagSet(env, "hashes check")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: idshift hashes check [-f FILE] [flags]
-
-Reads JSON Lines from FILE (default standard input), one pair a line:
-  {"hash": "<hash string or a Keycloak/Auth0/Okta/Firebase JSON object>", "password": "…",
-   "encoding": "latin1", "format": "sha256-salted", "firebase": {"signerKey","saltSeparator","rounds","memCost"},
-   "scryptLnIsN": true, "digest": {"saltPosition","saltEncoding","hashEncoding","separator","key","keyEncoding"}}
-(all but hash and password are optional and override the flags for that line). Writes one line per
-input line, in the same order: {"match":true}, {"match":false} or {"error":"<reason>"}; blank lines are skipped.
-Exit status: 0 when every line was decided (match or no match), 1 when any line gave an error.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+	hashesCheckHelp.install(fs)
 	hc := defaultHashConfig()
-	if err := applyBindingsEnv(hc.bindings(), env.Getenv); err != nil {
+	hc.origin = origins{}
+	if err := applyBindingsEnv(hc.bindings(), env.Getenv, hc.origin); err != nil {
 		return 2, err
 	}
 	registerBindings(fs, hc.bindings())
@@ -108,6 +152,7 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
+	hc.origin.noteFlags(fs, hc.bindings())
 	if fs.NArg() > 0 {
 		return 2, fmt.Errorf("check: unexpected argument %q", fs.Arg(0))
 	}
@@ -352,19 +397,10 @@ func (r *lintReport) unusable() int64 {
 
 func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
 	fs := newFlagSet(env, "hashes lint")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: idshift hashes lint --source FILE [--format csv|jsonl|json] [--mapping FILE] [--json] [flags]
-
-Reads every user of a source file as the import would and normalises its password hash: counts per format, users
-without a hash, unreadable rows, malformed hashes, hashes over the cost caps, unknown and unsupported formats, with
-the first line numbers of each. Exit status: 0 when every row was read and every hash can be used, 1 otherwise.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+	hashesLintHelp.install(fs)
 	hc := defaultHashConfig()
-	if err := applyBindingsEnv(hc.bindings(), env.Getenv); err != nil {
+	hc.origin = origins{}
+	if err := applyBindingsEnv(hc.bindings(), env.Getenv, hc.origin); err != nil {
 		return 2, err
 	}
 	registerBindings(fs, hc.bindings())
@@ -376,6 +412,7 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
+	hc.origin.noteFlags(fs, hc.bindings())
 	if fs.NArg() > 0 {
 		return 2, fmt.Errorf("lint: unexpected argument %q", fs.Arg(0))
 	}

@@ -144,7 +144,8 @@ func TestHashesCheckOptions(t *testing.T) {
 	// Kratos's scrypt dialect: ln is N itself. The hash is built here with x/crypto's scrypt primitive.
 	kratos := kratosScrypt(t, "pw")
 	in := jsonLine(t, map[string]string{"hash": kratos, "password": "pw"})
-	if code, stdout, _ := runIn(t, in, "hashes", "check"); code != 1 || !strings.Contains(stdout, "error") {
+	// ln=16384 can only be N (as log2 N it is far out of range), so it is read as N even without the flag.
+	if code, stdout, _ := runIn(t, in, "hashes", "check"); code != 0 || strings.TrimSpace(stdout) != `{"match":true}` {
 		t.Fatalf("without the dialect flag: exit %d, %s", code, stdout)
 	}
 	if code, stdout, _ := runIn(t, in, "hashes", "check", "--scrypt-ln-is-n"); code != 0 || strings.TrimSpace(stdout) != `{"match":true}` {
@@ -170,7 +171,7 @@ func TestHashesCheckOptions(t *testing.T) {
 	if code, stdout, _ := runIn(t, in, "hashes", "check", "--max-bcrypt-cost", "4"); code != 1 || !strings.Contains(stdout, `bcrypt cost 5 \u003e 4`) {
 		t.Fatalf("lowered cap: exit %d, %s", code, stdout)
 	}
-	if code, _, stderr := runIn(t, in, "hashes", "check", "--max-bcrypt-cost", "3"); code != 2 || !strings.Contains(stderr, "hashes.limits.bcrypt_cost (--max-bcrypt-cost): want 4 to 31") {
+	if code, _, stderr := runIn(t, in, "hashes", "check", "--max-bcrypt-cost", "3"); code != 2 || !strings.Contains(stderr, "hashes.limits.bcrypt_cost (from --max-bcrypt-cost): want 4 to 31") {
 		t.Fatalf("cap out of range: exit %d, %s", code, stderr)
 	}
 }

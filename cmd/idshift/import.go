@@ -38,11 +38,11 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 	cfg := defaultConfig()
 	if path := configFlag(args, env.Getenv); path != "" {
 		if err := loadConfigFile(path, cfg); err != nil {
-			return exitFailed, err
+			return exitUsage, err
 		}
 	}
 	if err := cfg.applyEnv(env.Getenv); err != nil {
-		return exitFailed, err
+		return exitUsage, err
 	}
 	fs := newFlagSet(env, "import")
 	fs.String("config", "", "YAML configuration file ($IDSHIFT_CONFIG)")
@@ -60,9 +60,14 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 		logEvery     = fs.Duration("progress-every", 10*time.Second, "interval of progress log lines when not on a terminal")
 		cpuProfile   = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
 	)
+	importHelp.install(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
+	if fs.NArg() > 0 {
+		return exitUsage, fmt.Errorf("unexpected argument %q (flags come before it? see idshift import -h)", fs.Arg(0))
+	}
+	cfg.origin.noteFlags(fs, cfg.bindings())
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -86,7 +91,7 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 		cfg.Tenant.Apps = []AppConfig{{ClientID: *clientID, ClientSecret: *clientSecret, CertificatePath: *clientCert}}
 	}
 	if err := cfg.validate(); err != nil {
-		return exitFailed, err
+		return exitUsage, err
 	}
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if *flagAdopted && !cfg.Import.AdoptExisting {
@@ -134,7 +139,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		}
 		mapping = m
 	}
-	srcCfg := file.Config{Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Mapping: mapping, Stdin: env.Stdin}
+	srcCfg := file.Config{Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Mapping: mapping, Stdin: env.Stdin, Logger: logger}
 	src, err := srcCfg.Open()
 	if err != nil {
 		return exitFailed, err
@@ -364,6 +369,59 @@ func stoppableSleep(stopping context.Context) func(ctx context.Context, d time.D
 	}
 }
 
+// writeSummaryTable writes the counts of a run as an aligned table, "would be" before what a dry run would do.
+func writeSummaryTable(w io.Writer, s importer.Summary, dryRun bool) {
+	rate := 0.0
+	if s.Elapsed > 0 {
+		rate = float64(s.Read) / s.Elapsed.Seconds()
+	}
+	fmt.Fprintf(w, "read %s in %s (%.0f/s)\n", plural(s.Read, "user", "users"), s.Elapsed.Round(time.Millisecond), rate)
+	verb := ""
+	if dryRun {
+		verb = "would be "
+	}
+	type row struct {
+		label string
+		n     int64
+		note  string
+	}
+	rows := []row{
+		{verb + "created", s.Created, ""}, {"adopted", s.Adopted, ""}, {verb + "updated", s.Updated, ""},
+		{"skipped", s.Skipped, "already done"}, {"collisions", s.Collisions, ""}, {"rejected", s.Rejected, ""},
+		{"failed", s.Failed, ""},
+	}
+	sum := "read = created + adopted + updated + skipped + collisions + rejected + failed"
+	if s.OtherShard > 0 {
+		rows = append(rows, row{"other shards", s.OtherShard, "sent by the other processes of a split import"})
+		sum += " + other shards"
+	}
+	lw, nw := 0, 1
+	for _, r := range rows {
+		lw = max(lw, len(r.label))
+		nw = max(nw, len(fmt.Sprint(r.n)))
+	}
+	for _, r := range rows {
+		line := fmt.Sprintf("  %-*s  %*d", lw, r.label, nw, r.n)
+		if r.note != "" {
+			line += "  (" + r.note + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	check := "reconciles"
+	if !s.Reconciles() {
+		check = "DOES NOT RECONCILE"
+	}
+	fmt.Fprintf(w, "  %s: %s\n", sum, check)
+}
+
+// plural returns "1 user" or "n users".
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 // printSummary writes the run's summary: JSON on stdout with --json, else text (on stderr for a dry run, whose
 // stdout carries the planned requests). It returns the first write error.
 func printSummary(env *Env, s importer.Summary, opts importOptions, rejectsPath string) error {
@@ -385,27 +443,7 @@ func printSummary(env *Env, s importer.Summary, opts importOptions, rejectsPath 
 		ew.w = env.Stderr // stdout carries the planned requests
 		fmt.Fprintln(ew, "dry run: nothing was written to the tenant or the store")
 	}
-	rate := 0.0
-	if s.Elapsed > 0 {
-		rate = float64(s.Read) / s.Elapsed.Seconds()
-	}
-	fmt.Fprintf(ew, "read %d users in %s (%.0f/s)\n", s.Read, s.Elapsed.Round(time.Millisecond), rate)
-	verb := ""
-	if opts.dryRun {
-		verb = "would be "
-	}
-	fmt.Fprintf(ew, "  %screated    %d\n  adopted    %d\n  %supdated    %d\n  skipped    %d (already done)\n  collisions %d\n  rejected   %d\n  failed     %d\n",
-		verb, s.Created, s.Adopted, verb, s.Updated, s.Skipped, s.Collisions, s.Rejected, s.Failed)
-	sum := "read = created + adopted + updated + skipped + collisions + rejected + failed"
-	if s.OtherShard > 0 {
-		fmt.Fprintf(ew, "  other shards %d (sent by the other processes of a split import)\n", s.OtherShard)
-		sum += " + other shards"
-	}
-	check := "reconciles"
-	if !s.Reconciles() {
-		check = "DOES NOT RECONCILE"
-	}
-	fmt.Fprintf(ew, "  %s: %s\n", sum, check)
+	writeSummaryTable(ew, s, opts.dryRun)
 	if s.Rejected > 0 && !opts.dryRun && rejectsPath != "" {
 		fmt.Fprintf(ew, "rejected records (line, field, reason): %s\n", rejectsPath)
 	}

@@ -49,6 +49,26 @@ func (a *appFlags) Set(v string) error {
 
 // runSandbox runs the local External ID sandbox tenant over HTTPS until ctx ends, or, as "sandbox users",
 // lists the users of a running sandbox.
+var sandboxHelp = help{
+	usage: "idshift sandbox [flags]\n       idshift sandbox users [--url URL] [--ca FILE] [--list]\n       idshift sandbox signin --user NAME --password PASSWORD [--url URL] [--ca-file FILE]",
+	about: `Runs a local emulator of an Entra External ID tenant (Microsoft Graph subset, token endpoint, the external
+tenant's issuer and a sign-in simulator that calls the OnPasswordSubmit extension as Entra does) over HTTPS, and
+prints the variables that point 'idshift import', 'tenant setup' and 'serve' at it. Its limits are Graph's
+documented ones unless changed.`,
+	examples: []example{
+		{"a tenant for rehearsals; writes its CA certificate to ./sandbox-ca.pem", "idshift sandbox --listen 127.0.0.1:8443 --ca-out sandbox-ca.pem"},
+		{"no throttling, and the tenant kept in a file between runs", "idshift sandbox --no-throttle --state sandbox-state.json"},
+		{"a flaky tenant: 5% of answers lost after the write, 2% throttled", "idshift sandbox --fault-commit-then-fail 0.05 --fault-throttle 0.02"},
+	},
+	groups: []flagGroup{
+		{"Server", []string{"listen", "ca-out", "state", "callout-ca", "v"}},
+		{"Tenant and credentials", []string{"tenant-id", "domain", "app", "quota"}},
+		{"Limits", []string{"app-writes", "app-window", "tenant-writes", "tenant-window", "resource-units", "no-throttle"}},
+		{"Faults", []string{"fault-throttle", "fault-500", "fault-503", "fault-503-no-retry-after", "fault-slow",
+			"fault-slow-delay", "fault-reset", "fault-commit-then-fail", "fault-seed"}},
+	},
+}
+
 func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 	if len(args) > 0 && args[0] == "users" {
 		return runSandboxUsers(ctx, env, args[1:])
@@ -57,17 +77,7 @@ func runSandbox(ctx context.Context, env *Env, args []string) (int, error) {
 		return runSandboxSignIn(ctx, env, args[1:])
 	}
 	fs := newFlagSet(env, "sandbox")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: idshift sandbox [flags]
-       idshift sandbox users --url URL --ca FILE [--list]
-       idshift sandbox signin --user NAME --password PASSWORD [--url URL] [--ca-file FILE]
-
-Runs a local emulator of an Entra External ID tenant (Microsoft Graph subset, token endpoint, the external
-tenant's issuer and a sign-in simulator that calls the OnPasswordSubmit extension) over HTTPS.
-
-Flags:`)
-		fs.PrintDefaults()
-	}
+	sandboxHelp.install(fs)
 	var (
 		apps         appFlags
 		listen       = fs.String("listen", "127.0.0.1:8443", "address to serve HTTPS on")
@@ -179,6 +189,14 @@ Flags:`)
 // runSandboxUsers prints the number of users of a running sandbox, or all of them as JSON lines with --list.
 func runSandboxUsers(ctx context.Context, env *Env, args []string) (int, error) {
 	fs := newFlagSet(env, "sandbox users")
+	help{
+		usage: "idshift sandbox users [--url URL] [--ca FILE] [--list]",
+		about: "Prints the number of users of a running sandbox tenant, or every user as a JSON line with --list.",
+		examples: []example{
+			{"how many users did the import create?", "idshift sandbox users --ca sandbox-ca.pem"},
+			{"every user, one JSON line each", "idshift sandbox users --ca sandbox-ca.pem --list"},
+		},
+	}.install(fs)
 	url := fs.String("url", "https://127.0.0.1:8443", "URL of the running sandbox")
 	ca := fs.String("ca", "./sandbox-ca.pem", "CA certificate of the sandbox (PEM)")
 	list := fs.Bool("list", false, "print every user as a JSON line instead of the count")

@@ -138,7 +138,7 @@ func parseTenantFlags(env *Env, sub string, args []string) (*tenantFlags, error)
 			bs = append(bs, b)
 		}
 	}
-	if err := applyBindingsEnv(bs, env.Getenv); err != nil {
+	if err := applyBindingsEnv(bs, env.Getenv, cfg.origin); err != nil {
 		return nil, err
 	}
 	fs := newFlagSet(env, "tenant "+sub)

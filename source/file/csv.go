@@ -202,6 +202,7 @@ func newCSV(base reader, br *bufio.Reader, comma byte, max int) (*csvSource, err
 	if err := s.mapping.CheckColumns(s.header); err != nil {
 		return nil, fmt.Errorf("file: %s: %w", s.path, err)
 	}
+	s.warnUnknownColumns(s.header)
 	s.idCol = -1
 	if i, ok := s.index[s.mapping.LegacyID.Column]; ok {
 		s.idCol = i

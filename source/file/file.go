@@ -17,8 +17,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -61,6 +63,8 @@ type Config struct {
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// Stdin is read when Path is "-"; default os.Stdin.
 	Stdin io.Reader `yaml:"-"`
+	// Logger receives the warnings (a CSV column the default schema does not know); default none.
+	Logger *slog.Logger `yaml:"-"`
 }
 
 // Open checks the configuration, opens the file and, for CSV, reads and checks the header against the mapping.
@@ -150,7 +154,7 @@ func (c Config) Open() (idshift.Source, error) {
 	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
 		_, _ = br.Discard(3)
 	}
-	base := reader{closer: rc, mapping: m, name: name, path: c.Path}
+	base := reader{closer: rc, mapping: m, name: name, path: c.Path, logger: c.Logger, defaultSchema: c.Mapping == nil}
 
 	var (
 		src idshift.Source
@@ -177,6 +181,35 @@ type reader struct {
 	mapping *source.Mapping
 	name    string
 	path    string
+	logger  *slog.Logger // nil: no warnings
+	// defaultSchema is set when no mapping was given: a column the schema does not know is then likely a typo.
+	defaultSchema bool
+	known         []string        // the default schema's columns, once a warning is due
+	warned        map[string]bool // the columns already warned about
+}
+
+// warnUnknownColumns warns once for each column (a CSV header name, a JSON record's key) that the default schema
+// does not read, naming the nearest known column. An explicit mapping reads what it names and ignores the rest
+// without a word.
+func (r *reader) warnUnknownColumns(names []string) {
+	if !r.defaultSchema || r.logger == nil {
+		return
+	}
+	if r.known == nil {
+		r.known = r.mapping.Columns()
+		r.warned = map[string]bool{}
+	}
+	for _, h := range names {
+		if r.warned[h] || slices.Contains(r.known, h) {
+			continue
+		}
+		r.warned[h] = true
+		args := []any{"path", r.path, "column", h}
+		if near := source.Nearest(h, r.known); near != "" {
+			args = append(args, "did_you_mean", near)
+		}
+		r.logger.Warn("file: column not in the default schema, ignored (a mapping names other columns)", args...)
+	}
 }
 
 func (r *reader) Close() error { return r.closer.Close() }

@@ -52,6 +52,15 @@ func (r *jsonRecord) parse(b []byte) string {
 	return ""
 }
 
+// keys returns the record's member names (into buf).
+func (r *jsonRecord) keys(buf []string) []string {
+	buf = buf[:0]
+	for _, m := range r.members {
+		buf = append(buf, m.key)
+	}
+	return buf
+}
+
 // scanObject appends the members of the valid JSON object at the start of s.
 func scanObject(s string, out []member) []member {
 	i := skipSpace(s, 1)
@@ -241,6 +250,9 @@ func (s *jsonlSource) Next(ctx context.Context) (*idshift.User, error) {
 		if reason := s.rec.parse(b); reason != "" {
 			return nil, &idshift.RowError{Line: line, Reason: reason}
 		}
+		if s.defaultSchema && s.logger != nil {
+			s.warnUnknownColumns(s.rec.keys(nil))
+		}
 		return s.user(line, s.getFunc)
 	}
 }
@@ -307,6 +319,9 @@ func (s *jsonArraySource) Next(ctx context.Context) (*idshift.User, error) {
 	}
 	if reason := s.rec.parse(raw); reason != "" {
 		return nil, &idshift.RowError{Line: line, Reason: fmt.Sprintf("record %d: %s", s.record, reason)}
+	}
+	if s.defaultSchema && s.logger != nil {
+		s.warnUnknownColumns(s.rec.keys(nil))
 	}
 	u, err := s.user(line, s.getFunc)
 	var re *idshift.RowError

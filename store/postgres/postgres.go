@@ -35,15 +35,14 @@ const DefaultSchema = "idshift"
 
 // Config configures the PostgreSQL store.
 //
-// Example (YAML, as cmd/idshift reads it):
+// Example (YAML, the struct's own keys for library use):
 //
-//	store:
-//	  postgres:
-//	    url: postgres://idshift@db.internal:5432/migration?sslmode=verify-full
-//	    schema: idshift
-//	    maxConns: 16
+//	url: postgres://idshift@db.internal:5432/migration?sslmode=verify-full
+//	schema: idshift
+//	maxConns: 16
 //
-// with the credential key from the environment: Key, _ = store.LoadKey(os.Getenv). A password belongs in the
+// idshift's configuration file names only the URL, as the string value of its top-level key: store:
+// postgres://…. The credential key comes from the environment: Key, _ = store.LoadKey(os.Getenv). A password belongs in the
 // environment (PGPASSWORD) or a pgpass file rather than in the URL.
 type Config struct {
 	// URL is a PostgreSQL connection string (URL or key=value form, as libpq reads it). Required.

@@ -36,13 +36,12 @@ var migrations embed.FS
 
 // Config configures the SQLite store.
 //
-// Example (YAML, as cmd/idshift reads it):
+// Example (YAML, the struct's own keys for library use):
 //
-//	store:
-//	  sqlite:
-//	    path: ./idshift.db
+//	path: ./idshift-state.db
 //
-// with the credential key from the environment: Key, _ = store.LoadKey(os.Getenv).
+// idshift's configuration file names only the path, as the string value of its top-level key: store:
+// idshift-state.db. The credential key comes from the environment: Key, _ = store.LoadKey(os.Getenv).
 type Config struct {
 	// Path is the database file; it is created when missing. Empty means "idshift.db" in the working directory.
 	Path string `json:"path,omitempty" yaml:"path,omitempty"`

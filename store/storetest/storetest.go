@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/internal/testclock"
 	"github.com/idshift/idshift/store"
 )
 
@@ -78,24 +79,9 @@ func Run(t *testing.T, h Harness) {
 
 type suite struct{ h Harness }
 
-// clock is a test clock that moves only when told to.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock returns a test clock that moves only when told to.
+func newClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC))
 }
 
 // Keys used for credentials: a 32-byte key and another one.
@@ -119,7 +105,7 @@ func (s suite) open(t *testing.T, db string, o Options) idshift.Store {
 }
 
 // fresh opens a fresh store with a test clock.
-func (s suite) fresh(t *testing.T, key []byte) (idshift.Store, *clock, string) {
+func (s suite) fresh(t *testing.T, key []byte) (idshift.Store, *testclock.Clock, string) {
 	t.Helper()
 	c := newClock()
 	db := s.h.New(t)
