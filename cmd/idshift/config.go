@@ -431,11 +431,11 @@ to retry them); 1 the run stopped; 2 bad flags or configuration.`,
 	groups: []flagGroup{
 		{"Source", []string{"source", "format", "source-name", "mapping"}},
 		{"Tenant and credentials", []string{"domain", "tenant-id", "client-id", "client-secret", "client-certificate",
-			"graph-url", "authority-host", "ca-file", "extensions-app-id", "setup-extensions"}},
+			"graph-url", "authority-host", "ca-file", "extensions-app-id", "setup-extensions", "ignore-quota"}},
 		{"Hashes", hashFormatFlags},
 		{"Limits (writes to the tenant)", []string{"app-writes", "app-window", "tenant-writes", "tenant-window", "workers", "chunk-size"}},
 		{"Limits (cost caps of legacy hashes)", hashCapFlags},
-		{"Run", []string{"config", "store", "rejects", "shard", "dry-run", "update", "adopt-existing", "json",
+		{"Run", []string{"config", "store", "allow-unsealed-secrets", "rejects", "shard", "dry-run", "update", "adopt-existing", "flag-adopted", "json",
 			"migration-attribute", "legacy-id-attribute", "disable-strong-password", "progress-every", "cpuprofile"}},
 	},
 }
