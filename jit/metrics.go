@@ -25,6 +25,7 @@ type Metrics struct {
 	latency  map[string]*histogram
 	blocks   map[string]uint64 // guard blocks by scope
 	jwks     map[string]uint64 // JWKS refreshes by result
+	unauth   map[string]uint64 // calls refused 401, by front
 
 	sheds    atomic.Uint64
 	inFlight atomic.Int64
@@ -89,6 +90,18 @@ func (m *Metrics) JWKSRefreshed(ok bool) {
 	m.mu.Unlock()
 }
 
+func (m *Metrics) unauthenticated(front string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	if m.unauth == nil {
+		m.unauth = make(map[string]uint64)
+	}
+	m.unauth[front]++
+	m.mu.Unlock()
+}
+
 func (m *Metrics) shed() {
 	if m != nil {
 		m.sheds.Add(1)
@@ -150,6 +163,10 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	b.WriteString("# HELP idshift_jwks_refreshes_total Refreshes of the external authority's signing keys, by result.\n# TYPE idshift_jwks_refreshes_total counter\n")
 	for _, s := range sortedKeys(m.jwks) {
 		fmt.Fprintf(&b, "idshift_jwks_refreshes_total{result=%s} %d\n", q(s), m.jwks[s])
+	}
+	b.WriteString("# HELP idshift_unauthenticated_total Calls refused with 401, by front.\n# TYPE idshift_unauthenticated_total counter\n")
+	for _, s := range sortedKeys(m.unauth) {
+		fmt.Fprintf(&b, "idshift_unauthenticated_total{front=%s} %d\n", q(s), m.unauth[s])
 	}
 	m.mu.Unlock()
 	fmt.Fprintf(&b, "# HELP idshift_shed_total Attempts shed for want of a verification slot.\n# TYPE idshift_shed_total counter\nidshift_shed_total %d\n", m.sheds.Load())

@@ -149,4 +149,6 @@ func Reason(err error) string {
 
 func unauthenticated(err error) error { return &Error{Kind: Unauthenticated, Err: err} }
 
-func badContext(nonce string, err error) error { return &Error{Kind: BadContext, Nonce: nonce, Err: err} }
+func badContext(nonce string, err error) error {
+	return &Error{Kind: BadContext, Nonce: nonce, Err: err}
+}

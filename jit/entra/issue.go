@@ -79,7 +79,9 @@ type ResponseError struct {
 	Reason string
 }
 
-func (e *ResponseError) Error() string { return fmt.Sprintf("entra: response refused (%d): %s", e.Code, e.Reason) }
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("entra: response refused (%d): %s", e.Code, e.Reason)
+}
 
 // Verdict is an extension's answer as the sender reads it.
 type Verdict struct {
