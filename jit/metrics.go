@@ -24,8 +24,11 @@ type Metrics struct {
 	attempts map[[3]string]uint64 // front, action, reason
 	latency  map[string]*histogram
 	blocks   map[string]uint64 // guard blocks by scope
-	jwks     map[string]uint64 // JWKS refreshes by result
-	unauth   map[string]uint64 // calls refused 401, by front
+
+	// JWKS, when set, reports the fetches of the external authority's signing keys (started, failed), as
+	// entra.TokenValidator.Stats counts them.
+	JWKS   func() (fetches, failures uint64)
+	unauth map[string]uint64 // calls refused 401, by front
 
 	sheds    atomic.Uint64
 	inFlight atomic.Int64
@@ -70,23 +73,6 @@ func (m *Metrics) guardBlock(scope string) {
 		m.blocks = make(map[string]uint64)
 	}
 	m.blocks[scope]++
-	m.mu.Unlock()
-}
-
-// JWKSRefreshed counts one refresh of the external authority's keys, successful or not.
-func (m *Metrics) JWKSRefreshed(ok bool) {
-	if m == nil {
-		return
-	}
-	result := "ok"
-	if !ok {
-		result = "error"
-	}
-	m.mu.Lock()
-	if m.jwks == nil {
-		m.jwks = make(map[string]uint64)
-	}
-	m.jwks[result]++
 	m.mu.Unlock()
 }
 
@@ -161,8 +147,9 @@ func (m *Metrics) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "idshift_guard_blocks_total{scope=%s} %d\n", q(s), m.blocks[s])
 	}
 	b.WriteString("# HELP idshift_jwks_refreshes_total Refreshes of the external authority's signing keys, by result.\n# TYPE idshift_jwks_refreshes_total counter\n")
-	for _, s := range sortedKeys(m.jwks) {
-		fmt.Fprintf(&b, "idshift_jwks_refreshes_total{result=%s} %d\n", q(s), m.jwks[s])
+	if m.JWKS != nil {
+		fetches, failures := m.JWKS()
+		fmt.Fprintf(&b, "idshift_jwks_refreshes_total{result=\"ok\"} %d\nidshift_jwks_refreshes_total{result=\"error\"} %d\n", fetches-failures, failures)
 	}
 	b.WriteString("# HELP idshift_unauthenticated_total Calls refused with 401, by front.\n# TYPE idshift_unauthenticated_total counter\n")
 	for _, s := range sortedKeys(m.unauth) {
