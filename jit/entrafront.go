@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/jit/entra"
@@ -58,7 +57,7 @@ func (h *EntraFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	start := time.Now()
+	start := h.Service.Now()
 	log := h.Logger
 	if log == nil {
 		log = slog.Default()
@@ -109,7 +108,7 @@ func (h *EntraFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			d = Decision{Action: h.Service.TryLater(), Reason: ReasonUnavailable}
 		}
 		log.Warn("entra: unusable callout", "reason", entra.Reason(err), "callout", c)
-		h.Service.finish(a, d, start)
+		h.Service.Record(a, d, start, "")
 		answer(d)
 		return
 	}

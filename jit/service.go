@@ -223,7 +223,8 @@ func (s *Service) Close(ctx context.Context) error {
 
 // Decide answers one attempt within the budget, whatever happens: it never returns an error. An attempt with a
 // nonce seen before (Entra's retry) gets the first answer again, without a second check or a second failure
-// counted; when the first is still running, Decide waits for it (until its own budget ends).
+// counted; when the first is still running, Decide waits for it (until its own budget ends). The attempt is
+// recorded, and a MigratePassword marks the user migrated ("hash").
 func (s *Service) Decide(ctx context.Context, a idshift.Attempt) Decision {
 	start := s.now()
 	ctx, cancel := context.WithDeadline(ctx, time.Now().Add(s.budget))
@@ -248,26 +249,48 @@ func (s *Service) Decide(ctx context.Context, a idshift.Attempt) Decision {
 		d := s.decide(ctx, a)
 		f.d = d
 		close(f.done)
-		s.finish(a, d, start)
+		s.Record(a, d, start, markHow(d))
 		return d
 	}
 	d := s.decide(ctx, a)
-	s.finish(a, d, start)
+	s.Record(a, d, start, markHow(d))
 	return d
 }
 
-func (s *Service) finish(a idshift.Attempt, d Decision, start time.Time) {
+// Verify runs the stages of Decide (lookup, guard, verification, within the budget) without the nonce cache and
+// without recording anything: the harvest front records once it knows what the tenant did (Record).
+func (s *Service) Verify(ctx context.Context, a idshift.Attempt) Decision {
+	ctx, cancel := context.WithDeadline(ctx, time.Now().Add(s.budget))
+	defer cancel()
+	a.SignInName = normName(a.SignInName)
+	return s.decide(ctx, a)
+}
+
+func markHow(d Decision) string {
+	if d.Action == idshift.ActionMigrate && d.Key.LegacyID != "" {
+		return "hash"
+	}
+	return ""
+}
+
+// Record counts, logs and queues the record of an answered attempt (never its password). When how is not empty
+// and d has a key, the user is marked migrated that way ("hash", "harvest", "tenant"). It does not wait for the
+// store.
+func (s *Service) Record(a idshift.Attempt, d Decision, start time.Time, how string) {
 	s.metrics.observe(a.Front, d, s.now().Sub(start))
 	s.log.Info("attempt", "front", a.Front, "action", string(d.Action), "reason", d.Reason,
 		"source", d.Key.Source, "legacyId", d.Key.LegacyID, "objectId", a.ObjectID, "clientIp", a.ClientIP,
 		"correlationId", a.CorrelationID, "ms", s.now().Sub(start).Milliseconds())
 	s.enqueue(record{
-		log: idshift.AttemptLog{Key: d.Key, ObjectID: a.ObjectID, SignInName: a.SignInName, Front: a.Front,
+		log: idshift.AttemptLog{Key: d.Key, ObjectID: a.ObjectID, SignInName: normName(a.SignInName), Front: a.Front,
 			Action: d.Action, Reason: d.Reason, ClientIP: a.ClientIP, At: start},
-		migrated: d.Action == idshift.ActionMigrate && d.Key.LegacyID != "",
-		how:      "hash",
+		migrated: how != "" && d.Key.LegacyID != "",
+		how:      how,
 	})
 }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
 
 // decide runs the stages; ctx carries the budget's deadline.
 func (s *Service) decide(ctx context.Context, a idshift.Attempt) Decision {

@@ -22,6 +22,7 @@ type fixture struct {
 	store *sqlite.DB
 	guard *guard.Memory
 	hv    *jit.HashVerifier
+	svc   *jit.Service // the last opened
 }
 
 type user struct {
@@ -106,6 +107,7 @@ func (f *fixture) service(t testing.TB, c jit.Config) *jit.Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
+	f.svc = s
 	return s
 }
 
