@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"demo":    {"the whole journey on embedded defaults: a local sandbox tenant, a SQLite state file, the example users", runDemo},
 		"sandbox": {"run the local External ID sandbox tenant (Graph subset and token endpoint) over HTTPS", runSandbox},
 		"hashes":  {"check password/hash pairs and lint the hashes of a source (check | lint)", runHashes},
+		"serve":   {"the password-migration service: Entra's OnPasswordSubmit extension and the harvest call", runServe},
 	}
 }
 
