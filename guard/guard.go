@@ -177,7 +177,7 @@ func digest(s scope, account, ip string) keyID {
 }
 
 func lockOf(s scope, untilMS int64) idshift.Lock {
-	return idshift.Lock{Locked: true, Until: time.UnixMilli(untilMS), Scope: scopeNames[s]}
+	return idshift.Lock{Locked: true, Until: time.UnixMilli(untilMS).UTC(), Scope: scopeNames[s]}
 }
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
