@@ -86,20 +86,19 @@ var (
 	ErrKeysUnavailable = errors.New("entra: signing keys unavailable")
 
 	// BadContext.
-	ErrBodyTooLarge      = errors.New("entra: request body too large")
-	ErrMalformedBody     = errors.New("entra: malformed request body")
-	ErrUndecryptable     = errors.New("entra: password context cannot be decrypted")
-	ErrMalformedContext  = errors.New("entra: malformed password context")
-	ErrContextAlgorithm  = errors.New("entra: password context is signed (only alg none is accepted)")
-	ErrContextExpired    = errors.New("entra: password context expired")
-	ErrContextNotYet     = errors.New("entra: password context not yet valid")
-	ErrContextAudience   = errors.New("entra: password context audience not accepted")
-	ErrContextIssuer     = errors.New("entra: password context issuer not accepted")
-	ErrNoNonce           = errors.New("entra: password context has no nonce")
-	ErrNoPassword        = errors.New("entra: password context has no password")
-	ErrContextTooLarge   = errors.New("entra: password context too large")
-	ErrNoDecryptionKey   = errors.New("entra: no decryption key matches the context's x5t")
-	ErrContextCompressed = errors.New("entra: password context compression not supported")
+	ErrBodyTooLarge     = errors.New("entra: request body too large")
+	ErrMalformedBody    = errors.New("entra: malformed request body")
+	ErrUndecryptable    = errors.New("entra: password context cannot be decrypted")
+	ErrMalformedContext = errors.New("entra: malformed password context")
+	ErrContextAlgorithm = errors.New("entra: password context is signed (only alg none is accepted)")
+	ErrContextExpired   = errors.New("entra: password context expired")
+	ErrContextNotYet    = errors.New("entra: password context not yet valid")
+	ErrContextAudience  = errors.New("entra: password context audience not accepted")
+	ErrContextIssuer    = errors.New("entra: password context issuer not accepted")
+	ErrNoNonce          = errors.New("entra: password context has no nonce")
+	ErrNoPassword       = errors.New("entra: password context has no password")
+	ErrContextTooLarge  = errors.New("entra: password context too large")
+	ErrNoDecryptionKey  = errors.New("entra: no decryption key matches the context's x5t")
 )
 
 var reasons = []struct {
@@ -121,7 +120,6 @@ var reasons = []struct {
 	{ErrMalformedBody, "malformed_body"},
 	{ErrNoDecryptionKey, "unknown_x5t"},
 	{ErrContextTooLarge, "context_too_large"},
-	{ErrContextCompressed, "context_zip"},
 	{ErrUndecryptable, "undecryptable"},
 	{ErrMalformedContext, "malformed_context"},
 	{ErrContextAlgorithm, "context_alg"},
