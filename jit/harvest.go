@@ -225,18 +225,24 @@ func (h *HarvestFront) decode(r *http.Request) (harvestRequest, error) {
 	if int64(len(body)) > max {
 		return harvestRequest{}, errors.New("harvest: body too large")
 	}
-	get := func(string) string { return "" }
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return decodeHarvest(r.Header.Get("Content-Type"), body)
+}
+
+// decodeHarvest reads a harvest body: form-encoded when contentType says so, JSON otherwise. The sign-in name is
+// the first non-blank of signInName, email and username.
+func decodeHarvest(contentType string, body []byte) (harvestRequest, error) {
+	var get func(string) string
+	ct, _, _ := mime.ParseMediaType(contentType)
 	if ct == "application/x-www-form-urlencoded" {
 		v, err := url.ParseQuery(string(body))
 		if err != nil {
-			return harvestRequest{}, err
+			return harvestRequest{}, errors.New("harvest: malformed form body")
 		}
 		get = v.Get
 	} else {
 		var m map[string]any
 		if err := json.Unmarshal(body, &m); err != nil {
-			return harvestRequest{}, err
+			return harvestRequest{}, errors.New("harvest: malformed JSON body")
 		}
 		get = func(k string) string { s, _ := m[k].(string); return s }
 	}
@@ -246,7 +252,7 @@ func (h *HarvestFront) decode(r *http.Request) (harvestRequest, error) {
 			break
 		}
 	}
-	req.password, req.objectID, req.clientIP = get("password"), get("objectId"), get("clientIp")
+	req.password, req.objectID, req.clientIP = get("password"), strings.TrimSpace(get("objectId")), strings.TrimSpace(get("clientIp"))
 	return req, nil
 }
 
