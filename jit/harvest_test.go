@@ -3,6 +3,9 @@ package jit_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -108,12 +111,18 @@ func newHarvestEnv(t *testing.T, front jit.HarvestFront) *harvestEnv {
 	front.IsNotFound = func(err error) bool { return errors.Is(err, graph.ErrNotFound) }
 	front.IsWeakPassword = func(err error) bool { return errors.Is(err, graph.ErrPasswordComplexity) }
 	front.Logger = slog.New(slog.DiscardHandler)
-	env.srv = httptest.NewTLSServer(&front)
+	env.srv = httptest.NewUnstartedServer(&front)
+	env.srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert} // pinned by fingerprint in the front
+	env.srv.StartTLS()
 	t.Cleanup(env.srv.Close)
 	return env
 }
 
 func (e *harvestEnv) post(t *testing.T, body any, form bool, auth func(*http.Request)) (int, map[string]any) {
+	return e.postWith(t, e.srv.Client(), body, form, auth)
+}
+
+func (e *harvestEnv) postWith(t *testing.T, client *http.Client, body any, form bool, auth func(*http.Request)) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	ct := "application/json"
@@ -132,7 +141,7 @@ func (e *harvestEnv) post(t *testing.T, body any, form bool, auth func(*http.Req
 	if auth != nil {
 		auth(req)
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,5 +285,35 @@ func TestHarvestPlainErrors(t *testing.T) {
 		func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret-s3cret-s3cret") })
 	if code != 409 || body["error"] != "invalid_credentials" || body["version"] != nil {
 		t.Errorf("answer %d %v, want a plain JSON 409", code, body)
+	}
+}
+
+// clientCert returns a self-signed client certificate and its SHA-256 fingerprint (hex).
+func clientCert(t *testing.T) (tls.Certificate, string) {
+	testKeys(t)
+	kp := keyPair(t)
+	sum := sha256.Sum256(kp.Cert.Raw)
+	return tls.Certificate{Certificate: [][]byte{kp.Cert.Raw}, PrivateKey: kp.Key}, hex.EncodeToString(sum[:])
+}
+
+func TestHarvestClientCertificate(t *testing.T) {
+	good, fp := clientCert(t)
+	other, _ := clientCert(t)
+	env := newHarvestEnv(t, jit.HarvestFront{ClientCertSHA256: []string{strings.ToUpper(fp)}})
+	with := func(c tls.Certificate) *http.Client {
+		cl := env.srv.Client()
+		tr := cl.Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = []tls.Certificate{c}
+		return &http.Client{Transport: tr}
+	}
+	body := map[string]string{"signInName": "alice@example.com", "password": "Alice-pass-1"}
+	if code, _ := env.postWith(t, with(other), body, false, nil); code != 401 {
+		t.Errorf("another certificate: %d, want 401", code)
+	}
+	if code, _ := env.post(t, body, false, nil); code != 401 {
+		t.Errorf("no certificate: %d, want 401", code)
+	}
+	if code, out := env.postWith(t, with(good), body, false, nil); code != 200 || out["migrated"] != true {
+		t.Errorf("pinned certificate: %d %v, want migrated", code, out)
 	}
 }

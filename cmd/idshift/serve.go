@@ -314,6 +314,10 @@ func serveWith(ctx context.Context, env *Env, cfg *ServeConfig, logger *slog.Log
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	adm := &http.Server{Handler: admin.Handler(), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	if cfg.Harvest.ClientCertSHA256 != "" && cfg.Listen.TLSCert != "" {
+		// Pinned fingerprints are enough: ask for a certificate without requiring a chain to a CA.
+		pub.TLSConfig = &tls.Config{ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
+	}
 	if cfg.Harvest.ClientCAFile != "" && cfg.Listen.TLSCert != "" {
 		pem, err := os.ReadFile(cfg.Harvest.ClientCAFile)
 		if err != nil {
