@@ -24,7 +24,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/jit/entra"
+	"github.com/idshift/idshift/sandbox"
 	"github.com/idshift/idshift/store/sqlite"
 )
 
@@ -193,6 +195,106 @@ func TestServeConfigErrors(t *testing.T) {
 		env := &Env{Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: stderr, Getenv: func(string) string { return "" }}
 		if code := Main(context.Background(), env, append([]string{"serve"}, args...)); code != exitFailed || !strings.Contains(stderr.String(), "config:") {
 			t.Errorf("%s: exit %d, %q; want a configuration error", name, code, stderr.String())
+		}
+	}
+}
+
+// TestServeHarvest runs `idshift serve` with the harvest front alone, against the in-process sandbox tenant as the
+// Graph, and harvests one user's password.
+func TestServeHarvest(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	tenant, err := sandbox.Start(sandbox.Config{}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tenant.Close()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := tenant.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := graph.CredentialConfig{TenantID: sandbox.DefaultTenantID, ClientID: sandbox.DefaultClientID,
+		ClientSecret: sandbox.DefaultClientSecret, AuthorityHost: tenant.AuthorityHost, CAFile: ca}.Credential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, _ := graph.HTTPClient(ca)
+	client, err := graph.New(graph.Config{BaseURL: tenant.URL, Credential: cred, HTTPClient: hc, AppID: sandbox.DefaultClientID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := tenant.Tenant
+	if _, err := client.CreateExtensionProperty(ctx, tn.ExtensionsAppObjectID(), graph.ExtensionProperty{Name: "requiresMigration", DataType: "Boolean"}); err != nil {
+		t.Fatal(err)
+	}
+	flag := graph.ExtensionName(tn.ExtensionsAppID(), "requiresMigration")
+	enabled := true
+	u, err := client.CreateUser(ctx, &graph.User{DisplayName: "Hana", AccountEnabled: &enabled,
+		Identities:      []graph.Identity{{SignInType: "emailAddress", Issuer: tn.Domain(), IssuerAssignedID: "hana@example.com"}},
+		PasswordProfile: &graph.PasswordProfile{Password: "Rand0m-Import-Pass!x"}, Extensions: map[string]any{flag: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state.db")
+	st, err := sqlite.Config{Path: state}.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := idshift.Key{Source: "legacy", LegacyID: "7"}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("Legacy-pass-7"), 4)
+	st.PutRecords(ctx, []*idshift.Record{{Key: key, ObjectID: u.ID, SignInNames: []string{"hana@example.com"}, State: idshift.StateCreated}})
+	st.PutCredentials(ctx, map[idshift.Key]idshift.Credential{key: {Kind: idshift.CredentialHash, Hash: string(hash)}})
+	st.Close()
+
+	const secret = "harvest-caller-secret-0123456789"
+	vars := map[string]string{"IDSHIFT_HARVEST_BEARER_SECRETS": secret, "IDSHIFT_HARVEST_CLIENT_SECRET": sandbox.DefaultClientSecret}
+	runCtx, cancel := context.WithCancel(ctx)
+	stderr := &syncBuffer{}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: stderr, Getenv: func(k string) string { return vars[k] }}
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(runCtx, env, []string{"serve", "--store", state, "--listen", "127.0.0.1:0", "--admin-listen", "",
+			"--insecure-http-behind-proxy", "--harvest-tenant-id", sandbox.DefaultTenantID, "--harvest-domain", tn.Domain(),
+			"--harvest-client-id", sandbox.DefaultClientID, "--harvest-graph-url", tenant.URL,
+			"--harvest-authority-host", tenant.AuthorityHost, "--harvest-ca-file", ca,
+			"--harvest-extensions-app-id", tn.ExtensionsAppID()})
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d:\n%s", code, stderr.String())
+		}
+	}()
+	var serving struct{ Public string }
+	for deadline := time.Now().Add(20 * time.Second); serving.Public == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(line, `"msg":"serving"`) {
+				json.Unmarshal([]byte(line), &serving)
+			}
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+serving.Public+"/harvest",
+		strings.NewReader(`{"signInName":"hana@example.com","password":"Legacy-pass-7"}`))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"migrated":true`) {
+		t.Fatalf("harvest answered %d %s\n%s", resp.StatusCode, b, stderr.String())
+	}
+	if !tn.CheckPassword(u.ID, "Legacy-pass-7") {
+		t.Error("the tenant does not hold the legacy password")
+	}
+	for _, s := range []string{"Legacy-pass-7", secret, sandbox.DefaultClientSecret} {
+		if strings.Contains(stderr.String(), s) {
+			t.Error("the logs hold a secret")
 		}
 	}
 }
