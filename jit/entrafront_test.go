@@ -99,7 +99,7 @@ type entraEnv struct {
 	srv *httptest.Server
 }
 
-func newEntraEnv(t *testing.T, gc guard.Config, front jit.EntraFront) *entraEnv {
+func newEntraEnv(t *testing.T, gc guard.Config, front jit.EntraFront, sc ...jit.Config) *entraEnv {
 	t.Helper()
 	testKeys(t)
 	auth := authority(t, &signKey.PublicKey)
@@ -114,7 +114,11 @@ func newEntraEnv(t *testing.T, gc guard.Config, front jit.EntraFront) *entraEnv 
 		t.Fatal(err)
 	}
 	f := newFixture(t, gc)
-	svc := f.service(t, jit.Config{Timeout: jit.MaxTimeout})
+	c := jit.Config{Timeout: jit.MaxTimeout}
+	if len(sc) > 0 {
+		c = sc[0]
+	}
+	svc := f.service(t, c)
 	front.Auth, front.Service, front.Logger = a, svc, slog.New(slog.DiscardHandler)
 	srv := httptest.NewTLSServer(&front)
 	t.Cleanup(srv.Close)
@@ -249,5 +253,27 @@ func TestEntraFrontNamespace(t *testing.T) {
 	v, err := entra.ParseResponse(status, ctype, body)
 	if err != nil || v.Action != idshift.ActionMigrate || v.Namespace != entra.NamespaceSample {
 		t.Fatalf("answer %+v, %v; want MigratePassword in the sample's namespace", v, err)
+	}
+}
+
+// TestEntraFrontShed: with every verification slot taken, a callout is answered at once, 200 with the try-later
+// action and the nonce, never a non-200.
+func TestEntraFrontShed(t *testing.T) {
+	slots := guard.SlotsConfig{Max: 1, Queue: -1}.Open()
+	env := newEntraEnv(t, guard.Config{}, jit.EntraFront{}, jit.Config{Slots: slots, TryLater: idshift.ActionBlock})
+	release, err := slots.Acquire(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	start := time.Now()
+	status, body, ctype := env.call(t, callout{objectID: "obj-alice", password: "Alice-pass-1", nonce: "n-shed"})
+	took := time.Since(start)
+	v, err := entra.ParseResponse(status, ctype, body)
+	if err != nil || v.Action != idshift.ActionBlock || v.Nonce != "n-shed" || v.Title != jit.DefaultUnavailableTitle {
+		t.Fatalf("answer %+v, %v; want Block with the unavailable texts and the nonce", v, err)
+	}
+	if took > env.svc.Budget() {
+		t.Errorf("answered after %v, past the budget %v", took, env.svc.Budget())
 	}
 }
