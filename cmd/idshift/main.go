@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"hashes":  {"check password/hash pairs and lint the hashes of a source (check | lint)", runHashes},
 		"tenant":  {"configure the tenant for password migration at sign-in (setup | check | rotate-key | remove-key)", runTenant},
 		"version": {"print the version, the commit it was built from and the Go version", runVersion},
+		"serve":   {"the password-migration service: Entra's OnPasswordSubmit extension and the harvest call", runServe},
 	}
 }
 

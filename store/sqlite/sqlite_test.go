@@ -40,6 +40,7 @@ func harness() storetest.Harness {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, harness())
+	storetest.RunAttempts(t, harness())
 }
 
 func TestOpen(t *testing.T) {
