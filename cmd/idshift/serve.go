@@ -144,6 +144,38 @@ func (c *ServeConfig) bindings() []binding {
 	return append(bs, c.Hashes.bindings()...)
 }
 
+var serveHelp = help{
+	usage: "idshift serve [flags]",
+	about: `The password-migration service. Answers Entra External ID's OnPasswordSubmit custom authentication extension
+(POST /entra) and the harvest call of a legacy front end (POST /harvest) by checking the typed password against the
+user's legacy credential in the state store, behind a brute-force guard. Health, readiness and Prometheus metrics
+are served on a separate admin listener. The first Ctrl-C stops accepting and lets calls in flight finish; a
+second exits at once. See docs/serve.md.`,
+	examples: []example{
+		{"behind a TLS-terminating proxy, state in SQLite, keys from 'idshift tenant setup'",
+			"idshift serve --insecure-http-behind-proxy --listen 127.0.0.1:8080 --store idshift-state.db \\\n    --authority https://contoso.ciamlogin.com/$TENANT_ID/v2.0 --audiences $EXTENSION_APP_ID \\\n    --decryption-certs ext.crt --decryption-keys ext.key"},
+		{"two replicas sharing PostgreSQL and the guard's counters in Redis (store key from $IDSHIFT_STORE_KEY)",
+			"idshift serve --config serve.yaml --store postgres://idshift@db/idshift --guard-redis redis://cache:6379/0"},
+		{"the harvest front only, for an Azure AD B2C custom policy calling with HTTP basic",
+			"idshift serve --config serve.yaml --harvest-basic-user b2c --harvest-basic-password \"$SECRET\""},
+	},
+	groups: []flagGroup{
+		{"Listeners", []string{"config", "listen", "admin-listen", "tls-cert", "tls-key", "insecure-http-behind-proxy", "shutdown-grace"}},
+		{"State and guard", []string{"store", "allow-unsealed-secrets", "guard-redis"}},
+		{"Entra's OnPasswordSubmit extension", []string{"authority", "issuers", "audiences", "decryption-certs", "decryption-keys",
+			"context-audiences", "context-issuers", "entra-ca-file", "action-namespace"}},
+		{"The decision", []string{"timeout", "margin", "try-later", "block-title", "block-message", "unavailable-title",
+			"unavailable-message", "max-verifications"}},
+		{"Harvest: callers", []string{"harvest-bearer-secrets", "harvest-basic-user", "harvest-basic-password", "harvest-client-certs",
+			"harvest-client-ca", "harvest-plain-errors"}},
+		{"Harvest: the tenant (its own app registration)", []string{"harvest-domain", "harvest-tenant-id", "harvest-client-id",
+			"harvest-client-secret", "harvest-client-certificate", "harvest-graph-url", "harvest-authority-host", "harvest-ca-file",
+			"harvest-extensions-app-id", "harvest-migration-attribute", "harvest-disable-strong-password"}},
+		{"Hashes", hashFormatFlags},
+		{"Limits (cost caps of legacy hashes)", hashCapFlags},
+	},
+}
+
 // loadServeConfig reads the file (strictly: an unknown key is an error naming it, its line and the nearest valid
 // key), then the environment.
 func loadServeConfig(path string, c *ServeConfig, getenv func(string) string) error {
@@ -223,6 +255,7 @@ func runServe(ctx context.Context, env *Env, args []string) (int, error) {
 		return exitFailed, err
 	}
 	fs := newFlagSet(env, "serve")
+	serveHelp.install(fs)
 	fs.String("config", "", "YAML configuration file ($IDSHIFT_CONFIG)")
 	registerBindings(fs, cfg.bindings())
 	if err := fs.Parse(args); err != nil {
