@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"sandbox": {"run the local External ID sandbox tenant (Graph subset and token endpoint) over HTTPS", runSandbox},
 		"hashes":  {"check password/hash pairs and lint the hashes of a source (check | lint)", runHashes},
 		"tenant":  {"configure the tenant for password migration at sign-in (setup | check | rotate-key | remove-key)", runTenant},
+		"serve":   {"the password-migration service: Entra's OnPasswordSubmit extension and the harvest call", runServe},
 	}
 }
 

@@ -109,6 +109,7 @@ func harness() storetest.Harness {
 func TestConformance(t *testing.T) {
 	requireServer(t)
 	storetest.Run(t, harness())
+	storetest.RunAttempts(t, harness())
 }
 
 func TestOpen(t *testing.T) {
