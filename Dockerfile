@@ -3,8 +3,8 @@
 # Graph and PostgreSQL with sslmode=verify-full.
 #
 # Two ways to build (docs/deploy.md):
-#   from source, in a Go image (needs a registry):
-#     docker build -t idshift .
+#   from source, in a Go image (needs a registry; podman 4.3 wants the default spelled out):
+#     docker build -t idshift .        podman build --build-arg BINARY=build -t idshift .
 #   from a binary built on the host, nothing pulled (FROM scratch only):
 #     CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o idshift ./cmd/idshift
 #     podman build --build-arg BINARY=local --build-context certs=/etc/ssl/certs -t idshift:local .
