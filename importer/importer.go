@@ -59,6 +59,11 @@ type Config struct {
 	AdoptExisting bool
 	// FlagAdopted sets the migration flag on the accounts AdoptExisting adopts.
 	FlagAdopted bool
+	// LiveCheck says that the password-migration service checks this source's passwords live at the legacy system
+	// (OIDC password grant, LDAP bind, webhook): users without a legacy credential are flagged for migration too.
+	// Without it such users are created unflagged (nothing could ever check their password, so a flag would only
+	// answer Retry for ever) and are left to self-service password reset; Summary.ToReset counts them.
+	LiveCheck bool
 	// Update patches users already created whose source data changed since they were sent, and stores the new
 	// legacy credential of those whose credential changed (unless they have migrated already).
 	Update bool
@@ -178,6 +183,10 @@ type Summary struct {
 	Failed     int64 `json:"failed"`
 	// OtherShard counts valid users left to the other processes of a sharded import.
 	OtherShard int64 `json:"otherShard,omitempty"`
+	// ToReset counts the users created (or, in a dry run, to be created) without the migration flag because
+	// nothing can check their legacy password (no legacy credential and no live check): they set a password
+	// through self-service password reset. Included in Created.
+	ToReset int64 `json:"toReset,omitempty"`
 	// Interrupted is true when the run stopped (signal or fatal error) before it had done everything with the
 	// source: users not sent are not counted as read, and the next run does them.
 	Interrupted bool          `json:"interrupted"`
@@ -191,7 +200,7 @@ func (s Summary) Reconciles() bool {
 
 // Progress is a live view of a run, safe to read from another goroutine.
 type Progress struct {
-	read, created, adopted, updated, skipped, collisions, rejected, failed, otherShard atomic.Int64
+	read, created, adopted, updated, skipped, collisions, rejected, failed, otherShard, toReset atomic.Int64
 	start                                                                              atomic.Int64 // unix nanoseconds
 }
 
@@ -200,7 +209,7 @@ func (p *Progress) Snapshot() Summary {
 	return Summary{
 		Read: p.read.Load(), Created: p.created.Load(), Adopted: p.adopted.Load(), Updated: p.updated.Load(),
 		Skipped: p.skipped.Load(), Collisions: p.collisions.Load(), Rejected: p.rejected.Load(), Failed: p.failed.Load(),
-		OtherShard: p.otherShard.Load(),
+		OtherShard: p.otherShard.Load(), ToReset: p.toReset.Load(),
 		Elapsed:    time.Since(time.Unix(0, p.start.Load())),
 	}
 }

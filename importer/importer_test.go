@@ -149,11 +149,12 @@ func (e *env) tenantByLegacyID(t *testing.T) map[string][]map[string]any {
 
 func TestImportCreatesEveryUserOnce(t *testing.T) {
 	e := newEnv(t, sandbox.Config{DisableThrottling: true})
-	sum, rejects, err := e.run(t, genCSV(120), nil)
+	// The generated users have no legacy hash: a live check at the legacy system is what can verify them.
+	sum, rejects, err := e.run(t, genCSV(120), func(c *importer.Config) { c.LiveCheck = true })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Read != 120 || sum.Created != 120 || len(rejects) != 0 {
+	if sum.Read != 120 || sum.Created != 120 || sum.ToReset != 0 || len(rejects) != 0 {
 		t.Fatalf("summary %+v, rejects %v", sum, rejects)
 	}
 	users := e.tenantByLegacyID(t)
@@ -405,5 +406,28 @@ func TestProgressIsSafeToReadDuringARun(t *testing.T) {
 	}
 	if last.Created > sum.Created || last.Read > sum.Read {
 		t.Errorf("snapshot %+v after summary %+v", last, sum)
+	}
+}
+
+// TestImportFlagsOnlyWhatCanBeChecked: a user is flagged for migration only when something can check the password
+// at sign-in (an imported legacy hash, or a live check configured for the source); the others are created
+// unflagged, left to self-service password reset, and counted as such.
+func TestImportFlagsOnlyWhatCanBeChecked(t *testing.T) {
+	e := newEnv(t, sandbox.Config{DisableThrottling: true})
+	csv := header +
+		"h1,h1@example.com,,With Hash,,,,$2a$04$0123456789012345678901uN2JGQJ0J0HrTJc2G0ozqeg9h5l/ONK,,\n" +
+		"n1,n1@example.com,,No Hash,,,,,,\n" +
+		"n2,n2@example.com,,No Hash Either,,,,,,\n"
+	sum, rejects, err := e.run(t, csv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Created != 3 || sum.ToReset != 2 || len(rejects) != 0 {
+		t.Fatalf("summary %+v, rejects %v", sum, rejects)
+	}
+	users := e.tenantByLegacyID(t)
+	flag := func(id string) any { return users[id][0]["extension_"+e.ext+"_requiresMigration"] }
+	if flag("h1") != true || flag("n1") != false || flag("n2") != false {
+		t.Fatalf("flags: h1 %v, n1 %v, n2 %v", flag("h1"), flag("n1"), flag("n2"))
 	}
 }

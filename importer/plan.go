@@ -213,8 +213,10 @@ func (p *planner) plan(u *idshift.User) (*plan, error) {
 		// The password is filled in at send time; a placeholder that meets the policy lets validation see a
 		// local account with a password profile.
 		body.PasswordProfile = &graph.PasswordProfile{Password: placeholderPassword}
-		// A user whose plaintext is known is created with it and needs no migration.
-		body.Extensions[ext(p.cfg.MigrationAttribute)] = cred.Kind != idshift.CredentialPlaintext
+		// A user whose plaintext is known is created with it and needs no migration; a user without a legacy
+		// credential is flagged only when a live check can verify the password at sign-in (Config.LiveCheck).
+		body.Extensions[ext(p.cfg.MigrationAttribute)] = cred.Kind == idshift.CredentialHash ||
+			(cred.Kind == idshift.CredentialNone && p.cfg.LiveCheck)
 	}
 
 	if err := graph.ValidateUser(body, p.cfg.Rules); err != nil {

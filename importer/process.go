@@ -232,6 +232,9 @@ func (im *Importer) createBatch(w workCtx, plans []*plan, prev map[idshift.Key]*
 			switch {
 			case res.Err == nil && res.User != nil && res.User.ID != "":
 				im.progress.created.Add(1)
+				if im.toReset(p) {
+					im.progress.toReset.Add(1)
+				}
 				out = append(out, im.record(p, idshift.StateCreated, res.User.ID, attempts[k], ""))
 			case im.stopping() && (errors.Is(res.Err, graph.ErrConflict) || errors.Is(res.Err, graph.ErrUnknownOutcome)):
 				// Stopping: no lookup now. The record stays in flight; the next run resolves it.
@@ -472,6 +475,9 @@ func (im *Importer) dryRun(chunk []*plan, acts []action) error {
 			line["url"] = "/v1.0/users"
 			line["body"] = redacted(p.body)
 			im.progress.created.Add(1)
+			if im.toReset(p) {
+				im.progress.toReset.Add(1)
+			}
 		}
 		b, err := json.Marshal(line)
 		if err != nil {
@@ -490,4 +496,13 @@ func redacted(u *graph.User) *graph.User {
 		c.PasswordProfile = &graph.PasswordProfile{Password: "[redacted]"}
 	}
 	return &c
+}
+
+// toReset reports whether a planned local account goes unflagged because nothing can check its legacy password.
+func (im *Importer) toReset(p *plan) bool {
+	if p.body.PasswordProfile == nil {
+		return false
+	}
+	flag, _ := p.body.Extensions[im.cfg.extensionName(im.cfg.MigrationAttribute)].(bool)
+	return !flag && p.cred.Kind == idshift.CredentialNone
 }

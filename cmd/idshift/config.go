@@ -76,6 +76,7 @@ type Config struct {
 		MigrationAttribute    string `yaml:"migration_attribute"`
 		LegacyIDAttribute     string `yaml:"legacy_id_attribute"`
 		DisableStrongPassword bool   `yaml:"disable_strong_password"`
+		LiveCheck             bool   `yaml:"live_check"`
 		AdoptExisting         bool   `yaml:"adopt_existing"`
 		Workers               int    `yaml:"workers"`
 		ChunkSize             int    `yaml:"chunk_size"`
@@ -297,6 +298,7 @@ func (c *Config) bindings() []binding {
 		{"import.migration_attribute", "migration-attribute", "IDSHIFT_MIGRATION_ATTRIBUTE", "Boolean extension attribute flagging users for password migration", &c.Import.MigrationAttribute},
 		{"import.legacy_id_attribute", "legacy-id-attribute", "IDSHIFT_LEGACY_ID_ATTRIBUTE", "String extension attribute holding the legacy id", &c.Import.LegacyIDAttribute},
 		{"import.disable_strong_password", "disable-strong-password", "IDSHIFT_DISABLE_STRONG_PASSWORD", "create users with DisableStrongPassword", &c.Import.DisableStrongPassword},
+		{"import.live_check", "live-check", "IDSHIFT_LIVE_CHECK", "serve checks this source's passwords live at the legacy system: flag users without a legacy hash too (else they are left to self-service password reset)", &c.Import.LiveCheck},
 		{"import.adopt_existing", "adopt-existing", "IDSHIFT_ADOPT_EXISTING", "adopt accounts that already hold a user's identity instead of reporting a collision", &c.Import.AdoptExisting},
 		{"import.workers", "workers", "IDSHIFT_WORKERS", "chunks in flight at once", &c.Import.Workers},
 		{"import.chunk_size", "chunk-size", "IDSHIFT_CHUNK_SIZE", "users per chunk", &c.Import.ChunkSize},
@@ -436,6 +438,6 @@ to retry them); 1 the run stopped; 2 bad flags or configuration.`,
 		{"Limits (writes to the tenant)", []string{"app-writes", "app-window", "tenant-writes", "tenant-window", "workers", "chunk-size"}},
 		{"Limits (cost caps of legacy hashes)", hashCapFlags},
 		{"Run", []string{"config", "store", "allow-unsealed-secrets", "rejects", "shard", "dry-run", "update", "adopt-existing", "flag-adopted", "json",
-			"migration-attribute", "legacy-id-attribute", "disable-strong-password", "progress-every", "cpuprofile"}},
+			"migration-attribute", "legacy-id-attribute", "disable-strong-password", "live-check", "progress-every", "cpuprofile"}},
 	},
 }

@@ -262,7 +262,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		Source: src, Store: st, Directory: dir,
 		Domain: domain, ExtensionsAppID: extAppID, SourceName: cfg.Source.Name,
 		MigrationAttribute: cfg.Import.MigrationAttribute, LegacyIDAttribute: cfg.Import.LegacyIDAttribute,
-		DisableStrongPassword: cfg.Import.DisableStrongPassword, AdoptExisting: cfg.Import.AdoptExisting,
+		DisableStrongPassword: cfg.Import.DisableStrongPassword, AdoptExisting: cfg.Import.AdoptExisting, LiveCheck: cfg.Import.LiveCheck,
 		FlagAdopted: opts.flagAdopted, CredentialKey: credKey,
 		Update: opts.update, DryRun: opts.dryRun, DryRunOut: env.Stdout,
 		Workers: cfg.Import.Workers, ChunkSize: cfg.Import.ChunkSize,
@@ -412,6 +412,10 @@ func writeSummaryTable(w io.Writer, s importer.Summary, dryRun bool) {
 		check = "DOES NOT RECONCILE"
 	}
 	fmt.Fprintf(w, "  %s: %s\n", sum, check)
+	if s.ToReset > 0 {
+		fmt.Fprintf(w, "  of the created, %s without the migration flag: no legacy password hash and no live check (--live-check), so they set a password by self-service password reset\n",
+			plural(s.ToReset, "user", "users"))
+	}
 }
 
 // plural returns "1 user" or "n users".
