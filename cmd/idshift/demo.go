@@ -240,8 +240,8 @@ func demoSignIns(ctx context.Context, out io.Writer, env *Env, cfg *Config, srv 
 	if len(res.Pending) > 0 {
 		return fmt.Errorf("tenant setup left something to do: %v", res.Pending[0])
 	}
-	fmt.Fprintf(out, "6. Tenant setup (%d Graph requests): extension app %s (resource %s), encryption certificate %s,\n   OnPasswordSubmit extension calling %s for users flagged by %s\n",
-		len(res.Requests), res.AppID, res.ResourceID, res.KeyID, target, res.MigrationPropertyID)
+	fmt.Fprintf(out, "6. Tenant setup (%d Graph requests): extension app %s (resource %s), its encryption certificate, the OnPasswordSubmit extension and listener calling %s\n",
+		len(res.Requests), res.AppID, res.ResourceID, target)
 
 	// 7. idshift serve, in-process, as the command runs it.
 	scfg := defaultServeConfig()
