@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/store"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
@@ -168,10 +172,73 @@ func TestDemo(t *testing.T) {
 	if len(files) == 0 {
 		t.Error("the demo wrote no state file")
 	}
-	for _, want := range []string{"created     292", "rejected      8", "reconciles", "created 0, skipped 292", "right password matches=true, wrong password matches=false"} {
+	for _, want := range []string{"created     292", "rejected      8", "reconciles", "created 0, skipped 292", "right password matches=true, wrong password matches=false",
+		"6. Tenant setup", "7. idshift serve listening at https://127.0.0.1:"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
+	}
+	// The sign-ins, as the simulator reported them.
+	accounts, err := demoAccounts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := accounts[0].email, accounts[1].email
+	for _, want := range []string{
+		"8. Right legacy password: migrated " + a + ": extension called (1 attempt)",
+		"9. The same password again: success " + a + ": no extension call",
+		"10. Wrong password: wrong_password " + b + " [AADSTS50126]: extension called",
+		"11. 4 more wrong passwords: 4 refused",
+		"12. A 6th wrong password: blocked " + b + ": extension called",
+		"13. The right password, same address: blocked " + b,
+		"14. The right password, another address: migrated " + b,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, acc := range accounts {
+		if strings.Contains(stdout+stderr, acc.password) {
+			t.Errorf("the output holds %s's password", acc.legacyID)
+		}
+	}
+	for _, f := range []string{demoEncryptionKey, demoTLSCert, demoTLSKey, "sandbox-ca.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("the demo left no %s: %v", f, err)
+		}
+	}
+	// What serve recorded in the state: both accounts migrated, every attempt with its outcome.
+	ctx := context.Background()
+	st, err := openStore(ctx, filepath.Join(dir, "state.db"), func(k string) string {
+		if k == store.EnvKeyFile {
+			return filepath.Join(dir, "store.key")
+		}
+		return ""
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, acc := range accounts {
+		rec, err := st.Record(ctx, idshift.Key{Source: "demo", LegacyID: acc.legacyID})
+		if err != nil || rec.State != idshift.StateMigrated {
+			t.Errorf("%s after the demo: %+v, %v; want migrated", acc.legacyID, rec, err)
+		}
+	}
+	counts, err := st.(idshift.AttemptStore).AttemptCounts(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[idshift.Action]int64{}
+	for _, c := range counts {
+		if c.Front == idshift.FrontEntra {
+			got[c.Action] += c.N
+		}
+	}
+	// Migrated: a, then b from another address; refused: b's five wrong passwords; blocked: b's 6th wrong one and
+	// its right one from the locked address. The second sign-in of a called nothing.
+	if got[idshift.ActionMigrate] != 2 || got[idshift.ActionRetry] != 5 || got[idshift.ActionBlock] != 2 {
+		t.Errorf("attempts recorded by serve: %v; want 2 MigratePassword, 5 Retry, 2 Block", counts)
 	}
 }
 
