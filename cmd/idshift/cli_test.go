@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/idshift/idshift"
-	"github.com/idshift/idshift/store"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
@@ -209,12 +208,9 @@ func TestDemo(t *testing.T) {
 	}
 	// What serve recorded in the state: both accounts migrated, every attempt with its outcome.
 	ctx := context.Background()
-	st, err := openStore(ctx, filepath.Join(dir, "state.db"), func(k string) string {
-		if k == store.EnvKeyFile {
-			return filepath.Join(dir, "store.key")
-		}
-		return ""
-	}, slog.New(slog.DiscardHandler))
+	scfg := defaultConfig()
+	scfg.Store = filepath.Join(dir, "state.db") // its key is the state.db.key beside it
+	st, err := openStore(ctx, scfg, func(string) string { return "" }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,7 +221,7 @@ func demoSignIns(ctx context.Context, out io.Writer, env *Env, cfg *Config, srv 
 	// 6. tenant setup, through Graph, against the sandbox.
 	target := fmt.Sprintf("https://127.0.0.1:%d/entra", port)
 	keyFile := filepath.Join(dir, demoEncryptionKey)
-	pool, err := openDirectory(cfg, env, logger)
+	pool, err := openDirectory(ctx, cfg, env, logger)
 	if err != nil {
 		return err
 	}
