@@ -241,7 +241,10 @@ func checkUserName(v string) string {
 // passwordSymbols are the symbols Entra's password policy allows besides letters, digits and space (§8.1).
 const passwordSymbols = "@#$%^&*-_!+=[]{}|\\:',.?/`~\"();<> "
 
-// passwordProblem returns why pw breaks Entra's password policy (§8.1), or "". It never quotes the password.
+// PasswordProblem returns why pw breaks Entra's password policy (docs/contracts.md §8.1), or "": strong is false
+// when the account's passwordPolicies hold DisableStrongPassword. It never quotes the password.
+func PasswordProblem(pw string, strong bool) string { return passwordProblem(pw, strong) }
+
 func passwordProblem(pw string, strong bool) string {
 	n := utf8.RuneCountInString(pw)
 	switch {

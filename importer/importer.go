@@ -201,7 +201,7 @@ func (s Summary) Reconciles() bool {
 // Progress is a live view of a run, safe to read from another goroutine.
 type Progress struct {
 	read, created, adopted, updated, skipped, collisions, rejected, failed, otherShard, toReset atomic.Int64
-	start                                                                              atomic.Int64 // unix nanoseconds
+	start                                                                                       atomic.Int64 // unix nanoseconds
 }
 
 // Snapshot returns the counts so far.
@@ -210,7 +210,7 @@ func (p *Progress) Snapshot() Summary {
 		Read: p.read.Load(), Created: p.created.Load(), Adopted: p.adopted.Load(), Updated: p.updated.Load(),
 		Skipped: p.skipped.Load(), Collisions: p.collisions.Load(), Rejected: p.rejected.Load(), Failed: p.failed.Load(),
 		OtherShard: p.otherShard.Load(), ToReset: p.toReset.Load(),
-		Elapsed:    time.Since(time.Unix(0, p.start.Load())),
+		Elapsed: time.Since(time.Unix(0, p.start.Load())),
 	}
 }
 

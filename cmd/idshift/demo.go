@@ -24,6 +24,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/examples"
+	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/pwhash"
 	"github.com/idshift/idshift/sandbox"
 	"github.com/idshift/idshift/tenant"
@@ -432,21 +433,5 @@ func freeLoopbackPort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// demoStrong reports whether a password meets External ID's complexity rule: 8 characters or more, with three of
-// lower case, upper case, digits and symbols.
-func demoStrong(pw string) bool {
-	var lower, upper, digit, other int
-	for _, r := range pw {
-		switch {
-		case r >= 'a' && r <= 'z':
-			lower = 1
-		case r >= 'A' && r <= 'Z':
-			upper = 1
-		case r >= '0' && r <= '9':
-			digit = 1
-		default:
-			other = 1
-		}
-	}
-	return len([]rune(pw)) >= 8 && lower+upper+digit+other >= 3
-}
+// demoStrong reports whether the tenant takes a password under the strong policy (docs/contracts.md §8.1).
+func demoStrong(pw string) bool { return graph.PasswordProblem(pw, true) == "" }
