@@ -16,8 +16,10 @@
 //     serve's CPU per call, against the RSA baseline.
 //   - raw: pwhash.Verify of a bcrypt-10 hash by GOMAXPROCS goroutines in this process (serve idle): verifications/s.
 //   - bcrypt: right passwords of bcrypt-10 users at each multiple of the raw rate in -bcrypt-loads: answers by
-//     action and reason (from serve's /metrics), completed verifications/s against the raw rate, latency maximum
-//     against the budget, non-200s and client timeouts, serve's peak RSS.
+//     action and reason (from serve's /metrics), completed verifications/s against the raw rate re-measured just
+//     before and after (and per CPU second of serve against per CPU second of the raw loop, which the other users
+//     of a shared machine disturb less), latency maximum against the budget (seen by the client and by serve's
+//     own histogram), non-200s and client timeouts, serve's RSS and peak RSS.
 //   - timing: wrong passwords of known users and passwords of unknown users, interleaved at random at one rate,
 //     with cheap and with bcrypt-10 credentials: p50/p99 of each and their ratio.
 package main
@@ -450,6 +452,11 @@ func (b *bench) metrics() map[string]float64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		l := sc.Text()
+		if strings.HasPrefix(l, `idshift_decision_seconds_bucket{front="entra",`) {
+			le := l[strings.Index(l, "le=")+4 : strings.IndexByte(l, '}')-1]
+			out["decisions le "+le], _ = strconv.ParseFloat(strings.Fields(l)[1], 64)
+			continue
+		}
 		if !strings.HasPrefix(l, "idshift_attempts_total{") {
 			if strings.HasPrefix(l, "idshift_shed_total ") {
 				out["shed_total"], _ = strconv.ParseFloat(strings.Fields(l)[1], 64)
@@ -688,6 +695,13 @@ func rsaBaseline(k *rsa.PrivateKey) float64 {
 
 // rawBcrypt runs pwhash.Verify of hash with GOMAXPROCS goroutines for d: verifications/s.
 func rawBcrypt(ctx context.Context, hash string, d time.Duration) float64 {
+	r, _ := rawBcryptCPU(ctx, hash, d)
+	return r
+}
+
+// rawBcryptCPU is rawBcrypt, with the verifications per second of this process's CPU time.
+func rawBcryptCPU(ctx context.Context, hash string, d time.Duration) (perSecond, perCPUSecond float64) {
+	c0 := selfCPU()
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -706,7 +720,16 @@ func rawBcrypt(ctx context.Context, hash string, d time.Duration) float64 {
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
+	return float64(n.Load()) / time.Since(start).Seconds(), float64(n.Load()) / (selfCPU() - c0).Seconds()
+}
+
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (b *bench) cheapPhase(ctx context.Context, rsaNs float64) error {
@@ -747,6 +770,9 @@ func answers(pr *phaseResult) string {
 	}
 	var served []string
 	for _, k := range sortedKeys(pr.metrics) {
+		if strings.HasPrefix(k, "decisions le ") {
+			continue
+		}
 		served = append(served, fmt.Sprintf("%s %.0f", k, pr.metrics[k]))
 	}
 	return strings.Join(parts, ", ") + " | serve: " + strings.Join(served, ", ")
@@ -767,17 +793,19 @@ func (b *bench) bcryptPhase(ctx context.Context, raw float64) error {
 		b.o.phase, budget, b.o.timeout)
 	for _, load := range b.o.bcryptLoads {
 		rate := load * raw
-		before := rawBcrypt(ctx, b.bcryptPW, 3*time.Second)
+		before, cpuBefore := rawBcryptCPU(ctx, b.bcryptPW, 3*time.Second)
 		pr, err := b.phaseRun(ctx, rate, b.o.phase, b.bcryptRight)
 		if err != nil {
 			return err
 		}
-		after := rawBcrypt(ctx, b.bcryptPW, 3*time.Second)
-		rawNow := (before + after) / 2
+		after, cpuAfter := rawBcryptCPU(ctx, b.bcryptPW, 3*time.Second)
+		rawNow, rawCPU := (before+after)/2, (cpuBefore+cpuAfter)/2
+		perCPU := verified(pr) / pr.cpu.Seconds()
+		serverLate75 := pr.metrics["decisions le +Inf"] - pr.metrics["decisions le 0.75"]
+		serverLate1 := pr.metrics["decisions le +Inf"] - pr.metrics["decisions le 1"]
 		_, _, mx := quantiles(pick(pr.results, "", lat))
 		s50, s99, smx := quantiles(pick(pr.results, "", service))
-		verified := pr.metrics["MigratePassword/match"]
-		through := verified / pr.elapsed.Seconds()
+		through := verified(pr) / pr.elapsed.Seconds()
 		overBudget, overTimeout, unanswered := 0, 0, 0
 		for _, r := range pr.results {
 			switch {
@@ -791,14 +819,21 @@ func (b *bench) bcryptPhase(ctx context.Context, raw float64) error {
 			}
 		}
 		fmt.Printf("load %.1fx of %.1f/s = %.1f/s offered, %d calls over %.1fs: verified %.0f = %.2f/s = %.3f of raw (raw %.2f/s before, %.2f/s after)\n"+
+			"  per CPU second: serve %.2f verified, raw %.2f: ratio %.3f\n"+
 			"  service latency p50 %.0f ms, p99 %.0f ms, max %.0f ms; over the budget %d, over the timeout %d, unanswered %d; "+
-			"max from the scheduled send %.0f ms\n  serve RSS %.1f MiB, peak %.1f MiB, CPU %.1fs\n  %s\n",
-			load, raw, rate, len(pr.results), pr.elapsed.Seconds(), verified, through, through/rawNow, before, after,
-			ms(s50), ms(s99), ms(smx), overBudget, overTimeout, unanswered, ms(mx), pr.rss, pr.peakRSS, pr.cpu.Seconds(), answers(pr))
+			"max from the scheduled send %.0f ms; serve's own histogram: %.0f decisions over 0.75 s, %.0f over 1 s\n"+
+			"  serve RSS %.1f MiB, peak %.1f MiB, CPU %.1fs\n  %s\n",
+			load, raw, rate, len(pr.results), pr.elapsed.Seconds(), verified(pr), through, through/rawNow, before, after,
+			perCPU, rawCPU, perCPU/rawCPU,
+			ms(s50), ms(s99), ms(smx), overBudget, overTimeout, unanswered, ms(mx), serverLate75, serverLate1,
+			pr.rss, pr.peakRSS, pr.cpu.Seconds(), answers(pr))
 	}
 	fmt.Printf("load average %s\n", loadavg())
 	return nil
 }
+
+// verified counts the verifications that ended in an answer: right passwords answered MigratePassword.
+func verified(pr *phaseResult) float64 { return pr.metrics["MigratePassword/match"] }
 
 func (b *bench) timingPhase(ctx context.Context, raw float64) error {
 	fmt.Printf("\nknown user with a wrong password vs unknown user, interleaved at random (%s, bcrypt-10 %s); service latency (send to answer)\n",
