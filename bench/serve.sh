@@ -6,9 +6,9 @@
 # Builds idshift and the load generator (bench/serve), then runs the generator, which fills a SQLite state store
 # (salted SHA-256 and bcrypt-10 users, credentials sealed), starts `idshift serve` on loopback against an external
 # authority of its own (discovery and JWKS over TLS), and sends Entra's callouts open-loop at fixed rates, RSA-2048
-# keys throughout. Phases and their figures: `go doc ./bench/serve`. It stops by itself (about 3 minutes with the
-# defaults below; the generator has a hard stop at 10 minutes). Figures and the commands that produced them are in
-# BENCHMARKS.md.
+# keys throughout. Phases and their figures: `go doc ./bench/serve`. It stops by itself: about 3.5 minutes with the
+# defaults (PHASE=15s is the length of each phase); the generator has a hard stop at 10 minutes. Figures and the
+# commands that produced them are in BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
