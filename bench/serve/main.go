@@ -91,6 +91,7 @@ type options struct {
 	timingBcrypt float64 // fraction of the raw bcrypt rate
 	timeout      time.Duration
 	phases       map[string]bool
+	serveArgs    []string
 }
 
 func main() {
@@ -108,6 +109,7 @@ func main() {
 	flag.Float64Var(&o.timingBcrypt, "timing-bcrypt-load", 0.5, "rate of the bcrypt-10 timing phase, as a multiple of the raw rate")
 	flag.DurationVar(&o.timeout, "timeout", time.Second, "the extension's timeoutInMilliseconds (serve --timeout)")
 	flag.StringVar(&phases, "phases", "rsa,cheap,raw,bcrypt,timing", "phases to run, comma-separated")
+	serveArgs := flag.String("serve-args", "", "extra arguments of `idshift serve`, space-separated (e.g. --max-verifications 1)")
 	flag.Parse()
 	if o.idshift == "" {
 		log.Fatal("usage: serve -idshift PATH [flags]")
@@ -119,6 +121,7 @@ func main() {
 	if o.bcryptLoads, err = floats(loads); err != nil {
 		log.Fatalf("-bcrypt-loads: %v", err)
 	}
+	o.serveArgs = strings.Fields(*serveArgs)
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
 		o.phases[strings.TrimSpace(p)] = true
@@ -356,6 +359,7 @@ func (b *bench) start(ctx context.Context, authority string, storeKey []byte) er
 		"--decryption-certs", filepath.Join(d, "enc.crt"), "--decryption-keys", filepath.Join(d, "enc.key"),
 		"--context-audiences", appID, "--context-issuers", appURI,
 		"--entra-ca-file", filepath.Join(d, "authority-ca.pem"), "--timeout", b.o.timeout.String())
+	b.cmd.Args = append(b.cmd.Args, b.o.serveArgs...)
 	b.cmd.Env = append(os.Environ(), "IDSHIFT_STORE_KEY="+base64.StdEncoding.EncodeToString(storeKey))
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	if err := b.cmd.Start(); err != nil {
@@ -385,7 +389,8 @@ func (b *bench) start(ctx context.Context, authority string, storeKey []byte) er
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				fmt.Printf("serve pid %d ready (budget per call: timeout %s minus the default margin)\n", b.cmd.Process.Pid, b.o.timeout)
+				fmt.Printf("serve pid %d ready (budget per call: timeout %s minus the default margin; extra arguments %q)\n",
+					b.cmd.Process.Pid, b.o.timeout, b.o.serveArgs)
 				return nil
 			}
 		}
