@@ -356,3 +356,48 @@ func BenchmarkTCPRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// A dead directory behind a Breaker: after the configured failures the circuit opens and answers at once, never
+// "wrong password"; a live directory behind the same stack still decides.
+func TestBreakerOverDeadDirectory(t *testing.T) {
+	s := requireSlapd(t)
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config(s)
+	c.URL = fmt.Sprintf("ldaps://127.0.0.1:%d", port)
+	dead := verify.NewCounter("ldap", verify.NewBreaker(open(t, c), verify.BreakerConfig{Name: "ldap", Failures: 3, CoolDown: time.Hour}), nil)
+	for range 3 {
+		if ok, err := dead.Verify(context.Background(), record("ssha"), "ssha-pass"); ok || !errors.Is(err, verify.ErrUnavailable) || errors.Is(err, verify.ErrOpen) {
+			t.Fatalf("got (%v, %v), want unavailable", ok, err)
+		}
+	}
+	start := time.Now()
+	ok, err := dead.Verify(context.Background(), record("ssha"), "ssha-pass")
+	if ok || !errors.Is(err, verify.ErrOpen) {
+		t.Fatalf("got (%v, %v), want ErrOpen", ok, err)
+	}
+	if el := time.Since(start); el > 100*time.Millisecond {
+		t.Fatalf("open circuit took %v to answer", el)
+	}
+	if st := dead.Stats(); st.Calls[verify.OutcomeError] != 3 || st.Calls[verify.OutcomeOpen] != 1 {
+		t.Fatalf("stats %v", st.Calls)
+	}
+
+	live := verify.NewBreaker(open(t, config(s)), verify.BreakerConfig{Name: "ldap", Failures: 1})
+	for _, tt := range []struct {
+		pw   string
+		want bool
+	}{{"nope", false}, {"ssha-pass", true}, {"nope", false}} {
+		if ok, err := live.Verify(context.Background(), record("ssha"), tt.pw); ok != tt.want || err != nil {
+			t.Fatalf("live: got (%v, %v), want %v", ok, err, tt.want)
+		}
+	}
+	if _, err := live.Verify(context.Background(), record("locked"), "locked-pass"); !errors.Is(err, verify.ErrLocked) {
+		t.Fatalf("live locked: %v", err)
+	}
+	if st := live.State(); st != verify.Closed {
+		t.Fatalf("decided answers opened the circuit: %v", st)
+	}
+}
