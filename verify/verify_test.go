@@ -352,3 +352,14 @@ func TestUnavailable(t *testing.T) {
 		t.Fatal("double wrapping")
 	}
 }
+
+// BenchmarkBreaker measures what a Counter and a Breaker add around a verifier that answers at once.
+func BenchmarkBreaker(b *testing.B) {
+	inner := answer(true, nil)
+	v := verify.NewCounter("bench", verify.NewBreaker(inner, verify.BreakerConfig{}), nil)
+	for b.Loop() {
+		if ok, err := v.Verify(context.Background(), rec, "pw"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
