@@ -205,7 +205,8 @@ func (c Config) Open(logger *slog.Logger) (*Verifier, error) {
 	return v, nil
 }
 
-// Close closes the idle connections; connections in use close when returned. Verify fails after Close.
+// Close closes the idle connections; connections in use close when returned, and calls after Close dial
+// connections they close after use.
 func (v *Verifier) Close() error {
 	v.searchPool.close()
 	v.bindPool.close()
@@ -477,3 +478,6 @@ func (p *pool) close() {
 }
 
 var _ idshift.Verifier = (*Verifier)(nil)
+
+// compileFilter checks a filter's syntax.
+func compileFilter(f string) (any, error) { return goldap.CompileFilter(f) }
