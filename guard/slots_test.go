@@ -228,3 +228,76 @@ func TestSlotsCapConcurrency(t *testing.T) {
 		t.Fatalf("stats after all released: %+v", st)
 	}
 }
+
+// measureKind teaches s a verification of kind that takes d.
+func measureKind(t *testing.T, s *guard.Slots, c *clock, kind string, d time.Duration) {
+	t.Helper()
+	release, err := s.AcquireKind(context.Background(), kind, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(d)
+	release()
+}
+
+func TestSlotsKeepAMeanPerKind(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := guard.SlotsConfig{Max: 1, Now: c.Now}.Open()
+	measureKind(t, s, c, "bcrypt$12", time.Hour)
+	measureKind(t, s, c, "sha256", time.Minute)
+	if got := s.Stats().Kinds; got["bcrypt$12"] != time.Hour || got["sha256"] != time.Minute {
+		t.Fatalf("kinds = %v", got)
+	}
+	deadline := c.Now().Add(2 * time.Minute)
+	release, err := s.AcquireKind(ctx, "sha256", deadline)
+	if err != nil {
+		t.Fatalf("a 1-minute kind before a deadline in 2 minutes: %v", err)
+	}
+	release()
+	if _, err := s.AcquireKind(ctx, "bcrypt$12", deadline); !errors.Is(err, guard.ErrShed) {
+		t.Fatalf("a 1-hour kind before a deadline in 2 minutes: err = %v, want ErrShed", err)
+	}
+	// A kind never measured is judged by the overall mean (here between the two).
+	if m := s.Stats().Mean; m <= time.Minute || m >= time.Hour {
+		t.Fatalf("overall mean %v", m)
+	}
+}
+
+func TestSlotsShedWhenTheSlotComesTooLate(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := guard.SlotsConfig{Max: 1, Now: c.Now}.Open()
+	measureKind(t, s, c, "k", 10*time.Minute)
+	hold, err := s.Acquire(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Admitted: the hold frees in about 10 minutes, then 10 of its own, before a deadline in 30.
+	ch := acquireAsync2(s, ctx, "k", c.Now().Add(30*time.Minute))
+	waitFor(t, "a waiting caller", func() bool { return s.Stats().Waiting == 1 })
+	c.Add(25 * time.Minute) // the held verification runs long
+	hold()
+	a := receive(t, ch)
+	if !errors.Is(a.err, guard.ErrShed) {
+		t.Fatalf("slot granted 5 minutes before the deadline for a 10-minute verification: err = %v, want ErrShed", a.err)
+	}
+	if st := s.Stats(); st.InUse != 0 || st.Kinds["k"] != 10*time.Minute {
+		t.Fatalf("after a late grant: %+v; want the slot back and nothing measured", st)
+	}
+	// The slot it gave back is free for the next caller at once.
+	release, err := s.AcquireKind(ctx, "k", c.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+}
+
+func acquireAsync2(s *guard.Slots, ctx context.Context, kind string, deadline time.Time) <-chan acquired {
+	ch := make(chan acquired, 1)
+	go func() {
+		r, err := s.AcquireKind(ctx, kind, deadline)
+		ch <- acquired{r, err}
+	}()
+	return ch
+}
