@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/idshift/idshift"
@@ -41,6 +42,12 @@ const (
 // returns the function that gives it back; any error means the attempt is shed (answered at once, not counted).
 type Slots interface {
 	Acquire(ctx context.Context, deadline time.Time) (release func(), err error)
+}
+
+// KindSlots is the optional capability of Slots that estimates a verification's duration by its kind (algorithm
+// and cost, such as "2b$10"): guard.Slots implements it. The Service prefers it when its Slots has it.
+type KindSlots interface {
+	AcquireKind(ctx context.Context, kind string, deadline time.Time) (release func(), err error)
 }
 
 // Timeout bounds of Entra's customExtensionClientConfiguration.timeoutInMilliseconds (docs/contracts.md §1.6).
@@ -119,6 +126,7 @@ type Service struct {
 	closeOnce sync.Once
 	mu        sync.RWMutex // guards closed against sends on queue
 	closed    bool
+	timeouts  atomic.Int64 // answers given at the deadline, before the stages ended
 }
 
 // record is one write for the recorder: an attempt, and a migration when migrated.
@@ -221,10 +229,13 @@ func (s *Service) Close(ctx context.Context) error {
 	}
 }
 
-// Decide answers one attempt within the budget, whatever happens: it never returns an error. An attempt with a
-// nonce seen before (Entra's retry) gets the first answer again, without a second check or a second failure
-// counted; when the first is still running, Decide waits for it (until its own budget ends). The attempt is
-// recorded, and a MigratePassword marks the user migrated ("hash").
+// Decide answers one attempt within the budget, whatever happens: it never returns an error, and it returns by
+// the budget's deadline even when a stage (the store, the guard, the verifier) does not: the stages run apart and
+// an answer not ready at the deadline is "try later" (timeout); the late work's outcome is dropped, it counts no
+// failure, and a verification slot it holds is released when it ends. An attempt with a nonce seen before
+// (Entra's retry) gets the first answer again, without a second check or a second failure counted; when the
+// first is still running, Decide waits for it (until its own budget ends). The attempt is recorded, and a
+// MigratePassword marks the user migrated ("hash").
 func (s *Service) Decide(ctx context.Context, a idshift.Attempt) Decision {
 	start := s.now()
 	ctx, cancel := context.WithDeadline(ctx, time.Now().Add(s.budget))
@@ -246,24 +257,54 @@ func (s *Service) Decide(ctx context.Context, a idshift.Attempt) Decision {
 				return d
 			}
 		}
-		d := s.decide(ctx, a)
+		d := s.bounded(ctx, a)
 		f.d = d
 		close(f.done)
 		s.Record(a, d, start, markHow(d))
 		return d
 	}
-	d := s.decide(ctx, a)
+	d := s.bounded(ctx, a)
 	s.Record(a, d, start, markHow(d))
 	return d
 }
 
-// Verify runs the stages of Decide (lookup, guard, verification, within the budget) without the nonce cache and
-// without recording anything: the harvest front records once it knows what the tenant did (Record).
+// Verify runs the stages of Decide (lookup, guard, verification, within the budget, returning by its deadline)
+// without the nonce cache and without recording anything: the harvest front records once it knows what the
+// tenant did (Record).
 func (s *Service) Verify(ctx context.Context, a idshift.Attempt) Decision {
 	ctx, cancel := context.WithDeadline(ctx, time.Now().Add(s.budget))
 	defer cancel()
 	a.SignInName = normName(a.SignInName)
-	return s.decide(ctx, a)
+	return s.bounded(ctx, a)
+}
+
+// progress is what a decision has learnt so far (the record's key), for a timeout answered without it.
+type progress struct {
+	mu sync.Mutex
+	d  Decision
+}
+
+func (p *progress) set(d Decision) {
+	p.mu.Lock()
+	p.d.Key, p.d.ObjectID = d.Key, d.ObjectID
+	p.mu.Unlock()
+}
+
+// bounded runs decide apart and answers by ctx's deadline: decide's answer, or a timeout (with the key, when the
+// lookup had found it).
+func (s *Service) bounded(ctx context.Context, a idshift.Attempt) Decision {
+	var p progress
+	ch := make(chan Decision, 1)
+	go func() { ch <- s.decide(ctx, a, &p) }()
+	select {
+	case d := <-ch:
+		return d
+	case <-ctx.Done():
+		s.timeouts.Add(1)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return withKey(Decision{Action: s.cfg.TryLater, Reason: ReasonTimeout}, p.d)
+	}
 }
 
 func markHow(d Decision) string {
@@ -289,11 +330,17 @@ func (s *Service) Record(a idshift.Attempt, d Decision, start time.Time, how str
 	})
 }
 
+// Timeouts returns how many answers were given at the deadline while a stage was still running: for tests and
+// metrics.
+func (s *Service) Timeouts() int64 { return s.timeouts.Load() }
+
 // Now is the service's clock.
 func (s *Service) Now() time.Time { return s.now() }
 
-// decide runs the stages; ctx carries the budget's deadline.
-func (s *Service) decide(ctx context.Context, a idshift.Attempt) Decision {
+// decide runs the stages; ctx carries the budget's deadline, and every stage that waits (store, guard, slot,
+// verification) is bounded by it. p receives the key once the lookup found it. After the deadline decide changes
+// nothing: it counts no failure and no success (its answer is dropped by bounded).
+func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) Decision {
 	tryLater := func(reason string) Decision { return Decision{Action: s.cfg.TryLater, Reason: reason} }
 	if a.ObjectID == "" && a.SignInName == "" {
 		return Decision{Action: idshift.ActionRetry, Reason: ReasonBadRequest}
@@ -311,11 +358,15 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt) Decision {
 		s.log.Warn("record lookup failed", "front", a.Front, "err", err)
 		return s.late(ctx, tryLater(ReasonUnavailable))
 	}
+	if errors.Is(err, idshift.ErrNotFound) {
+		rec = nil
+	}
 	d := Decision{}
 	account := unknownAccount(a)
 	if rec != nil {
 		d.Key, d.ObjectID = rec.Key, rec.ObjectID
 		account = AccountKey(rec.Key)
+		p.set(d)
 	}
 
 	// Guard: a locked account is blocked without running the legacy check.
@@ -330,11 +381,38 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt) Decision {
 		return d
 	}
 
+	// What the verification reads (the credential; for an unknown user, a real record's, so that both paths do
+	// the same work), outside the concurrency cap; then the costly part, through it.
+	job := staged{run: func(ctx context.Context) (Check, error) {
+		if rec == nil {
+			if dv, ok := s.verifier.(Dummy); ok {
+				if err := dv.VerifyDummy(ctx, a.Password); err != nil {
+					return Check{}, err
+				}
+			}
+			return Check{Reason: ReasonUnknownUser}, nil
+		}
+		return s.check(ctx, rec, a.Password)
+	}}
+	if hv, ok := s.verifier.(*HashVerifier); ok {
+		if job, err = hv.stage(ctx, rec, a.Password); err != nil {
+			if ctx.Err() != nil {
+				return withKey(tryLater(ReasonTimeout), d)
+			}
+			s.log.Warn("verification failed", "front", a.Front, "source", d.Key.Source, "legacyId", d.Key.LegacyID, "err", err)
+			return withKey(tryLater(ReasonUnavailable), d)
+		}
+	}
+
 	// Verification, through the concurrency cap and within the budget.
 	deadline, _ := ctx.Deadline()
 	release := func() {}
 	if s.cfg.Slots != nil {
-		release, err = s.cfg.Slots.Acquire(ctx, deadline)
+		if ks, ok := s.cfg.Slots.(KindSlots); ok {
+			release, err = ks.AcquireKind(ctx, job.kind, deadline)
+		} else {
+			release, err = s.cfg.Slots.Acquire(ctx, deadline)
+		}
 		if err != nil {
 			s.metrics.shed()
 			if ctx.Err() != nil {
@@ -353,14 +431,7 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt) Decision {
 		s.metrics.inflight(1)
 		defer s.metrics.inflight(-1)
 		var r result
-		if rec == nil {
-			r.c.Reason = ReasonUnknownUser
-			if dv, ok := s.verifier.(Dummy); ok {
-				r.err = dv.VerifyDummy(ctx, a.Password)
-			}
-		} else {
-			r.c, r.err = s.check(ctx, rec, a.Password)
-		}
+		r.c, r.err = job.run(ctx)
 		ch <- r
 	}()
 	var r result
@@ -370,25 +441,33 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt) Decision {
 		// The verification goes on in the background (it holds its slot until it ends); its outcome is dropped.
 		return withKey(tryLater(ReasonTimeout), d)
 	}
+	if ctx.Err() != nil {
+		// Finished, but after the deadline: the answer is already a timeout, and nothing is counted.
+		return withKey(tryLater(ReasonTimeout), d)
+	}
 	if r.err != nil {
-		if ctx.Err() != nil {
-			return withKey(tryLater(ReasonTimeout), d)
-		}
 		s.log.Warn("verification failed", "front", a.Front, "source", d.Key.Source, "legacyId", d.Key.LegacyID, "err", r.err)
 		return withKey(tryLater(ReasonUnavailable), d)
 	}
 
 	if !r.c.Match {
-		// A wrong password, an unknown user and a user without credential are answered and counted alike.
+		// A wrong password, an unknown user and a user without credential are answered and counted alike. The
+		// failure is counted within the budget; a guard that cannot count it in time makes the answer a timeout.
 		d.Action, d.Reason = idshift.ActionRetry, r.c.Reason
-		if lock, err := s.guard.Fail(context.WithoutCancel(ctx), account, a.ClientIP); err != nil {
+		if lock, err := s.guard.Fail(ctx, account, a.ClientIP); err != nil {
+			if ctx.Err() != nil {
+				return withKey(tryLater(ReasonTimeout), d)
+			}
 			s.log.Warn("guard fail failed", "front", a.Front, "err", err)
 		} else if lock.Locked {
 			d.Lock = lock
 		}
 		return d
 	}
-	if err := s.guard.Succeed(context.WithoutCancel(ctx), account, a.ClientIP); err != nil {
+	if err := s.guard.Succeed(ctx, account, a.ClientIP); err != nil {
+		if ctx.Err() != nil {
+			return withKey(tryLater(ReasonTimeout), d)
+		}
 		s.log.Warn("guard succeed failed", "front", a.Front, "err", err)
 	}
 	switch {

@@ -7,6 +7,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -73,6 +75,8 @@ type HashVerifier struct {
 	entries  map[cacheKey]*list.Element
 	verified atomic.Int64
 	dummies  atomic.Int64
+	reads    atomic.Int64
+	lastKey  atomic.Pointer[idshift.Key] // a record whose credential was read last: the unknown path reads it again
 }
 
 type cacheKey struct {
@@ -81,8 +85,9 @@ type cacheKey struct {
 }
 
 type cacheEntry struct {
-	k cacheKey
-	h *pwhash.Hash
+	k    cacheKey
+	h    *pwhash.Hash
+	kind string
 }
 
 // ErrNoStore: a HashVerifier without a Store.
@@ -129,44 +134,105 @@ func (v *HashVerifier) Verify(ctx context.Context, rec *idshift.Record, password
 // with reason "no_credential", after a dummy verification. A hash that cannot be parsed or is over the limits, a
 // store failure or ctx's end is an error (could not decide).
 func (v *HashVerifier) Check(ctx context.Context, rec *idshift.Record, password string) (Check, error) {
-	if err := v.init(); err != nil {
+	st, err := v.stage(ctx, rec, password)
+	if err != nil {
 		return Check{}, err
 	}
+	return st.run(ctx)
+}
+
+// staged is a check split in two: what was read (outside the concurrency cap) and the costly part, with its kind
+// (algorithm and cost, for the slots' estimate).
+type staged struct {
+	kind string
+	run  func(ctx context.Context) (Check, error)
+}
+
+// stager is implemented by verifiers whose check can be staged; rec nil stages an unknown user's work.
+type stager interface {
+	stage(ctx context.Context, rec *idshift.Record, password string) (staged, error)
+}
+
+// stage reads rec's credential and returns the verification to run. For rec nil (an unknown user) it does the
+// same work as for a known one: it reads a real record's credential (the one read last) through the same store
+// call, and returns a dummy verification against it (or against the dummy hash) whose outcome is discarded.
+func (v *HashVerifier) stage(ctx context.Context, rec *idshift.Record, password string) (staged, error) {
+	if err := v.init(); err != nil {
+		return staged{}, err
+	}
+	if rec == nil {
+		return v.stageUnknown(ctx, password), nil
+	}
+	v.reads.Add(1)
 	cred, err := v.Store.Credential(ctx, rec.Key)
 	if errors.Is(err, idshift.ErrNotFound) || (err == nil && cred.Kind == idshift.CredentialNone) {
-		if err := v.VerifyDummy(ctx, password); err != nil {
-			return Check{}, err
-		}
-		return Check{Reason: ReasonNoCredential}, nil
+		h := v.dummy.Load()
+		return staged{kind: v.kindOf(h), run: func(ctx context.Context) (Check, error) {
+			if err := v.verifyDummy(ctx, h, password); err != nil {
+				return Check{}, err
+			}
+			return Check{Reason: ReasonNoCredential}, nil
+		}}, nil
 	}
 	if err != nil {
-		return Check{}, fmt.Errorf("jit: credential: %w", err)
+		return staged{}, fmt.Errorf("jit: credential: %w", err)
 	}
+	key := rec.Key
+	v.lastKey.Store(&key)
 	out := Check{MustChange: cred.MustChange, Disabled: cred.Disabled}
+	finish := func(match bool) Check {
+		out.Match, out.Reason = match, ReasonMismatch
+		if match {
+			out.Reason = ReasonMatch
+		}
+		return out
+	}
 	switch cred.Kind {
 	case idshift.CredentialPlaintext:
-		a, b := sha256.Sum256([]byte(password)), sha256.Sum256([]byte(cred.Password))
-		out.Match = subtle.ConstantTimeCompare(a[:], b[:]) == 1
+		stored := cred.Password
+		return staged{kind: "plaintext", run: func(ctx context.Context) (Check, error) {
+			a, b := sha256.Sum256([]byte(password)), sha256.Sum256([]byte(stored))
+			return finish(subtle.ConstantTimeCompare(a[:], b[:]) == 1), nil
+		}}, nil
 	case idshift.CredentialHash:
-		h, err := v.parsed(rec.Key, cred.Hash)
+		h, kind, err := v.parsed(rec.Key, cred.Hash)
 		if err != nil {
-			return Check{}, fmt.Errorf("jit: stored hash: %w", err)
+			return staged{}, fmt.Errorf("jit: stored hash: %w", err)
 		}
-		v.verified.Add(1)
-		ok, err := h.Verify(ctx, password)
-		if err != nil {
-			return Check{}, fmt.Errorf("jit: verify: %w", err)
-		}
-		out.Match = ok
-		v.dummy.Store(h)
+		return staged{kind: kind, run: func(ctx context.Context) (Check, error) {
+			v.verified.Add(1)
+			ok, err := h.Verify(ctx, password)
+			if err != nil {
+				return Check{}, fmt.Errorf("jit: verify: %w", err)
+			}
+			v.dummy.Store(h)
+			return finish(ok), nil
+		}}, nil
 	default:
-		return Check{}, fmt.Errorf("jit: credential kind %q not supported", cred.Kind)
+		return staged{}, fmt.Errorf("jit: credential kind %q not supported", cred.Kind)
 	}
-	out.Reason = ReasonMismatch
-	if out.Match {
-		out.Reason = ReasonMatch
+}
+
+// stageUnknown is an unknown user's work: the credential read of a real record (the last one read; none before
+// the first) through the same store call and parse, then a dummy verification against that hash. Failures are
+// ignored: they say nothing about anyone, and the answer is the same.
+func (v *HashVerifier) stageUnknown(ctx context.Context, password string) staged {
+	h := v.dummy.Load()
+	if k := v.lastKey.Load(); k != nil {
+		v.reads.Add(1)
+		cred, err := v.Store.Credential(ctx, *k)
+		if err == nil && cred.Kind == idshift.CredentialHash {
+			if p, _, err := v.parsed(*k, cred.Hash); err == nil {
+				h = p
+			}
+		}
 	}
-	return out, nil
+	return staged{kind: v.kindOf(h), run: func(ctx context.Context) (Check, error) {
+		if err := v.verifyDummy(ctx, h, password); err != nil {
+			return Check{}, err
+		}
+		return Check{Reason: ReasonUnknownUser}, nil
+	}}
 }
 
 // VerifyDummy verifies password against the hash last verified (the same algorithm and cost as a real user's)
@@ -175,8 +241,12 @@ func (v *HashVerifier) VerifyDummy(ctx context.Context, password string) error {
 	if err := v.init(); err != nil {
 		return err
 	}
+	return v.verifyDummy(ctx, v.dummy.Load(), password)
+}
+
+func (v *HashVerifier) verifyDummy(ctx context.Context, h *pwhash.Hash, password string) error {
 	v.dummies.Add(1)
-	_, err := v.dummy.Load().Verify(ctx, password)
+	_, err := h.Verify(ctx, password)
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
@@ -187,21 +257,26 @@ func (v *HashVerifier) VerifyDummy(ctx context.Context, password string) error {
 // Counts returns how many real and dummy verifications ran: the work done, for tests and metrics.
 func (v *HashVerifier) Counts() (real, dummy int64) { return v.verified.Load(), v.dummies.Load() }
 
-// parsed returns the cached parse of raw for key, parsing it on a miss.
-func (v *HashVerifier) parsed(key idshift.Key, raw string) (*pwhash.Hash, error) {
+// Reads returns how many credentials were read from the store, for a known user or (the same read of a real
+// record) for an unknown one: for tests and metrics.
+func (v *HashVerifier) Reads() int64 { return v.reads.Load() }
+
+// parsed returns the cached parse of raw for key and its kind, parsing it on a miss.
+func (v *HashVerifier) parsed(key idshift.Key, raw string) (*pwhash.Hash, string, error) {
 	k := cacheKey{key: key, digest: sha256.Sum256([]byte(raw))}
 	v.mu.Lock()
 	if e, ok := v.entries[k]; ok {
 		v.lru.MoveToFront(e)
-		h := e.Value.(*cacheEntry).h
+		ce := e.Value.(*cacheEntry)
 		v.mu.Unlock()
-		return h, nil
+		return ce.h, ce.kind, nil
 	}
 	v.mu.Unlock()
 	h, err := pwhash.Parse(raw, v.Options)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	kind := hashKind(raw)
 	size := v.CacheSize
 	if size <= 0 {
 		size = 10000
@@ -210,15 +285,55 @@ func (v *HashVerifier) parsed(key idshift.Key, raw string) (*pwhash.Hash, error)
 	defer v.mu.Unlock()
 	if e, ok := v.entries[k]; ok {
 		v.lru.MoveToFront(e)
-		return e.Value.(*cacheEntry).h, nil
+		ce := e.Value.(*cacheEntry)
+		return ce.h, ce.kind, nil
 	}
-	v.entries[k] = v.lru.PushFront(&cacheEntry{k: k, h: h})
+	v.entries[k] = v.lru.PushFront(&cacheEntry{k: k, h: h, kind: kind})
 	for v.lru.Len() > size {
 		old := v.lru.Back()
 		v.lru.Remove(old)
 		delete(v.entries, old.Value.(*cacheEntry).k)
 	}
-	return h, nil
+	return h, kind, nil
+}
+
+// kindOf is the kind of a parsed hash (the dummy's).
+func (v *HashVerifier) kindOf(h *pwhash.Hash) string { return hashKind(h.String()) }
+
+// hashKind names a stored hash's algorithm and cost without its salt or digest, for the slots' per-kind estimate:
+// the fields of a "$"-separated hash that are its identifier (the first), a number or a parameter list with "="
+// ("2b$10", "argon2id$v=19$m=65536,t=3,p=4", "6$rounds=5000"); a hash of another shape is named by its length.
+// The result is bounded in length and, for a given format and cost, the same for every user.
+func hashKind(raw string) string {
+	if !strings.HasPrefix(raw, "$") {
+		return "len:" + strconv.Itoa(len(raw))
+	}
+	fields := strings.Split(raw[1:], "$")
+	var b strings.Builder
+	for i, f := range fields {
+		if len(f) > 48 {
+			continue
+		}
+		if i == 0 || strings.Contains(f, "=") || isDigits(f) {
+			if b.Len() > 0 {
+				b.WriteByte('$')
+			}
+			b.WriteString(f)
+		}
+	}
+	return b.String()
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // CacheLen returns the number of parsed hashes cached.
@@ -235,4 +350,5 @@ var (
 	_ idshift.Verifier = (*HashVerifier)(nil)
 	_ Checker          = (*HashVerifier)(nil)
 	_ Dummy            = (*HashVerifier)(nil)
+	_ stager           = (*HashVerifier)(nil)
 )
