@@ -421,39 +421,27 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 			return withKey(tryLater(ReasonShed), d)
 		}
 	}
-	type result struct {
-		c   Check
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
+	// Run inline: bounded answers at the deadline if this takes longer, and the slot is given back when the
+	// verification ends, however late.
+	r, err := func() (Check, error) {
 		defer release()
 		s.metrics.inflight(1)
 		defer s.metrics.inflight(-1)
-		var r result
-		r.c, r.err = job.run(ctx)
-		ch <- r
+		return job.run(ctx)
 	}()
-	var r result
-	select {
-	case r = <-ch:
-	case <-ctx.Done():
-		// The verification goes on in the background (it holds its slot until it ends); its outcome is dropped.
-		return withKey(tryLater(ReasonTimeout), d)
-	}
 	if ctx.Err() != nil {
-		// Finished, but after the deadline: the answer is already a timeout, and nothing is counted.
+		// Finished, but after the deadline: the answer already given is a timeout, and nothing is counted.
 		return withKey(tryLater(ReasonTimeout), d)
 	}
-	if r.err != nil {
-		s.log.Warn("verification failed", "front", a.Front, "source", d.Key.Source, "legacyId", d.Key.LegacyID, "err", r.err)
+	if err != nil {
+		s.log.Warn("verification failed", "front", a.Front, "source", d.Key.Source, "legacyId", d.Key.LegacyID, "err", err)
 		return withKey(tryLater(ReasonUnavailable), d)
 	}
 
-	if !r.c.Match {
+	if !r.Match {
 		// A wrong password, an unknown user and a user without credential are answered and counted alike. The
 		// failure is counted within the budget; a guard that cannot count it in time makes the answer a timeout.
-		d.Action, d.Reason = idshift.ActionRetry, r.c.Reason
+		d.Action, d.Reason = idshift.ActionRetry, r.Reason
 		if lock, err := s.guard.Fail(ctx, account, a.ClientIP); err != nil {
 			if ctx.Err() != nil {
 				return withKey(tryLater(ReasonTimeout), d)
@@ -471,10 +459,10 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 		s.log.Warn("guard succeed failed", "front", a.Front, "err", err)
 	}
 	switch {
-	case r.c.Disabled:
+	case r.Disabled:
 		// Only a caller who knows the password learns that the account is disabled.
 		d.Action, d.Reason = idshift.ActionBlock, ReasonDisabled
-	case r.c.MustChange:
+	case r.MustChange:
 		d.Action, d.Reason = idshift.ActionUpdate, ReasonMatch
 	default:
 		d.Action, d.Reason = idshift.ActionMigrate, ReasonMatch
