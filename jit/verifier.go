@@ -49,7 +49,9 @@ type CredentialReader interface {
 // HashVerifier checks passwords against the legacy hashes imported into the store (package pwhash). Parsed hashes
 // are kept in a bounded LRU cache keyed by the record's key and a digest of the credential, so a changed credential
 // is parsed again. A user without a credential costs one dummy verification against the hash last verified (or
-// the configured dummy), so that the answer and the work are those of a wrong password.
+// the configured dummy), so that the answer and the work are those of a wrong password. Inside a Service, an
+// unknown user costs the same as a known one: a credential read of a real record (the one read last) through
+// Store, its parse, and a dummy verification against it (see docs/serve.md).
 //
 // Example (YAML, as cmd/idshift reads it):
 //
