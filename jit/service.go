@@ -300,6 +300,11 @@ func (s *Service) bounded(ctx context.Context, a idshift.Attempt) Decision {
 	case d := <-ch:
 		return d
 	case <-ctx.Done():
+		select {
+		case d := <-ch: // ready at the same moment: its answer stands (it may have counted a failure)
+			return d
+		default:
+		}
 		s.timeouts.Add(1)
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -338,8 +343,9 @@ func (s *Service) Timeouts() int64 { return s.timeouts.Load() }
 func (s *Service) Now() time.Time { return s.now() }
 
 // decide runs the stages; ctx carries the budget's deadline, and every stage that waits (store, guard, slot,
-// verification) is bounded by it. p receives the key once the lookup found it. After the deadline decide changes
-// nothing: it counts no failure and no success (its answer is dropped by bounded).
+// verification) is bounded by it. p receives the key once the lookup found it. A decision whose verification ends
+// after the deadline changes nothing: it counts no failure and no success (its answer is dropped by bounded). Only
+// a guard call already in flight when the deadline passes may still count (a store that ignores its context).
 func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) Decision {
 	tryLater := func(reason string) Decision { return Decision{Action: s.cfg.TryLater, Reason: reason} }
 	if a.ObjectID == "" && a.SignInName == "" {
