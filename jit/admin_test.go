@@ -71,6 +71,7 @@ func TestAdmin(t *testing.T) {
 		`idshift_jwks_refreshes_total{result="error"} 1`,
 		`idshift_jwks_refreshes_total{result="ok"} 2`,
 		"idshift_shed_total 0",
+		"idshift_deadline_answers_total 0",
 		"idshift_verifications_in_flight 0",
 	} {
 		if !strings.Contains(body, want+"\n") {

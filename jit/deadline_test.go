@@ -3,6 +3,7 @@ package jit_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,7 +82,7 @@ func TestDeadlineWhateverTheStage(t *testing.T) {
 			f := newFixture(t, guard.Config{Pair: guard.Limit{Failures: 1, Window: time.Minute, LockFor: time.Minute}})
 			st := newStall()
 			c := jit.Config{Store: f.store, Timeout: jit.MinTimeout, Logger: slog.New(slog.DiscardHandler),
-				Slots: guard.SlotsConfig{Max: 1}.Open()}
+				Slots: guard.SlotsConfig{Max: 1}.Open(), Metrics: &jit.Metrics{}}
 			g := stallingGuard{Memory: f.guard}
 			var v idshift.Verifier = f.hv
 			switch stage {
@@ -123,6 +124,11 @@ func TestDeadlineWhateverTheStage(t *testing.T) {
 			}
 			if got := s.Timeouts(); got != 1 {
 				t.Errorf("Timeouts = %d, want 1", got)
+			}
+			var m strings.Builder
+			c.Metrics.WriteText(&m)
+			if !strings.Contains(m.String(), "\nidshift_deadline_answers_total 1\n") {
+				t.Error("/metrics does not count the answer given at the deadline")
 			}
 			close(st.open)
 			// The late work ends: its slot is given back, and its mismatch is not counted (the limit is one

@@ -125,3 +125,25 @@ func TestHashCacheBounded(t *testing.T) {
 		t.Error("a changed (broken) credential was served from the cache")
 	}
 }
+
+// TestHashKind: a hash's kind names its algorithm and cost, the same for every salt, never the salt or digest.
+func TestHashKind(t *testing.T) {
+	for _, tc := range []struct{ a, b, kind string }{
+		{"$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy", "$2a$10$abcdefghijklmnopqrstuuIjZAgcfl7p92ldGxad68LJZdL17lhWy", "2a$10"},
+		{"$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo", "$argon2id$v=19$m=65536,t=3,p=4$b3RoZXJzYWx0$b3RoZXJoYXNo", "argon2id$v=19$m=65536,t=3,p=4"},
+		{"$6$rounds=5000$saltsalt$abcdef", "$6$rounds=5000$pepper$ghijkl", "6$rounds=5000"},
+		{"$6$saltsalt$abcdef", "$6$pepperpe$ghijkl", "6"},
+		{"$idshift-digest$a=sha256,s=before$c2FsdA$ZGlnZXN0", "$idshift-digest$a=sha256,s=before$b3RoZXI$b3RoZXJk", "idshift-digest$a=sha256,s=before"},
+		{"5f4dcc3b5aa765d61d8327deb882cf99", "e10adc3949ba59abbe56e057f20f883e", "len:32"},
+	} {
+		if got := hashKind(tc.a); got != tc.kind {
+			t.Errorf("hashKind(%.12s…) = %q, want %q", tc.a, got, tc.kind)
+		}
+		if got := hashKind(tc.b); got != tc.kind {
+			t.Errorf("hashKind(%.12s…) = %q, want %q (same kind, other salt)", tc.b, got, tc.kind)
+		}
+	}
+	if hashKind("$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy") == hashKind("$2a$12$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy") {
+		t.Error("costs 10 and 12 share a kind")
+	}
+}

@@ -30,9 +30,10 @@ type Metrics struct {
 	JWKS   func() (fetches, failures uint64)
 	unauth map[string]uint64 // calls refused 401, by front
 
-	sheds    atomic.Uint64
-	inFlight atomic.Int64
-	dropped  atomic.Uint64
+	sheds     atomic.Uint64
+	deadlines atomic.Uint64
+	inFlight  atomic.Int64
+	dropped   atomic.Uint64
 }
 
 type histogram struct {
@@ -91,6 +92,12 @@ func (m *Metrics) unauthenticated(front string) {
 func (m *Metrics) shed() {
 	if m != nil {
 		m.sheds.Add(1)
+	}
+}
+
+func (m *Metrics) deadlineAnswer() {
+	if m != nil {
+		m.deadlines.Add(1)
 	}
 }
 
@@ -157,6 +164,7 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	}
 	m.mu.Unlock()
 	fmt.Fprintf(&b, "# HELP idshift_shed_total Attempts shed for want of a verification slot.\n# TYPE idshift_shed_total counter\nidshift_shed_total %d\n", m.sheds.Load())
+	fmt.Fprintf(&b, "# HELP idshift_deadline_answers_total Attempts answered at the deadline while a stage (store, guard, verification) was still running.\n# TYPE idshift_deadline_answers_total counter\nidshift_deadline_answers_total %d\n", m.deadlines.Load())
 	fmt.Fprintf(&b, "# HELP idshift_verifications_in_flight Verifications running now.\n# TYPE idshift_verifications_in_flight gauge\nidshift_verifications_in_flight %d\n", m.inFlight.Load())
 	fmt.Fprintf(&b, "# HELP idshift_attempt_records_dropped_total Attempt records dropped because the recorder was behind.\n# TYPE idshift_attempt_records_dropped_total counter\nidshift_attempt_records_dropped_total %d\n", m.dropped.Load())
 	_, err := io.WriteString(w, b.String())

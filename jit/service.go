@@ -306,6 +306,7 @@ func (s *Service) bounded(ctx context.Context, a idshift.Attempt) Decision {
 		default:
 		}
 		s.timeouts.Add(1)
+		s.metrics.deadlineAnswer()
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return withKey(Decision{Action: s.cfg.TryLater, Reason: ReasonTimeout}, p.d)
