@@ -135,7 +135,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		mapping = m
 	}
 	srcCfg := file.Config{Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Mapping: mapping, Stdin: env.Stdin}
-	src, err := srcCfg.Open()
+	src, err := openSource(sourceSpec{Kind: cfg.Source.Kind, Path: srcCfg.Path, Format: srcCfg.Format, Name: srcCfg.Name, Passwords: cfg.Source.Passwords, Mapping: mapping, Stdin: env.Stdin})
 	if err != nil {
 		return exitFailed, err
 	}
