@@ -64,6 +64,18 @@ func sourceKindNames() string {
 	return strings.Join(names, ", ")
 }
 
+// Open opens the source (a spec is itself a source config).
+func (s sourceSpec) Open() (idshift.Source, error) { return openSource(s) }
+
+// count estimates the records for the progress display and the quota check: the line count of a file the file
+// reader reads, 0 (cannot tell cheaply) for any other kind.
+func (s sourceSpec) count() int64 {
+	if k := strings.ToLower(s.Kind); k != "" && k != "file" || k == "" && detectKind(s.Path) != "file" {
+		return 0
+	}
+	return countRecords(s.Path, s.Format)
+}
+
 // openSource opens the source a spec names. An empty kind is detected from the file's content when that is
 // unambiguous (detectKind), else it is "file".
 func openSource(s sourceSpec) (idshift.Source, error) {
@@ -83,8 +95,9 @@ func openSource(s sourceSpec) (idshift.Source, error) {
 }
 
 // detectKind names the native reader of a file when its first bytes say so unmistakably: an LDIF "dn:" or
-// "version: 1" start, Firebase's "identitytoolkit#DownloadAccountResponse", a Keycloak realm ("realm" key first)
-// or a Kratos identity ("schema_id" and "credentials"). Anything else (and standard input) is "file".
+// "version: 1" start (or a .ldif name), Firebase's "identitytoolkit#DownloadAccountResponse", a Keycloak export
+// (an object with "realm" and "users"), a Kratos identity ("schema_id" and "credentials") or an Auth0 user
+// ("user_id": "auth0|…") in the first 4 KiB. Anything else (and standard input) is "file".
 func detectKind(path string) string {
 	if path == "" || path == "-" {
 		return "file"
@@ -108,6 +121,8 @@ func detectKind(path string) string {
 		return "keycloak"
 	case bytes.Contains(head, []byte(`"schema_id"`)) && bytes.Contains(head, []byte(`"credentials"`)):
 		return "kratos"
+	case bytes.Contains(head, []byte(`"user_id": "auth0|`)) || bytes.Contains(head, []byte(`"user_id":"auth0|`)):
+		return "auth0"
 	}
 	return "file"
 }

@@ -18,6 +18,7 @@ const MaxRecordBytes = 16 << 20
 // keeps only the bytes between the last offset asked about and what was read ahead: memory stays flat.
 type lines struct {
 	r      io.Reader
+	drop   bool   // keep no bytes: nobody asks for lines (sequence mode counts its own)
 	buf    []byte // bytes from offset base on
 	base   int64
 	line   int64 // line at base (1-based)
@@ -28,7 +29,9 @@ func newLines(r io.Reader) *lines { return &lines{r: r, line: 1} }
 
 func (l *lines) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	l.buf = append(l.buf, p[:n]...)
+	if !l.drop {
+		l.buf = append(l.buf, p[:n]...)
+	}
 	l.offset += int64(n)
 	return n, err
 }
@@ -105,6 +108,7 @@ func NewObjects(r io.Reader, key string) (*Objects, error) {
 		}
 	case first == '{':
 		o.mode = modeSeq
+		o.ln.drop, o.ln.buf = true, nil
 	default:
 		return nil, fmt.Errorf("line 1: not a JSON export: want an array or objects, got %q", first)
 	}
@@ -156,6 +160,7 @@ func (o *Objects) findKey() error {
 		if err := o.dec.Decode(&skip); err != nil {
 			return o.syntax(err)
 		}
+		o.ln.at(o.dec.InputOffset()) // let go of the bytes skipped
 	}
 	return fmt.Errorf("line %d: %q: %w", o.ln.at(o.dec.InputOffset()), o.key, ErrNoArray)
 }
@@ -183,6 +188,7 @@ func (o *Objects) Next() (raw []byte, line int64, err error) {
 				o.err = o.syntax(err)
 				return nil, 0, o.err
 			}
+			o.ln.at(o.dec.InputOffset())
 		}
 		o.mode = modeDone
 		return nil, 0, io.EOF
