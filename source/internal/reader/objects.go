@@ -63,7 +63,6 @@ type Objects struct {
 	mode    int
 	line    int64 // sequence mode: lines read
 	pending []byte
-	pendAt  int64
 	err     error
 }
 
@@ -206,7 +205,14 @@ func (o *Objects) Next() (raw []byte, line int64, err error) {
 		return nil, 0, io.EOF
 	}
 	var msg json.RawMessage
+	before := o.dec.InputOffset()
 	if err := o.dec.Decode(&msg); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			// The offset of a syntax error counts from where the value's reading began.
+			o.err = fmt.Errorf("line %d: invalid JSON: %w", o.ln.at(before+se.Offset-1), err)
+			return nil, 0, o.err
+		}
 		o.err = o.syntax(err)
 		return nil, 0, o.err
 	}
@@ -219,11 +225,16 @@ func (o *Objects) Next() (raw []byte, line int64, err error) {
 func (o *Objects) nextSeq() ([]byte, int64, error) {
 	var buf []byte
 	var at int64
-	if o.pending != nil {
-		buf, at, o.pending = o.pending, o.pendAt, nil
-	}
 	for {
-		l, err := o.br.ReadSlice('\n')
+		var l []byte
+		var err error
+		if o.pending != nil {
+			// The line that started a record while the one before was still open.
+			l, o.pending = o.pending, nil
+			o.line--
+		} else {
+			l, err = o.br.ReadSlice('\n')
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			buf = append(buf, l...)
 			if len(buf) > MaxRecordBytes {
@@ -253,7 +264,7 @@ func (o *Objects) nextSeq() ([]byte, int64, error) {
 		} else {
 			if t != "" && t[0] == '{' && strings.HasPrefix(string(l), "{") {
 				// A new record starts: the one before never closed.
-				o.pending, o.pendAt = append([]byte(nil), l...), o.line
+				o.pending = append([]byte(nil), l...)
 				return nil, 0, Reject(at, "", "", "invalid JSON: the object does not close")
 			}
 			buf = append(buf, l...)
