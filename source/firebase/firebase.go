@@ -219,7 +219,6 @@ var csvProviders = []struct {
 
 func (s *src) nextCSV() (*idshift.User, error) {
 	rec, err := s.csv.Read()
-	line, _ := s.csv.FieldPos(0)
 	if err != nil {
 		if err == io.EOF {
 			return nil, err
@@ -231,6 +230,7 @@ func (s *src) nextCSV() (*idshift.User, error) {
 		}
 		return nil, fmt.Errorf("firebase: %w", err)
 	}
+	line, _ := s.csv.FieldPos(0) // only after a record was read
 	if len(rec) < 7 {
 		return nil, reader.Reject(int64(line), "", "", "%d columns; a Firebase CSV export has at least 26", len(rec))
 	}

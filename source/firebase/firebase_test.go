@@ -2,6 +2,9 @@ package firebase_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/idshift/idshift"
@@ -44,4 +47,36 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("%+v: no error", c)
 		}
 	}
+}
+
+func FuzzFirebaseCSV(f *testing.F) {
+	f.Add("u1,a@b.c,false,aGFzaA==,c2FsdA==,A,,,,,,,,,,,,,,,,,,,1700000000000,1700000000001,+15550100,true\n")
+	f.Add("u2,,true,fakeHash:salt=x:password=y,,B,,1234,g@b.c\n\"open")
+	f.Fuzz(func(t *testing.T, in string) {
+		src, err := firebase.Config{Path: "-", Format: "csv", Stdin: strings.NewReader(in)}.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		for i := 0; i < 100000; i++ {
+			u, err := src.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			var re *idshift.RowError
+			if errors.As(err, &re) {
+				if re.Reason == "" || re.Line < 1 {
+					t.Fatalf("row error without line or reason: %#v", re)
+				}
+				continue
+			}
+			if err != nil {
+				return
+			}
+			if u.LegacyID == "" || len(u.Identities) == 0 {
+				t.Fatalf("user without id or identity: %+v", u)
+			}
+		}
+		t.Fatal("no end")
+	})
 }

@@ -342,6 +342,11 @@ func (e *Entry) add(l string, line int64) *idshift.RowError {
 		val = strings.TrimLeft(rest, " ")
 	}
 	lname := strings.ToLower(name)
+	if e.DN == "" && lname == "dn" && e.isVersion() {
+		// "version: 1" directly followed by the first entry, as RFC 2849 allows.
+		delete(e.Attrs, "version")
+		e.Line = line
+	}
 	if e.DN == "" && len(e.Attrs) == 0 {
 		switch lname {
 		case "dn":

@@ -2,6 +2,7 @@ package ldif_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/idshift/idshift"
@@ -28,4 +29,10 @@ func TestPeople(t *testing.T) {
 	if us[1].Credential.Password != "plain-secret" {
 		t.Error("rory: plaintext userPassword not read")
 	}
+}
+
+func TestVersionThenEntry(t *testing.T) {
+	in := "version: 1\r\ndn: uid=a,dc=x\r\nobjectClass: person\r\nuid: a\r\n\r\ndn: uid=b,dc=x\nchangetype: add\nobjectClass: person\nuid: b\n"
+	us, rs := readAll(t, ldif.Config{Path: "-", Stdin: strings.NewReader(in)})
+	check(t, us, rs, []wantUser{{"uid=a,dc=x", 2, idshift.CredentialNone}}, []wantReject{{7, "change record"}})
 }
