@@ -406,6 +406,8 @@ func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
 	registerBindings(fs, hc.bindings())
 	src := fs.String("source", "", "legacy users file (CSV, JSON Lines or JSON array; - for standard input)")
 	format := fs.String("format", "", "source format: csv, jsonl or json (default from the extension)")
+	kind := fs.String("source-kind", "", "source kind: "+sourceKindNames()+" (default: detected, else file)")
+	passwords := fs.String("source-passwords", "", "Auth0 password-hash export joined to the user export")
 	mappingPath := fs.String("mapping", "", "YAML field mapping (default: the documented default schema)")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	maxLines := fs.Int("max-lines", 20, "line numbers kept per category")
@@ -431,7 +433,7 @@ func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
 		}
 		cfg.Mapping = m
 	}
-	s, err := cfg.Open()
+	s, err := openSource(sourceSpec{Kind: *kind, Path: cfg.Path, Format: cfg.Format, Passwords: *passwords, Mapping: cfg.Mapping, Stdin: env.Stdin})
 	if err != nil {
 		return 1, fmt.Errorf("lint: %w", err)
 	}
