@@ -119,7 +119,11 @@ func cutover(ctx context.Context, env *Env, cfg *Config, o cutoverOptions, logge
 			fmt.Fprintln(w, "   nothing to do: no OnPasswordSubmit listener or custom extension of idshift's in the tenant")
 		}
 		for _, r := range res.Requests {
-			fmt.Fprintf(w, "   %s%s %s\n", strings.ToLower(would), r.Method, r.Path)
+			if o.dryRun {
+				fmt.Fprintf(w, "   would send: %s %s\n", r.Method, r.Path)
+			} else {
+				fmt.Fprintf(w, "   sent: %s %s\n", r.Method, r.Path)
+			}
 			switch {
 			case strings.Contains(r.Path, "authenticationEventListeners"):
 				destroyed = append(destroyed, "the OnPasswordSubmit listener "+strings.TrimPrefix(r.Path, "/beta/identity/authenticationEventListeners/"))
