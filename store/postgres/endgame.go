@@ -58,7 +58,7 @@ func (db *DB) AttemptsByDay(ctx context.Context, since time.Time) ([]store.DayCo
 		return nil, err
 	}
 	rows, err := db.pool.Query(ctx, `SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, front, action, count(*)
-		FROM attempts WHERE at >= $1 GROUP BY 1, 2, 3 ORDER BY 1, 2 COLLATE "C", 3 COLLATE "C"`, since)
+		FROM attempts WHERE at >= $1 GROUP BY 1, 2, 3 ORDER BY 1, front COLLATE "C", action COLLATE "C"`, since)
 	if err != nil {
 		return nil, ctxErr(ctx, "attempts by day", err)
 	}
