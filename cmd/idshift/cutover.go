@@ -274,7 +274,8 @@ func cutover(ctx context.Context, env *Env, cfg *Config, o cutoverOptions, logge
 	held = append(held,
 		"the harvest callers' secrets (serve's harvest API keys or client credentials): revoke them",
 		"the live checks' credentials (legacy OIDC clients, LDAP bind accounts, webhook secrets): revoke them",
-		"the legacy identity provider itself and its exports (the source files the import read): decommission and delete them")
+		"the legacy identity provider itself and its exports (the source files the import read): decommission and delete them",
+		"the store's records and attempt log (sign-in names, client addresses: personal data, no secret), kept for idshift status: delete the store when they are no longer needed")
 	fmt.Fprintln(w, "still held by you, to revoke or destroy:")
 	for _, h := range held {
 		fmt.Fprintf(w, "  - %s\n", h)

@@ -92,7 +92,16 @@ func parseEndgameFlags(env *Env, name string, args []string, h help, own func(fl
 	}
 	fs := newFlagSet(env, name)
 	fs.String("config", "", "YAML configuration file ($IDSHIFT_CONFIG)")
-	cfg.register(fs)
+	// The settings of the tenant and the store (with the hash keys the stored credentials refer to); the source's
+	// and the import's own are not flags here.
+	var bs []binding
+	for _, b := range cfg.bindings() {
+		if !strings.HasPrefix(b.key, "source.") && (!strings.HasPrefix(b.key, "import.") ||
+			b.key == "import.migration_attribute" || b.key == "import.legacy_id_attribute") {
+			bs = append(bs, b)
+		}
+	}
+	registerBindings(fs, bs)
 	clientID := fs.String("client-id", env.Getenv("AZURE_CLIENT_ID"), "app registration's client id ($AZURE_CLIENT_ID)")
 	clientSecret := fs.String("client-secret", "", "client secret (prefer $AZURE_CLIENT_SECRET: flags show in process lists)")
 	clientCert := fs.String("client-certificate", env.Getenv("AZURE_CLIENT_CERTIFICATE_PATH"), "client certificate, PEM or PKCS#12 ($AZURE_CLIENT_CERTIFICATE_PATH)")
@@ -104,7 +113,7 @@ func parseEndgameFlags(env *Env, name string, args []string, h help, own func(fl
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg.origin.noteFlags(fs, cfg.bindings())
+	cfg.origin.noteFlags(fs, bs)
 	if *clientSecret == "" {
 		*clientSecret = env.Getenv("AZURE_CLIENT_SECRET")
 	}
