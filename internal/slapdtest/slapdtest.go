@@ -49,7 +49,8 @@ type User struct {
 	UID, Scheme, Password, Extra string
 }
 
-// Users of the directory: one per stored scheme, a locked account (ppolicy), an expired password and a reset one.
+// Users of the directory: one per stored scheme, a locked account (ppolicy), an expired password, a reset one and
+// one with a strong password.
 // Besides them, twin1 and twin2 share the mail twin@example.com (an ambiguous search).
 var Users = []User{
 	{"ssha", "{SSHA}", "ssha-pass", ""},
@@ -58,6 +59,8 @@ var Users = []User{
 	{"locked", "{SSHA}", "locked-pass", "pwdAccountLockedTime: 000001010000Z\n"},
 	{"expired", "{SSHA}", "expired-pass", "pwdPolicySubentry: cn=expiring,ou=policies," + Base + "\npwdChangedTime: 20000101000000Z\n"},
 	{"reset", "{SSHA}", "reset-pass", "pwdReset: TRUE\n"},
+	// A password a cloud tenant's policy takes, for journeys that migrate it.
+	{"ada", "{SSHA}", "Legacy-Passw0rd-Ada!", ""},
 }
 
 // slapdBinary finds slapd and slappasswd, "" when not installed.
