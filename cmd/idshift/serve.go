@@ -162,8 +162,9 @@ var serveHelp = help{
 	about: `The password-migration service. Answers Entra External ID's OnPasswordSubmit custom authentication extension
 (POST /entra) and the harvest call of a legacy front end (POST /harvest) by checking the typed password against the
 user's legacy credential in the state store, behind a brute-force guard. Health, readiness and Prometheus metrics
-are served on a separate admin listener. The first Ctrl-C stops accepting and lets calls in flight finish; a
-second exits at once. See docs/serve.md.`,
+are served on a separate admin listener. Users without an imported hash are checked live at their legacy system
+(LDAP, a signed webhook) when the file configures verifiers: per source. The first Ctrl-C stops accepting and lets
+calls in flight finish; a second exits at once. See docs/serve.md.`,
 	examples: []example{
 		{"behind a TLS-terminating proxy, state in SQLite, keys from 'idshift tenant setup'",
 			"idshift serve --insecure-http-behind-proxy --listen 127.0.0.1:8080 --store idshift-state.db \\\n    --authority https://contoso.ciamlogin.com/$TENANT_ID/v2.0 --audiences $EXTENSION_APP_ID \\\n    --decryption-certs ext.crt --decryption-keys ext.key"},
