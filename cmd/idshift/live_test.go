@@ -82,7 +82,7 @@ func TestLiveJourney(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	// The shop's home-grown system, behind the signed webhook contract.
-	shopPasswords := map[string]string{"grace@shop.example": "Shop-Passw0rd-Grace!", "frozen@shop.example": "Shop-Passw0rd-Frozen!"}
+	shopPasswords := map[string]string{"grace@shop.example": "Shop-Passw0rd-Grace!", "renew@shop.example": "Shop-Passw0rd-Renew!"}
 	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := webhook.CheckSignature([]byte(liveShopSecret), r.Header, body, time.Now()); err != nil {
@@ -95,6 +95,8 @@ func TestLiveJourney(t *testing.T) {
 		switch {
 		case req.SignInName == "frozen@shop.example":
 			verdict = "locked"
+		case req.SignInName == "renew@shop.example" && shopPasswords[req.SignInName] == req.Password:
+			verdict = "must_change"
 		case shopPasswords[req.SignInName] != "" && shopPasswords[req.SignInName] == req.Password:
 			verdict = "match"
 		}
@@ -102,6 +104,16 @@ func TestLiveJourney(t *testing.T) {
 		fmt.Fprintf(w, `{"verdict":%q}`, verdict)
 	}))
 	defer shop.Close()
+	// A legacy system that hangs: it never answers.
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(hang)
 	// A legacy system that is gone: nothing listens at its address.
 	gonePort, err := freeLoopbackPort()
 	if err != nil {
@@ -137,7 +149,8 @@ func TestLiveJourney(t *testing.T) {
 	const header = "legacy_id,email,username,display_name,given_name,surname,phone,password_hash,last_sign_in,created\n"
 	sources := []struct{ name, rows string }{
 		{"corp-ldap", "L1,ada@example.com,,Ada L,Ada,L,,,,\nL2,locked@example.com,,Locked L,Locked,L,,,,\n"},
-		{"shop", "S1,grace@shop.example,,Grace S,Grace,S,,,,\nS2,frozen@shop.example,,Frozen S,Frozen,S,,,,\n"},
+		{"shop", "S1,grace@shop.example,,Grace S,Grace,S,,,,\nS2,frozen@shop.example,,Frozen S,Frozen,S,,,,\nS3,renew@shop.example,,Renew S,Renew,S,,,,\n"},
+		{"slow", "W1,slow@old.example,,Slow W,Slow,W,,,,\n"},
 		{"gone", "G1,gone@old.example,,Gone G,Gone,G,,,,\n"},
 	}
 	var cfg *Config
@@ -195,7 +208,11 @@ func TestLiveJourney(t *testing.T) {
     webhook: {url: "http://127.0.0.1:%d/verify", insecureHTTP: true, timeout: 1s}
     secret_env: IDSHIFT_SHOP_SECRET
     breaker: {failures: 2, coolDown: 1m}
-`, ldapURL, ldapCA, slapdtest.ServiceDN, slapdtest.ServicePW, slapdtest.Base, shop.URL, gonePort)
+  slow:
+    webhook: {url: %q, insecureHTTP: true}
+    secret_env: IDSHIFT_SHOP_SECRET
+    breaker: {timeout: 300ms, failures: 2, coolDown: 1m}
+`, ldapURL, ldapCA, slapdtest.ServiceDN, slapdtest.ServicePW, slapdtest.Base, shop.URL, gonePort, slow.URL)
 	ymlPath := filepath.Join(dir, "serve.yaml")
 	os.WriteFile(ymlPath, []byte(yml), 0o600)
 	scfg := defaultServeConfig()
@@ -268,11 +285,21 @@ func TestLiveJourney(t *testing.T) {
 		signIn(t, "grace@shop.example", "Shop-Passw0rd-Grace?", sandbox.SignInWrongPassword, "")
 		signIn(t, "grace@shop.example", "Shop-Passw0rd-Grace!", sandbox.SignInMigrated, "")
 		signIn(t, "frozen@shop.example", "Shop-Passw0rd-Frozen!", sandbox.SignInBlocked, "Account locked")
+		signIn(t, "renew@shop.example", "Shop-Passw0rd-Renew!", sandbox.SignInMustReset, "")
 	})
 	t.Run("DeadWebhook", func(t *testing.T) {
 		for i := range 4 { // the breaker opens after 2; every answer is "try later", none a wrong password
 			if took := signIn(t, "gone@old.example", "Gone-Passw0rd-Any!", sandbox.SignInBlocked, "Try again later"); took > time.Second {
 				t.Fatalf("attempt %d took %v: a dead legacy system must be answered fast", i, took)
+			}
+		}
+	})
+	t.Run("HangingWebhook", func(t *testing.T) {
+		// The per-call timeout (300ms) twice, then the open circuit at once (the metrics below count which).
+		for i := range 4 {
+			took := signIn(t, "slow@old.example", "Slow-Passw0rd-Any!", sandbox.SignInBlocked, "Try again later")
+			if took > 1500*time.Millisecond {
+				t.Fatalf("attempt %d took %v: a hanging legacy system must be answered within its timeout", i, took)
 			}
 		}
 	})
@@ -290,7 +317,10 @@ func TestLiveJourney(t *testing.T) {
 		`idshift_legacy_verify_total{source="gone",verifier="webhook",outcome="error"} 2`,
 		`idshift_legacy_verify_total{source="gone",verifier="webhook",outcome="open"} 2`,
 		`idshift_legacy_circuit_state{source="gone",verifier="webhook"} 1`,
-		`idshift_attempts_total{front="entra",action="Block",reason="unavailable"} 4`,
+		`idshift_legacy_verify_total{source="shop",verifier="webhook",outcome="must_change"} 1`,
+		`idshift_legacy_verify_total{source="slow",verifier="webhook",outcome="timeout"} 2`,
+		`idshift_legacy_verify_total{source="slow",verifier="webhook",outcome="open"} 2`,
+		`idshift_attempts_total{front="entra",action="Block",reason="unavailable"} 8`,
 	}
 	if haveLDAP {
 		want = append(want, `idshift_legacy_verify_total{source="corp-ldap",verifier="ldap",outcome="match"} 1`,
