@@ -435,7 +435,7 @@ to retry them); 1 the run stopped; 2 bad flags or configuration.`,
 		{"everything from a configuration file, one process of a split import in three", "idshift import --config idshift.yaml --store postgres://… --shard 0/3"},
 	},
 	groups: []flagGroup{
-		{"Source", []string{"source", "format", "source-name", "mapping"}},
+		{"Source", []string{"source", "source-kind", "source-passwords", "format", "source-name", "mapping"}},
 		{"Tenant and credentials", []string{"domain", "tenant-id", "client-id", "client-secret", "client-certificate",
 			"graph-url", "authority-host", "ca-file", "extensions-app-id", "setup-extensions", "ignore-quota"}},
 		{"Hashes", hashFormatFlags},

@@ -76,7 +76,7 @@ the first line numbers of each. Exit status: 0 when every row was read and every
 		{"bare MD5 digests, which cannot be detected", "idshift hashes lint --source users.csv --hash-format md5"},
 	},
 	groups: []flagGroup{
-		{"Source", []string{"source", "format", "mapping"}},
+		{"Source", []string{"source", "source-kind", "source-passwords", "format", "mapping"}},
 		{"Report", []string{"json", "max-lines"}},
 		{"Hashes", hashFormatFlags},
 		{"Cost caps (a hash above a cap is refused, not verified)", hashCapFlags},
