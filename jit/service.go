@@ -401,7 +401,12 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 		}
 		return s.check(ctx, rec, a.Password)
 	}}
-	if hv, ok := s.verifier.(*HashVerifier); ok {
+	hv, staged := s.verifier.(*HashVerifier)
+	if l, ok := s.verifier.(*Live); ok && rec == nil {
+		// With live checks, an unknown user still does the imported-hash path's work.
+		hv, staged = l.hash, true
+	}
+	if staged {
 		if job, err = hv.stage(ctx, rec, a.Password); err != nil {
 			if ctx.Err() != nil {
 				return withKey(tryLater(ReasonTimeout), d)

@@ -76,7 +76,7 @@ the first line numbers of each. Exit status: 0 when every row was read and every
 		{"bare MD5 digests, which cannot be detected", "idshift hashes lint --source users.csv --hash-format md5"},
 	},
 	groups: []flagGroup{
-		{"Source", []string{"source", "format", "mapping"}},
+		{"Source", []string{"source", "source-kind", "source-passwords", "format", "mapping"}},
 		{"Report", []string{"json", "max-lines"}},
 		{"Hashes", hashFormatFlags},
 		{"Cost caps (a hash above a cap is refused, not verified)", hashCapFlags},
@@ -406,6 +406,8 @@ func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
 	registerBindings(fs, hc.bindings())
 	src := fs.String("source", "", "legacy users file (CSV, JSON Lines or JSON array; - for standard input)")
 	format := fs.String("format", "", "source format: csv, jsonl or json (default from the extension)")
+	kind := fs.String("source-kind", "", "source kind: "+sourceKindNames()+" (default: detected, else file)")
+	passwords := fs.String("source-passwords", "", "Auth0 password-hash export joined to the user export")
 	mappingPath := fs.String("mapping", "", "YAML field mapping (default: the documented default schema)")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	maxLines := fs.Int("max-lines", 20, "line numbers kept per category")
@@ -431,7 +433,7 @@ func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
 		}
 		cfg.Mapping = m
 	}
-	s, err := cfg.Open()
+	s, err := openSource(sourceSpec{Kind: *kind, Path: cfg.Path, Format: cfg.Format, Passwords: *passwords, Mapping: cfg.Mapping, Stdin: env.Stdin})
 	if err != nil {
 		return 1, fmt.Errorf("lint: %w", err)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/importer"
 	"github.com/idshift/idshift/source"
-	"github.com/idshift/idshift/source/file"
 	"github.com/idshift/idshift/store"
 	"github.com/idshift/idshift/store/sqlite"
 	"github.com/idshift/idshift/tenant"
@@ -139,7 +138,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		}
 		mapping = m
 	}
-	srcCfg := file.Config{Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Mapping: mapping, Stdin: env.Stdin, Logger: logger}
+	srcCfg := sourceSpec{Kind: cfg.Source.Kind, Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Passwords: cfg.Source.Passwords, Mapping: mapping, Stdin: env.Stdin, Logger: logger}
 	src, err := srcCfg.Open()
 	if err != nil {
 		return exitFailed, err
@@ -281,7 +280,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 
 	var rep *reporter
 	if !opts.dryRun && !opts.quiet {
-		rep = startReporter(im.Progress(), countRecords(cfg.Source.Path, cfg.Source.Format), env.Stderr, logger, opts.logEvery)
+		rep = startReporter(im.Progress(), srcCfg.count(), env.Stderr, logger, opts.logEvery)
 	}
 	started = true
 	sum, runErr := im.Run(ctx)

@@ -45,6 +45,8 @@ func commands() map[string]command {
 		"tenant":  {"configure the tenant for password migration at sign-in (setup | check | rotate-key | remove-key)", runTenant},
 		"version": {"print the version, the commit it was built from and the Go version", runVersion},
 		"serve":   {"the password-migration service: Entra's OnPasswordSubmit extension and the harvest call", runServe},
+		"status":  {"where the migration stands: the tenant's migration flags joined with the state store", runStatus},
+		"cutover": {"end the migration: stop harvesting, export the unmigrated, destroy the legacy secrets (--dry-run first)", runCutover},
 	}
 }
 

@@ -6,11 +6,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +24,9 @@ import (
 	"github.com/idshift/idshift/guard"
 	"github.com/idshift/idshift/jit"
 	"github.com/idshift/idshift/jit/entra"
+	"github.com/idshift/idshift/verify"
+	"github.com/idshift/idshift/verify/ldap"
+	"github.com/idshift/idshift/verify/webhook"
 )
 
 // ServeConfig is the YAML configuration of `idshift serve`. Every key also has a flag and an environment
@@ -54,6 +60,10 @@ import (
 //	  max_verifications: 0                  # --max-verifications: concurrent hash checks (default: CPUs)
 //	guard:
 //	  redis: ""                             # --guard-redis, IDSHIFT_REDIS_URL: share limits across replicas
+//	verifiers:                              # live legacy checks, per source name (file only; see VerifierConfig)
+//	  corp-ldap:
+//	    ldap: {url: "ldaps://ldap.corp:636", bindDN: "cn=idshift,dc=corp", userSearch: {baseDN: "ou=people,dc=corp", filter: "(mail={name})"}}
+//	    secret_env: IDSHIFT_LDAP_BIND_PW
 type ServeConfig struct {
 	Store  string `yaml:"store"`
 	Listen struct {
@@ -90,6 +100,9 @@ type ServeConfig struct {
 	} `yaml:"guard"`
 	Harvest HarvestConfig `yaml:"harvest"`
 	Hashes  HashConfig    `yaml:"hashes"`
+	// Verifiers are the live legacy checks by source name. The file's decoder reads this key itself
+	// (decodeVerifiers): the generic one takes no maps.
+	Verifiers map[string]VerifierConfig `yaml:"verifiers"`
 	// AllowUnsealedSecrets lets a PostgreSQL store open without a store key (as for import).
 	AllowUnsealedSecrets bool `yaml:"allow_unsealed_secrets"`
 
@@ -149,8 +162,9 @@ var serveHelp = help{
 	about: `The password-migration service. Answers Entra External ID's OnPasswordSubmit custom authentication extension
 (POST /entra) and the harvest call of a legacy front end (POST /harvest) by checking the typed password against the
 user's legacy credential in the state store, behind a brute-force guard. Health, readiness and Prometheus metrics
-are served on a separate admin listener. The first Ctrl-C stops accepting and lets calls in flight finish; a
-second exits at once. See docs/serve.md.`,
+are served on a separate admin listener. Users without an imported hash are checked live at their legacy system
+(LDAP, a signed webhook) when the file configures verifiers: per source. The first Ctrl-C stops accepting and lets
+calls in flight finish; a second exits at once. See docs/serve.md.`,
 	examples: []example{
 		{"behind a TLS-terminating proxy, state in SQLite, keys from 'idshift tenant setup'",
 			"idshift serve --insecure-http-behind-proxy --listen 127.0.0.1:8080 --store idshift-state.db \\\n    --authority https://contoso.ciamlogin.com/$TENANT_ID/v2.0 --audiences $EXTENSION_APP_ID \\\n    --decryption-certs ext.crt --decryption-keys ext.key"},
@@ -193,8 +207,14 @@ func loadServeConfig(path string, c *ServeConfig, getenv func(string) string) er
 		}
 		if len(doc.Content) > 0 {
 			d := nodeDecoder{file: path, origin: c.origin}
-			if err := d.decode("", doc.Content[0], reflect.ValueOf(c).Elem()); err != nil {
+			root, verifiers := splitKey(doc.Content[0], "verifiers")
+			if err := d.decode("", root, reflect.ValueOf(c).Elem()); err != nil {
 				return err
+			}
+			if verifiers != nil {
+				if c.Verifiers, err = decodeVerifiers(d, verifiers); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -235,6 +255,11 @@ func (c *ServeConfig) validate() error {
 	}
 	if _, err := c.Hashes.options(); err != nil {
 		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Verifiers)) {
+		if err := c.Verifiers[name].validate("verifiers." + name); err != nil {
+			return err
+		}
 	}
 	return c.Harvest.validate()
 }
@@ -306,9 +331,21 @@ func serveWith(ctx context.Context, env *Env, cfg *ServeConfig, logger *slog.Log
 		return err
 	}
 	metrics := &jit.Metrics{}
+	hv := &jit.HashVerifier{Store: st, Options: hashOpts}
+	var verifier idshift.Verifier = hv
+	var live *jit.Live
+	if len(cfg.Verifiers) > 0 {
+		var closeLive func()
+		live, closeLive, err = openLive(cfg.Verifiers, hv, env.Getenv, logger)
+		if err != nil {
+			return err
+		}
+		defer closeLive()
+		verifier = live
+	}
 	svc, err := jit.Config{
 		Store: st, Guard: g,
-		Verifier: &jit.HashVerifier{Store: st, Options: hashOpts},
+		Verifier: verifier,
 		Slots:    guard.SlotsConfig{Max: cfg.Decision.MaxVerifications}.Open(),
 		Timeout:  cfg.Decision.Timeout, Margin: cfg.Decision.Margin,
 		TryLater: idshift.Action(cfg.Decision.TryLater),
@@ -358,11 +395,15 @@ func serveWith(ctx context.Context, env *Env, cfg *ServeConfig, logger *slog.Log
 		mux.Handle("POST /harvest", h)
 	}
 	admin := &jit.Admin{Metrics: metrics, Checks: checks, Logger: logger}
+	adminHandler := admin.Handler()
+	if live != nil {
+		adminHandler = withLiveMetrics(adminHandler, metrics, live)
+	}
 
 	pub := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	adm := &http.Server{Handler: admin.Handler(), ReadHeaderTimeout: 5 * time.Second,
+	adm := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	if cfg.Harvest.ClientCertSHA256 != "" && cfg.Listen.TLSCert != "" {
 		// Pinned fingerprints are enough: ask for a certificate without requiring a chain to a CA.
@@ -589,4 +630,174 @@ func harvestFront(ctx context.Context, cfg *ServeConfig, env *Env, svc *jit.Serv
 		PlainErrors:      h.PlainErrors,
 		Logger:           logger,
 	}, nil
+}
+
+// VerifierConfig is the live legacy check of one source (docs/verify.md), under `verifiers:` keyed by the records'
+// source name: exactly one of ldap (verify/ldap.Config) or webhook (verify/webhook.Config), whose keys keep those
+// packages' spelling, an optional breaker (verify.BreakerConfig: per-call timeout and circuit breaker), and
+// secret_env, the environment variable holding the LDAP bindPW or the webhook secret (so the file holds none).
+// Records with an imported hash are still checked against it; the live check runs for those without one.
+//
+//	verifiers:
+//	  corp-ldap:
+//	    ldap:
+//	      url: ldaps://ldap.corp.example:636
+//	      bindDN: cn=idshift,ou=services,dc=corp,dc=example
+//	      userSearch: {baseDN: "ou=people,dc=corp,dc=example", filter: "(|(uid={name})(mail={name}))"}
+//	    secret_env: IDSHIFT_CORP_LDAP_BIND_PW
+//	    breaker: {timeout: 700ms, failures: 5, coolDown: 30s}
+//	  shop:
+//	    webhook: {url: "https://shop.example/idshift/verify", timeout: 700ms}
+//	    secret_env: IDSHIFT_SHOP_WEBHOOK_SECRET
+type VerifierConfig struct {
+	LDAP      ldap.Config          `yaml:"ldap"`
+	Webhook   webhook.Config       `yaml:"webhook"`
+	Breaker   verify.BreakerConfig `yaml:"breaker"`
+	SecretEnv string               `yaml:"secret_env"`
+
+	// kind is "ldap" or "webhook": the one the file gave.
+	kind string
+}
+
+// verifierKinds are the live checks `verifiers:` knows, by key.
+var verifierKinds = []string{"ldap", "webhook"}
+
+// splitKey returns a copy of the mapping n without key, and key's value (nil when absent).
+func splitKey(n *yaml.Node, key string) (rest, value *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		return n, nil
+	}
+	cp := *n
+	cp.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			value = n.Content[i+1]
+			continue
+		}
+		cp.Content = append(cp.Content, n.Content[i], n.Content[i+1])
+	}
+	return &cp, value
+}
+
+// decodeVerifiers reads `verifiers:` strictly: an unknown key is named with its path and line.
+func decodeVerifiers(d nodeDecoder, n *yaml.Node) (map[string]VerifierConfig, error) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, d.errorf(n, "verifiers: want a mapping of source names to live checks")
+	}
+	out := make(map[string]VerifierConfig, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		path := "verifiers." + k.Value
+		if k.Value == "" {
+			return nil, d.errorf(k, "verifiers: an empty source name")
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, d.errorf(k, "%s: given twice", path)
+		}
+		var vc VerifierConfig
+		if err := d.decode(path, val, reflect.ValueOf(&vc).Elem()); err != nil {
+			return nil, err
+		}
+		if val.Kind == yaml.AliasNode {
+			val = val.Alias
+		}
+		var kinds []string
+		for j := 0; j+1 < len(val.Content); j += 2 {
+			if slices.Contains(verifierKinds, val.Content[j].Value) {
+				kinds = append(kinds, val.Content[j].Value)
+			}
+		}
+		if len(kinds) != 1 {
+			return nil, d.errorf(val, "%s: want exactly one of %s, got %d", path, strings.Join(verifierKinds, ", "), len(kinds))
+		}
+		vc.kind = kinds[0]
+		out[k.Value] = vc
+	}
+	return out, nil
+}
+
+func (c VerifierConfig) validate(path string) error {
+	if !slices.Contains(verifierKinds, c.kind) {
+		return fmt.Errorf("config: %s: want exactly one of %s", path, strings.Join(verifierKinds, ", "))
+	}
+	return nil
+}
+
+// openLive opens every configured live check and assembles the service's verifier. The returned function closes
+// the checks' connections.
+func openLive(vs map[string]VerifierConfig, hv *jit.HashVerifier, getenv func(string) string, logger *slog.Logger) (*jit.Live, func(), error) {
+	var closers []io.Closer
+	closeAll := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	var checks []jit.LiveCheck
+	for _, name := range slices.Sorted(maps.Keys(vs)) {
+		vc, path := vs[name], "verifiers."+name
+		var secret string
+		if vc.SecretEnv != "" {
+			if secret = getenv(vc.SecretEnv); secret == "" {
+				closeAll()
+				return nil, nil, fmt.Errorf("config: %s.secret_env: $%s is unset or empty", path, vc.SecretEnv)
+			}
+		}
+		log := logger.With("source", name, "verifier", vc.kind)
+		var v idshift.Verifier
+		switch vc.kind {
+		case "ldap":
+			c := vc.LDAP
+			if secret != "" {
+				c.BindPW = secret
+			}
+			lv, err := c.Open(log)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("config: %s.ldap: %w", path, err)
+			}
+			closers, v = append(closers, lv), lv
+		case "webhook":
+			c := vc.Webhook
+			if secret != "" {
+				c.Secret = secret
+			}
+			wv, err := c.Open(log)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("config: %s.webhook: %w", path, err)
+			}
+			closers, v = append(closers, wv), wv
+		default:
+			closeAll()
+			return nil, nil, fmt.Errorf("config: %s: want exactly one of %s", path, strings.Join(verifierKinds, ", "))
+		}
+		bc := vc.Breaker
+		bc.Logger = log
+		checks = append(checks, jit.LiveCheck{Source: name, Kind: vc.kind, Verifier: v, Breaker: bc})
+		log.Info("live legacy check configured")
+	}
+	live, err := jit.NewLive(hv, checks, nil)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("config: verifiers: %w", err)
+	}
+	return live, closeAll, nil
+}
+
+// withLiveMetrics serves the live checks' metrics after the service's on the admin listener's /metrics.
+func withLiveMetrics(h http.Handler, m *jit.Metrics, live *jit.Live) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		m.WriteText(w)
+		live.WriteMetrics(w)
+	})
+	return mux
 }

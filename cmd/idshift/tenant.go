@@ -13,7 +13,6 @@ import (
 
 	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/importer"
-	"github.com/idshift/idshift/source/file"
 	"github.com/idshift/idshift/store/sqlite"
 	"github.com/idshift/idshift/tenant"
 )
@@ -263,7 +262,7 @@ func (s *stringList) Set(v string) error {
 // says so and lets the import go on. The planned creates are bounded first by the source's line count; only when
 // that bound does not fit is the source planned once more without writing (a dry run against the state store,
 // which knows who was created already) to count them exactly.
-func checkImportQuota(ctx context.Context, pool *graph.Pool, icfg importer.Config, src file.Config, seenDir string, logger *slog.Logger) error {
+func checkImportQuota(ctx context.Context, pool *graph.Pool, icfg importer.Config, src sourceSpec, seenDir string, logger *slog.Logger) error {
 	q, err := tenant.ReadQuota(ctx, pool)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -273,7 +272,7 @@ func checkImportQuota(ctx context.Context, pool *graph.Pool, icfg importer.Confi
 		return nil
 	}
 	logger.Info("directory quota", "used", q.Used, "total", q.Total, "remaining", q.Remaining())
-	if n := countRecords(src.Path, src.Format); n > 0 && n <= q.Remaining() {
+	if n := src.count(); n > 0 && n <= q.Remaining() {
 		return nil
 	}
 	if src.Path == "" || src.Path == "-" {

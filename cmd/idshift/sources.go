@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/source"
+	"github.com/idshift/idshift/source/auth0"
+	"github.com/idshift/idshift/source/file"
+	"github.com/idshift/idshift/source/firebase"
+	"github.com/idshift/idshift/source/keycloak"
+	"github.com/idshift/idshift/source/kratos"
+	"github.com/idshift/idshift/source/ldif"
+)
+
+// sourceOpener opens a source; every source Config has this method.
+type sourceOpener interface {
+	Open() (idshift.Source, error)
+}
+
+// sourceSpec is what the command line and the configuration say about a source.
+type sourceSpec struct {
+	Kind, Path, Format, Name string
+	// Passwords is Auth0's password-hash export.
+	Passwords string
+	Mapping   *source.Mapping
+	Stdin     io.Reader
+	// Logger takes the default schema's warnings (an unknown column, with the nearest known one).
+	Logger *slog.Logger
+}
+
+// sourceKinds maps --source-kind to the config of its reader: an explicit table, no registration at init.
+var sourceKinds = map[string]func(s sourceSpec) sourceOpener{
+	"file": func(s sourceSpec) sourceOpener {
+		return file.Config{Path: s.Path, Format: s.Format, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Logger: s.Logger}
+	},
+	"auth0": func(s sourceSpec) sourceOpener {
+		return auth0.Config{Path: s.Path, Passwords: s.Passwords, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+	},
+	"firebase": func(s sourceSpec) sourceOpener {
+		return firebase.Config{Path: s.Path, Format: s.Format, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+	},
+	"keycloak": func(s sourceSpec) sourceOpener {
+		return keycloak.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+	},
+	"kratos": func(s sourceSpec) sourceOpener {
+		return kratos.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+	},
+	"ldif": func(s sourceSpec) sourceOpener {
+		return ldif.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+	},
+}
+
+func sourceKindNames() string {
+	names := make([]string, 0, len(sourceKinds))
+	for n := range sourceKinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// Open opens the source (a spec is itself a source config).
+func (s sourceSpec) Open() (idshift.Source, error) { return openSource(s) }
+
+// count estimates the records for the progress display and the quota check: the line count of a file the file
+// reader reads, 0 (cannot tell cheaply) for any other kind.
+func (s sourceSpec) count() int64 {
+	if k := strings.ToLower(s.Kind); k != "" && k != "file" || k == "" && detectKind(s.Path) != "file" {
+		return 0
+	}
+	return countRecords(s.Path, s.Format)
+}
+
+// openSource opens the source a spec names. An empty kind is detected from the file's content when that is
+// unambiguous (detectKind), else it is "file".
+func openSource(s sourceSpec) (idshift.Source, error) {
+	kind := strings.ToLower(s.Kind)
+	if kind == "" {
+		kind = detectKind(s.Path)
+	}
+	mk, ok := sourceKinds[kind]
+	if !ok {
+		return nil, idshift.Invalid("source.kind (--source-kind)", "unknown %q; want one of %s", s.Kind, sourceKindNames())
+	}
+	src, err := mk(s).Open()
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// detectKind names the native reader of a file when its first bytes say so unmistakably: an LDIF "dn:" or
+// "version: 1" start (or a .ldif name), Firebase's "identitytoolkit#DownloadAccountResponse", a Keycloak export
+// (an object with "realm" and "users"), a Kratos identity ("schema_id" and "credentials") or an Auth0 user
+// ("user_id": "auth0|…") in the first 4 KiB. Anything else (and standard input) is "file".
+func detectKind(path string) string {
+	if path == "" || path == "-" {
+		return "file"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "file" // the reader reports the error
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	n, _ := io.ReadFull(bufio.NewReader(f), head)
+	head = bytes.TrimPrefix(head[:n], []byte("\ufeff"))
+	trim := bytes.TrimLeft(head, " \t\r\n")
+	ext := strings.ToLower(filepath.Ext(path))
+	switch {
+	case ext == ".ldif" || bytes.HasPrefix(trim, []byte("dn:")) || bytes.HasPrefix(trim, []byte("version: 1")):
+		return "ldif"
+	case bytes.Contains(head, []byte("identitytoolkit#DownloadAccountResponse")):
+		return "firebase"
+	case bytes.HasPrefix(trim, []byte("{")) && bytes.Contains(head, []byte(`"realm"`)) && bytes.Contains(head, []byte(`"users"`)):
+		return "keycloak"
+	case bytes.Contains(head, []byte(`"schema_id"`)) && bytes.Contains(head, []byte(`"credentials"`)):
+		return "kratos"
+	case bytes.Contains(head, []byte(`"user_id": "auth0|`)) || bytes.Contains(head, []byte(`"user_id":"auth0|`)):
+		return "auth0"
+	}
+	return "file"
+}
