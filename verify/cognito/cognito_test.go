@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -180,5 +181,57 @@ func TestCognitoOpen(t *testing.T) {
 	}
 	if _, err := (cognito.Config{ClientID: "x", Region: "eu-west-1"}).Open(nil); err != nil {
 		t.Errorf("region only: %v", err)
+	}
+}
+
+// BenchmarkVerify measures one whole check (InitiateAuth JSON with SECRET_HASH over a kept-alive HTTPS connection)
+// against a local emulation of a user pool.
+func BenchmarkVerify(b *testing.B) {
+	lc := sandbox.NewLegacyCognito(sandbox.LegacyCognitoConfig{ClientSecret: clientSecret,
+		Users: []sandbox.LegacyUser{{SignInName: "grace@example.com", Password: gracePassword}}})
+	srv := httptest.NewTLSServer(lc)
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	v, err := cognito.Config{Endpoint: srv.URL + "/", ClientID: lc.ClientID(), ClientSecret: clientSecret, RootCAData: ca}.Open(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	r := rec("grace@example.com")
+	for b.Loop() {
+		if ok, err := v.Verify(context.Background(), r, gracePassword); !ok || err != nil {
+			b.Fatalf("(%v, %v)", ok, err)
+		}
+	}
+}
+
+// BenchmarkTCPRoundTrip is the baseline: one small request and its answer over an established loopback TCP
+// connection to an echo server.
+func BenchmarkTCPRoundTrip(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	for b.Loop() {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
