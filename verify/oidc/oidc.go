@@ -378,6 +378,9 @@ func (v *Verifier) checkToken(ctx context.Context, meta *metadata, raw string) e
 	}
 	kid := tok.Headers[0].KeyID
 	keys := meta.keys.Key(kid)
+	if kid == "" {
+		keys = meta.keys.Keys // no key id: every published key is tried
+	}
 	if len(keys) == 0 {
 		// A rotated key: fetch the JWKS again (at most once per MinRefreshInterval).
 		if fresh, err := v.metadata(ctx, true); err == nil {
