@@ -265,3 +265,56 @@ func BenchmarkTCPRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// TestROPCMetadataCached: the discovery document and the JWKS are fetched once for many checks, concurrent first
+// checks included, and again only after MaxKeyAge.
+func TestROPCMetadataCached(t *testing.T) {
+	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Users: []sandbox.LegacyUser{{SignInName: "ada@example.com", Password: adaPassword}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var discovery, jwks atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/openid-configuration"):
+			discovery.Add(1)
+		case strings.HasSuffix(r.URL.Path, "/keys"):
+			jwks.Add(1)
+		}
+		b2c.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	v := open(t, oidc.Config{Authority: b2c.Authority(srv.URL), ClientID: b2c.ClientID(), InsecureHTTP: true,
+		MaxKeyAge: time.Hour, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	check := func() {
+		if ok, err := v.Verify(context.Background(), record("ada@example.com"), adaPassword); !ok || err != nil {
+			t.Errorf("got %v, %v", ok, err)
+		}
+	}
+	done := make(chan struct{})
+	for range 8 {
+		go func() { check(); done <- struct{}{} }()
+	}
+	for range 8 {
+		<-done
+	}
+	check()
+	if discovery.Load() != 1 || jwks.Load() != 1 {
+		t.Fatalf("fetched discovery %d and JWKS %d times for 9 checks, want once", discovery.Load(), jwks.Load())
+	}
+	// Past MaxKeyAge (the token, stamped by the emulation's real clock, is still within exp + skew).
+	now.Add(int64(61 * time.Minute))
+	check()
+	if discovery.Load() != 2 || jwks.Load() != 2 {
+		t.Fatalf("after MaxKeyAge: discovery %d, JWKS %d fetches, want 2", discovery.Load(), jwks.Load())
+	}
+	// Refresh fetches at once, except within MinRefreshInterval of the last fetch.
+	v.Refresh(context.Background())
+	now.Add(int64(31 * time.Second))
+	v.Refresh(context.Background())
+	if discovery.Load() != 3 {
+		t.Fatalf("Refresh: discovery fetched %d times, want 3", discovery.Load())
+	}
+}
