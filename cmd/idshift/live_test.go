@@ -32,6 +32,9 @@ func TestLiveVerifiersConfigStrict(t *testing.T) {
 		{"no check", "verifiers:\n  corp:\n    secret_env: X\n", "exactly one of ldap, webhook"},
 		{"bad duration", "verifiers:\n  corp:\n    webhook: {url: https://x, timeout: soon}\n", "verifiers.corp.webhook.timeout"},
 		{"not a mapping", "verifiers: [a, b]\n", "verifiers: want a mapping"},
+		{"unknown key in oidc", "verifiers:\n  b2c:\n    oidc: {authority: https://x, clientID: y}\n", "verifiers.b2c.oidc.clientID"},
+		{"unknown key in cognito", "verifiers:\n  pool:\n    cognito: {region: eu-west-1, clientId: y, userPoolId: z}\n", "verifiers.pool.cognito.userPoolId"},
+		{"oidc and cognito", "verifiers:\n  b2c:\n    oidc: {authority: https://x}\n    cognito: {region: eu-west-1}\n", "exactly one of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +61,9 @@ func TestLiveVerifiersConfigStrict(t *testing.T) {
 
 // liveShopSecret is the webhook's shared secret in the journey (from the environment, as secret_env says).
 const liveShopSecret = "0123456789abcdef0123456789abcdef-shop"
+
+// livePoolSecret is the legacy Cognito app client's secret in the journey (from the environment, as secret_env says).
+const livePoolSecret = "cognito-app-client-secret-journey"
 
 // TestLiveJourney: users imported without hashes (--live-check) sign in through the sandbox's simulator and are
 // migrated by the live check of their source: an LDAP directory (a real slapd) and a webhook; a wrong password is
@@ -114,6 +120,20 @@ func TestLiveJourney(t *testing.T) {
 	}))
 	defer slow.Close()
 	defer close(hang)
+	// A legacy Azure AD B2C tenant (ROPC user flow) and a legacy Cognito user pool with a confidential app client.
+	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Users: []sandbox.LegacyUser{
+		{SignInName: "ada@b2c.example", Password: "B2C-Passw0rd-Ada!"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2cSrv := httptest.NewServer(b2c)
+	defer b2cSrv.Close()
+	cognitoPool := sandbox.NewLegacyCognito(sandbox.LegacyCognitoConfig{ClientSecret: livePoolSecret, Users: []sandbox.LegacyUser{
+		{SignInName: "grace@pool.example", Password: "Pool-Passw0rd-Grace!"},
+		{SignInName: "temp@pool.example", Password: "Pool-Passw0rd-Temp!", MustChange: true},
+		{SignInName: "off@pool.example", Password: "Pool-Passw0rd-Off!", Disabled: true}}})
+	poolSrv := httptest.NewServer(cognitoPool)
+	defer poolSrv.Close()
 	// A legacy system that is gone: nothing listens at its address.
 	gonePort, err := freeLoopbackPort()
 	if err != nil {
@@ -139,8 +159,11 @@ func TestLiveJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string {
-		if k == "IDSHIFT_SHOP_SECRET" {
+		switch k {
+		case "IDSHIFT_SHOP_SECRET":
 			return liveShopSecret
+		case "IDSHIFT_POOL_SECRET":
+			return livePoolSecret
 		}
 		return ""
 	}}
@@ -152,6 +175,8 @@ func TestLiveJourney(t *testing.T) {
 		{"shop", "S1,grace@shop.example,,Grace S,Grace,S,,,,\nS2,frozen@shop.example,,Frozen S,Frozen,S,,,,\nS3,renew@shop.example,,Renew S,Renew,S,,,,\n"},
 		{"slow", "W1,slow@old.example,,Slow W,Slow,W,,,,\n"},
 		{"gone", "G1,gone@old.example,,Gone G,Gone,G,,,,\n"},
+		{"b2c", "B1,ada@b2c.example,,Ada B,Ada,B,,,,\n"},
+		{"pool", "C1,grace@pool.example,,Grace C,Grace,C,,,,\nC2,temp@pool.example,,Temp C,Temp,C,,,,\nC3,off@pool.example,,Off C,Off,C,,,,\n"},
 	}
 	var cfg *Config
 	for i, s := range sources {
@@ -212,7 +237,13 @@ func TestLiveJourney(t *testing.T) {
     webhook: {url: %q, insecureHTTP: true}
     secret_env: IDSHIFT_SHOP_SECRET
     breaker: {timeout: 300ms, failures: 2, coolDown: 1m}
-`, ldapURL, ldapCA, slapdtest.ServiceDN, slapdtest.ServicePW, slapdtest.Base, shop.URL, gonePort, slow.URL)
+  b2c:
+    oidc: {authority: %q, clientId: %q, scope: "openid %[10]s", responseType: "token id_token", insecureHTTP: true, timeout: 1s}
+  pool:
+    cognito: {endpoint: %q, clientId: %q, insecureHTTP: true, timeout: 1s}
+    secret_env: IDSHIFT_POOL_SECRET
+`, ldapURL, ldapCA, slapdtest.ServiceDN, slapdtest.ServicePW, slapdtest.Base, shop.URL, gonePort, slow.URL,
+		b2c.Authority(b2cSrv.URL), b2c.ClientID(), poolSrv.URL+"/", cognitoPool.ClientID())
 	ymlPath := filepath.Join(dir, "serve.yaml")
 	os.WriteFile(ymlPath, []byte(yml), 0o600)
 	scfg := defaultServeConfig()
@@ -287,6 +318,16 @@ func TestLiveJourney(t *testing.T) {
 		signIn(t, "frozen@shop.example", "Shop-Passw0rd-Frozen!", sandbox.SignInBlocked, "Account locked")
 		signIn(t, "renew@shop.example", "Shop-Passw0rd-Renew!", sandbox.SignInMustReset, "")
 	})
+	t.Run("B2CROPC", func(t *testing.T) {
+		signIn(t, "ada@b2c.example", "B2C-Passw0rd-Ada?", sandbox.SignInWrongPassword, "")
+		signIn(t, "ada@b2c.example", "B2C-Passw0rd-Ada!", sandbox.SignInMigrated, "")
+	})
+	t.Run("Cognito", func(t *testing.T) {
+		signIn(t, "grace@pool.example", "Pool-Passw0rd-Grace?", sandbox.SignInWrongPassword, "")
+		signIn(t, "grace@pool.example", "Pool-Passw0rd-Grace!", sandbox.SignInMigrated, "")
+		signIn(t, "temp@pool.example", "Pool-Passw0rd-Temp!", sandbox.SignInMustReset, "")
+		signIn(t, "off@pool.example", "Pool-Passw0rd-Off!", sandbox.SignInBlocked, "Account locked")
+	})
 	t.Run("DeadWebhook", func(t *testing.T) {
 		for i := range 4 { // the breaker opens after 2; every answer is "try later", none a wrong password
 			if took := signIn(t, "gone@old.example", "Gone-Passw0rd-Any!", sandbox.SignInBlocked, "Try again later"); took > time.Second {
@@ -321,6 +362,11 @@ func TestLiveJourney(t *testing.T) {
 		`idshift_legacy_verify_total{source="slow",verifier="webhook",outcome="timeout"} 2`,
 		`idshift_legacy_verify_total{source="slow",verifier="webhook",outcome="open"} 2`,
 		`idshift_attempts_total{front="entra",action="Block",reason="unavailable"} 8`,
+		`idshift_legacy_verify_total{source="b2c",verifier="oidc",outcome="match"} 1`,
+		`idshift_legacy_verify_total{source="b2c",verifier="oidc",outcome="mismatch"} 1`,
+		`idshift_legacy_verify_total{source="pool",verifier="cognito",outcome="match"} 1`,
+		`idshift_legacy_verify_total{source="pool",verifier="cognito",outcome="must_change"} 1`,
+		`idshift_legacy_verify_total{source="pool",verifier="cognito",outcome="locked"} 1`,
 	}
 	if haveLDAP {
 		want = append(want, `idshift_legacy_verify_total{source="corp-ldap",verifier="ldap",outcome="match"} 1`,
@@ -331,7 +377,7 @@ func TestLiveJourney(t *testing.T) {
 			t.Errorf("metrics lack %s", w)
 		}
 	}
-	for _, secret := range []string{"Passw0rd", liveShopSecret, slapdtest.ServicePW} {
+	for _, secret := range []string{"Passw0rd", liveShopSecret, livePoolSecret, slapdtest.ServicePW} {
 		if strings.Contains(string(body), secret) {
 			t.Errorf("metrics reveal a secret")
 		}

@@ -25,7 +25,9 @@ import (
 	"github.com/idshift/idshift/jit"
 	"github.com/idshift/idshift/jit/entra"
 	"github.com/idshift/idshift/verify"
+	"github.com/idshift/idshift/verify/cognito"
 	"github.com/idshift/idshift/verify/ldap"
+	"github.com/idshift/idshift/verify/oidc"
 	"github.com/idshift/idshift/verify/webhook"
 )
 
@@ -163,8 +165,9 @@ var serveHelp = help{
 (POST /entra) and the harvest call of a legacy front end (POST /harvest) by checking the typed password against the
 user's legacy credential in the state store, behind a brute-force guard. Health, readiness and Prometheus metrics
 are served on a separate admin listener. Users without an imported hash are checked live at their legacy system
-(LDAP, a signed webhook) when the file configures verifiers: per source. The first Ctrl-C stops accepting and lets
-calls in flight finish; a second exits at once. See docs/serve.md.`,
+(LDAP, a signed webhook, an OpenID Connect password grant such as Azure AD B2C's ROPC, Cognito) when the file
+configures verifiers: per source. The first Ctrl-C stops accepting and lets calls in flight finish; a second exits
+at once. See docs/serve.md.`,
 	examples: []example{
 		{"behind a TLS-terminating proxy, state in SQLite, keys from 'idshift tenant setup'",
 			"idshift serve --insecure-http-behind-proxy --listen 127.0.0.1:8080 --store idshift-state.db \\\n    --authority https://contoso.ciamlogin.com/$TENANT_ID/v2.0 --audiences $EXTENSION_APP_ID \\\n    --decryption-certs ext.crt --decryption-keys ext.key"},
@@ -633,9 +636,11 @@ func harvestFront(ctx context.Context, cfg *ServeConfig, env *Env, svc *jit.Serv
 }
 
 // VerifierConfig is the live legacy check of one source (docs/verify.md), under `verifiers:` keyed by the records'
-// source name: exactly one of ldap (verify/ldap.Config) or webhook (verify/webhook.Config), whose keys keep those
+// source name: exactly one of ldap (verify/ldap.Config), webhook (verify/webhook.Config), oidc (verify/oidc.Config:
+// the OpenID Connect password grant, Azure AD B2C's ROPC) or cognito (verify/cognito.Config), whose keys keep those
 // packages' spelling, an optional breaker (verify.BreakerConfig: per-call timeout and circuit breaker), and
-// secret_env, the environment variable holding the LDAP bindPW or the webhook secret (so the file holds none).
+// secret_env, the environment variable holding the LDAP bindPW, the webhook secret or the OIDC/Cognito client
+// secret (so the file holds none).
 // Records with an imported hash are still checked against it; the live check runs for those without one.
 //
 //	verifiers:
@@ -649,18 +654,24 @@ func harvestFront(ctx context.Context, cfg *ServeConfig, env *Env, svc *jit.Serv
 //	  shop:
 //	    webhook: {url: "https://shop.example/idshift/verify", timeout: 700ms}
 //	    secret_env: IDSHIFT_SHOP_WEBHOOK_SECRET
+//	  b2c:
+//	    oidc: {authority: "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_ROPC/v2.0", clientId: "…", responseType: "token id_token"}
+//	  app-pool:
+//	    cognito: {region: eu-west-1, clientId: "1example23456789"}
 type VerifierConfig struct {
 	LDAP      ldap.Config          `yaml:"ldap"`
 	Webhook   webhook.Config       `yaml:"webhook"`
+	OIDC      oidc.Config          `yaml:"oidc"`
+	Cognito   cognito.Config       `yaml:"cognito"`
 	Breaker   verify.BreakerConfig `yaml:"breaker"`
 	SecretEnv string               `yaml:"secret_env"`
 
-	// kind is "ldap" or "webhook": the one the file gave.
+	// kind is "ldap", "webhook", "oidc" or "cognito": the one the file gave.
 	kind string
 }
 
 // verifierKinds are the live checks `verifiers:` knows, by key.
-var verifierKinds = []string{"ldap", "webhook"}
+var verifierKinds = []string{"ldap", "webhook", "oidc", "cognito"}
 
 // splitKey returns a copy of the mapping n without key, and key's value (nil when absent).
 func splitKey(n *yaml.Node, key string) (rest, value *yaml.Node) {
@@ -773,6 +784,28 @@ func openLive(vs map[string]VerifierConfig, hv *jit.HashVerifier, getenv func(st
 				return nil, nil, fmt.Errorf("config: %s.webhook: %w", path, err)
 			}
 			closers, v = append(closers, wv), wv
+		case "oidc":
+			c := vc.OIDC
+			if secret != "" {
+				c.ClientSecret = secret
+			}
+			ov, err := c.Open(log)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("config: %s.oidc: %w", path, err)
+			}
+			closers, v = append(closers, ov), ov
+		case "cognito":
+			c := vc.Cognito
+			if secret != "" {
+				c.ClientSecret = secret
+			}
+			cv, err := c.Open(log)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("config: %s.cognito: %w", path, err)
+			}
+			closers, v = append(closers, cv), cv
 		default:
 			closeAll()
 			return nil, nil, fmt.Errorf("config: %s: want exactly one of %s", path, strings.Join(verifierKinds, ", "))
