@@ -17,7 +17,7 @@ import (
 type LiveCheck struct {
 	// Source is the records' source name (idshift.Key.Source) the check applies to. Required.
 	Source string
-	// Kind names the check in metrics and logs ("ldap", "webhook"). Required.
+	// Kind names the check in metrics and logs ("ldap", "webhook", "oidc", "cognito"). Required.
 	Kind string
 	// Verifier is the live check itself (verify/ldap, verify/webhook…). Required.
 	Verifier idshift.Verifier
