@@ -53,7 +53,7 @@ func TestJourney(t *testing.T) {
 		b := make([]byte, 6)
 		rand.Read(b)
 		source := "journey-" + hex.EncodeToString(b)
-		journey(t, bin, journeyStore{postgres: pgURL, redis: redisURL, source: source,
+		journey(t, bin, journeyStore{postgres: pgURL, redis: redisURL, source: source, harvest: true,
 			// The guard's per-address counter lives as long as its window in the shared Redis: an address of
 			// this run's own keeps earlier runs' failures out of it.
 			clientIP: fmt.Sprintf("203.0.113.%d", 1+int(b[0])%250)})
@@ -84,7 +84,7 @@ func requireService(t *testing.T, what string, err error) {
 
 func journey(t *testing.T, bin string, js journeyStore) {
 	dir := t.TempDir()
-	accounts, err := demoAccounts(3)
+	accounts, err := demoAccounts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func journey(t *testing.T, bin string, js journeyStore) {
 		storeArgs = []string{"--store", js.postgres}
 		imp = append(imp, "--source-name", js.source)
 	}
-	if code, out, errOut := p.run(append(imp, storeArgs...)...); code != exitComplete || !regexp.MustCompile(`(?m)^\s*created\s+3$`).MatchString(out) {
+	if code, out, errOut := p.run(append(imp, storeArgs...)...); code != exitComplete || !regexp.MustCompile(`(?m)^\s*created\s+4$`).MatchString(out) {
 		t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
 	}
 
@@ -240,6 +240,48 @@ func journey(t *testing.T, bin string, js journeyStore) {
 		expect("sign-in after harvest", code, out, 0, "success "+c.email+": no extension call")
 		if n := sandboxStats(t, hc, sandboxURL).Callouts; n != before {
 			t.Errorf("the sign-in after harvest called the extension")
+		}
+	}
+
+	if js.redis != "" && js.harvest {
+		// A second replica: idshift serve with the same store and the same Redis on other ports. The guard's limit
+		// holds across the two, not per process: five wrong passwords for one account from one address, sent to
+		// the two replicas in turn, lock it on both.
+		d := accounts[3]
+		port2, admin2 := freePort(t), freePort(t)
+		serve2 := append([]string{}, serve...)
+		for i := range serve2 {
+			switch serve2[i] {
+			case fmt.Sprintf("127.0.0.1:%d", servePort):
+				serve2[i] = fmt.Sprintf("127.0.0.1:%d", port2)
+			case fmt.Sprintf("127.0.0.1:%d", adminPort):
+				serve2[i] = fmt.Sprintf("127.0.0.1:%d", admin2)
+			}
+		}
+		serve2Err := p.start(serve2...)
+		waitFor(t, "the second replica's /readyz", func() bool {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", admin2))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}, serve2Err.String)
+		replicas := []int{servePort, port2}
+		for i := range 5 {
+			code, body := harvestFrom(t, dir, replicas[i%2], "b2c", harvestSecret, d.email, d.password+"-typo", js.clientIP)
+			if code != http.StatusConflict || !strings.Contains(body, "incorrect") {
+				t.Errorf("wrong password %d at replica %d: %d %s", i+1, i%2+1, code, body)
+			}
+		}
+		for i, port := range replicas {
+			code, body := harvestFrom(t, dir, port, "b2c", harvestSecret, d.email, d.password, js.clientIP)
+			if code != http.StatusConflict || !strings.Contains(body, "blocked") {
+				t.Errorf("right password at replica %d after five failures across both: %d %s; want blocked", i+1, code, body)
+			}
+		}
+		if flagged, ok := sandboxFlag(t, hc, sandboxURL, d.email); !flagged || !ok {
+			t.Errorf("%s after the lock: flag %v (found %v), want still flagged", d.legacyID, flagged, ok)
 		}
 	}
 
@@ -455,12 +497,22 @@ func sandboxFlag(t *testing.T, hc *http.Client, base, email string) (flagged, fo
 // harvest calls serve's harvest front as a legacy system does, with HTTP basic authentication over TLS.
 func harvest(t *testing.T, dir string, port int, user, secret, signInName, password string) (int, string) {
 	t.Helper()
+	return harvestFrom(t, dir, port, user, secret, signInName, password, "")
+}
+
+// harvestFrom is harvest with the end user's address in the body (clientIp), as a legacy front end sends it.
+func harvestFrom(t *testing.T, dir string, port int, user, secret, signInName, password, clientIP string) (int, string) {
+	t.Helper()
 	hc, err := graph.HTTPClient(filepath.Join(dir, "serve-tls.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hc.CloseIdleConnections()
-	body, _ := json.Marshal(map[string]string{"signInName": signInName, "password": password})
+	fields := map[string]string{"signInName": signInName, "password": password}
+	if clientIP != "" {
+		fields["clientIp"] = clientIP
+	}
+	body, _ := json.Marshal(fields)
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("https://127.0.0.1:%d/harvest", port), bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(user, secret)
