@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/idshift/idshift/examples"
 	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/guard"
