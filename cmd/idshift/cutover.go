@@ -40,6 +40,9 @@ serve first. Running it again is safe: what is already gone is skipped. See docs
 		{"Steps", []string{"dry-run", "confirm", "keep-listener", "remove-certificate", "export-unmigrated", "app-name"}},
 		{"Tenant", []string{"config", "domain", "tenant-id", "graph-url", "authority-host", "ca-file", "extensions-app-id", "client-id", "client-secret", "client-certificate", "migration-attribute", "legacy-id-attribute"}},
 		{"State store", []string{"store", "allow-unsealed-secrets"}},
+		{"Limits (reads and writes to the tenant)", []string{"app-writes", "app-window", "tenant-writes", "tenant-window"}},
+		{"Hashes (of the credentials the store holds)", hashFormatFlags},
+		{"Limits (cost caps of legacy hashes)", hashCapFlags},
 	},
 }
 

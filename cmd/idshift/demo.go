@@ -36,9 +36,12 @@ func runDemo(ctx context.Context, env *Env, args []string) (int, error) {
 	fs := newFlagSet(env, "demo")
 	help{
 		usage: "idshift demo [--dir DIR]",
-		about: `Runs the whole import journey on embedded defaults: a sandbox tenant in-process, the migration's extension
+		about: `Runs the whole journey on embedded defaults: a sandbox tenant in-process, the migration's extension
 attributes, the ~300 example users (a few bad on purpose, they land in the reject file), the same import again
-(nothing is created twice), and one legacy password checked against its imported hash. No cloud account needed.`,
+(nothing is created twice), one legacy password checked against its imported hash; then tenant setup (the
+extension's app, its encryption certificate, the OnPasswordSubmit extension and listener), idshift serve
+in-process, and test accounts signing in through the sandbox as Entra does: the right legacy password migrates,
+a wrong one is refused, repeated wrong ones are blocked. No cloud account needed.`,
 		examples: []example{
 			{"the journey, its files in ./idshift-demo/", "idshift demo"},
 			{"its files elsewhere", "idshift demo --dir /tmp/idshift-demo"},

@@ -31,6 +31,9 @@ With --offline only the store is read. Same configuration and credentials as ids
 		{"Output", []string{"json", "offline"}},
 		{"Tenant", []string{"config", "domain", "tenant-id", "graph-url", "authority-host", "ca-file", "extensions-app-id", "client-id", "client-secret", "client-certificate", "migration-attribute", "legacy-id-attribute"}},
 		{"State store", []string{"store", "allow-unsealed-secrets"}},
+		{"Limits (reads and writes to the tenant)", []string{"app-writes", "app-window", "tenant-writes", "tenant-window"}},
+		{"Hashes (of the credentials the store holds)", hashFormatFlags},
+		{"Limits (cost caps of legacy hashes)", hashCapFlags},
 	},
 }
 

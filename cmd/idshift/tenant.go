@@ -141,10 +141,7 @@ func parseTenantFlags(env *Env, sub string, args []string) (*tenantFlags, error)
 		return nil, err
 	}
 	fs := newFlagSet(env, "tenant "+sub)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: idshift tenant %s [flags]\n\n", sub)
-		fs.PrintDefaults()
-	}
+	tenantHelp(sub).install(fs)
 	fs.String("config", "", "YAML configuration file, as for import ($IDSHIFT_CONFIG)")
 	registerBindings(fs, bs)
 	t := &tenantFlags{cfg: cfg}
@@ -302,4 +299,45 @@ func checkImportQuota(ctx context.Context, pool *graph.Pool, icfg importer.Confi
 	}
 	logger.Info("planned creates", "users", sum.Created, "remaining", q.Remaining())
 	return q.Check(sum.Created)
+}
+
+// tenantHelp is the -h of one tenant subcommand: what it does, examples, and the flags by purpose.
+func tenantHelp(sub string) help {
+	h := help{usage: "idshift tenant " + sub + " [flags]"}
+	switch sub {
+	case "setup":
+		h.about = `Creates, idempotently, everything the tenant needs for password migration at sign-in: the migration's
+extension attributes, the extension's app registration (identifierUris api://{host of the target URL}/{appId}),
+an encryption certificate (its private key written to --key-out, mode 0600; the certificate merged into the app's
+keyCredentials), the OnPasswordSubmit custom extension and its listener. A second run changes nothing.`
+		h.examples = []example{
+			{"print every request first, write nothing", "idshift tenant setup --dry-run --target-url https://migrate.contoso.com/entra"},
+			{"then for real, for one client application", "idshift tenant setup --target-url https://migrate.contoso.com/entra --client-app $APP_ID --key-out extension-key.pem"},
+		}
+	case "check":
+		h.about = "Verifies every piece tenant setup creates (and the consent to CustomAuthenticationExtension.Receive.Payload),\nand prints what is missing and how to fix it. Exit status 3 when something is missing."
+		h.examples = []example{
+			{"check the tenant and that the service's key matches the uploaded certificate", "idshift tenant check --target-url https://migrate.contoso.com/entra --key-file extension-key.pem"},
+			{"the same as JSON", "idshift tenant check --target-url https://migrate.contoso.com/entra --json"},
+		}
+	case "rotate-key":
+		h.about = "Adds a new encryption certificate and makes it the one Entra encrypts to (tokenEncryptionKeyId); the old one\nstays until remove-key. Give serve both keys during the switch."
+		h.examples = []example{
+			{"rotate", "idshift tenant rotate-key --target-url https://migrate.contoso.com/entra --key-out extension-key-2.pem"},
+			{"see the requests first", "idshift tenant rotate-key --dry-run --target-url https://migrate.contoso.com/entra"},
+		}
+	default:
+		h.about = "Removes one encryption certificate from the extension's app registration (never the current one)."
+		h.examples = []example{
+			{"remove an old certificate by its keyId", "idshift tenant remove-key --target-url https://migrate.contoso.com/entra --key-id $OLD_KEY_ID"},
+			{"see the request first", "idshift tenant remove-key --dry-run --target-url https://migrate.contoso.com/entra --key-id $OLD_KEY_ID"},
+		}
+	}
+	h.groups = []flagGroup{
+		{"The extension", []string{"target-url", "app-name", "client-app", "timeout-ms", "key-out", "key-file", "key-id", "dry-run", "json"}},
+		{"Tenant and credentials", []string{"config", "domain", "tenant-id", "client-id", "client-secret", "client-certificate",
+			"graph-url", "authority-host", "ca-file", "extensions-app-id", "migration-attribute", "legacy-id-attribute"}},
+		{"Limits (writes to the tenant)", []string{"app-writes", "app-window", "tenant-writes", "tenant-window"}},
+	}
+	return h
 }

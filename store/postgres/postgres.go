@@ -52,7 +52,7 @@ type Config struct {
 	// Key (32 bytes) seals credentials at rest; nil stores them unsealed (see package store for the risk and the
 	// migration policy).
 	Key []byte `json:"-" yaml:"-"`
-	// Now is the clock of CreatedAt, UpdatedAt and leases; time.Now when nil.
+	// Now is the clock of CreatedAt and UpdatedAt; time.Now when nil.
 	Now func() time.Time `json:"-" yaml:"-"`
 	// MaxConns bounds the connection pool; pgxpool's default (max(4, CPUs)) when zero.
 	MaxConns int `json:"maxConns,omitempty" yaml:"maxConns,omitempty"`
@@ -388,7 +388,7 @@ func (db *DB) RecordBySignInName(ctx context.Context, name string) (*idshift.Rec
 // PutRecords inserts or replaces records in one transaction: one statement locks the existing rows (in key
 // order) and reads their sign-in names, then one round trip upserts every record and rewrites the side table of
 // sign-in names for the records whose names changed. CreatedAt is kept from an existing row (the clock's time for
-// a new one); UpdatedAt is the clock's time; a worker's lease on a record is kept. recs are not modified. Of
+// a new one); UpdatedAt is the clock's time. recs are not modified. Of
 // several records with the same key, the last wins. A record without legacy id or state is EINVALID and nothing
 // is written.
 func (db *DB) PutRecords(ctx context.Context, recs []*idshift.Record) error {
