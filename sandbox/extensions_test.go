@@ -45,7 +45,7 @@ func TestPasswordSubmitConfiguration(t *testing.T) {
 	resource := "api://migrate.example.com/" + appID
 	ext := map[string]any{
 		"@odata.type": "#microsoft.graph.onPasswordSubmitCustomExtension", "displayName": "jit",
-		"endpointConfiguration": map[string]any{"@odata.type": "#microsoft.graph.httpRequestEndpoint", "targetUrl": "https://migrate.example.com/entra"},
+		"endpointConfiguration":       map[string]any{"@odata.type": "#microsoft.graph.httpRequestEndpoint", "targetUrl": "https://migrate.example.com/entra"},
 		"authenticationConfiguration": map[string]any{"@odata.type": "#microsoft.graph.azureAdTokenAuthentication", "resourceId": resource},
 		"clientConfiguration":         map[string]any{"timeoutInMilliseconds": 1500, "maximumRetries": 1},
 	}
