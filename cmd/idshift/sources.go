@@ -18,6 +18,7 @@ import (
 	"github.com/idshift/idshift/source/keycloak"
 	"github.com/idshift/idshift/source/kratos"
 	"github.com/idshift/idshift/source/ldif"
+	sqlsource "github.com/idshift/idshift/source/sql"
 )
 
 // sourceOpener opens a source; every source Config has this method.
@@ -30,8 +31,10 @@ type sourceSpec struct {
 	Kind, Path, Format, Name string
 	// Passwords is Auth0's password-hash export.
 	Passwords string
-	Mapping   *source.Mapping
-	Stdin     io.Reader
+	// DSN and Query are the database and the query of the sql kinds.
+	DSN, Query string
+	Mapping    *source.Mapping
+	Stdin      io.Reader
 	// Logger takes the default schema's warnings (an unknown column, with the nearest known one).
 	Logger *slog.Logger
 }
@@ -56,6 +59,21 @@ var sourceKinds = map[string]func(s sourceSpec) sourceOpener{
 	"ldif": func(s sourceSpec) sourceOpener {
 		return ldif.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
 	},
+	"sql": func(s sourceSpec) sourceOpener {
+		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Name: s.Name, Mapping: s.Mapping}
+	},
+	"supabase": func(s sourceSpec) sourceOpener {
+		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Preset: sqlsource.PresetSupabase, Name: s.Name, Mapping: s.Mapping}
+	},
+}
+
+// kindReadsNoFile reports whether a source kind reads a service rather than a file (source.path is not needed).
+func kindReadsNoFile(kind string) bool {
+	switch strings.ToLower(kind) {
+	case "sql", "supabase":
+		return true
+	}
+	return false
 }
 
 func sourceKindNames() string {
