@@ -13,6 +13,7 @@ import (
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source"
 	"github.com/idshift/idshift/source/auth0"
+	"github.com/idshift/idshift/source/b2c"
 	"github.com/idshift/idshift/source/file"
 	"github.com/idshift/idshift/source/firebase"
 	"github.com/idshift/idshift/source/keycloak"
@@ -62,9 +63,34 @@ var sourceKinds = map[string]func(s sourceSpec) sourceOpener{
 	"sql": func(s sourceSpec) sourceOpener {
 		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Name: s.Name, Mapping: s.Mapping}
 	},
+	"b2c": func(s sourceSpec) sourceOpener { return b2cSpec(s) },
 	"supabase": func(s sourceSpec) sourceOpener {
 		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Preset: sqlsource.PresetSupabase, Name: s.Name, Mapping: s.Mapping}
 	},
+}
+
+// b2cSpec opens a B2C tenant described by the YAML file at Path (b2c.LoadConfig; the client secret may come from
+// IDSHIFT_B2C_CLIENT_SECRET).
+type b2cSpec sourceSpec
+
+func (s b2cSpec) Open() (idshift.Source, error) {
+	if s.Path == "" {
+		return nil, idshift.Invalid("source.path (--source)", "the b2c kind reads its tenant and credentials from a YAML file")
+	}
+	c, err := b2c.LoadConfig(s.Path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if s.Name != "" {
+		c.Name = s.Name
+	}
+	if s.Mapping != nil {
+		c.Mapping = s.Mapping
+	}
+	if c.Logger == nil {
+		c.Logger = s.Logger
+	}
+	return c.Open()
 }
 
 // kindReadsNoFile reports whether a source kind reads a service rather than a file (source.path is not needed).

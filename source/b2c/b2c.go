@@ -3,9 +3,8 @@
 // hands out password hashes, so every user comes without a credential: those users migrate by a live check at the
 // legacy tenant (import --live-check, and the ROPC verifier at sign-in) or by self-service password reset.
 //
-// Example configuration (YAML):
+// Example configuration (YAML; LoadConfig reads it from the file --source names with --source-kind b2c):
 //
-//	kind: b2c
 //	credentials:                   # the B2C tenant's app registration (graph.CredentialConfig)
 //	  tenantId: 11111111-2222-3333-4444-555555555555
 //	  clientId: 66666666-7777-8888-9999-000000000000
@@ -28,14 +27,18 @@
 package b2c
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/graph"
@@ -296,3 +299,23 @@ func (s *src) record(n int64, u *graph.User, r reader.Record) error {
 }
 
 var _ idshift.Source = (*src)(nil)
+
+// LoadConfig reads a Config from a YAML file (the example above, without "kind"), strictly: an unknown key is an
+// error. The client secret may stay out of the file: IDSHIFT_B2C_CLIENT_SECRET (read through getenv) fills it
+// when the file has none.
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("b2c: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, &idshift.Error{Code: idshift.EINVALID, Field: "b2c: " + path, Message: "cannot decode", Err: err}
+	}
+	if c.Credentials.ClientSecret == "" && getenv != nil {
+		c.Credentials.ClientSecret = getenv("IDSHIFT_B2C_CLIENT_SECRET")
+	}
+	return c, nil
+}

@@ -86,7 +86,7 @@ func TestReadThroughGraph(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		u := &graph.User{DisplayName: fmt.Sprintf("B2C %d", i), GivenName: "Bee", Surname: fmt.Sprint(i), Mail: fmt.Sprintf("b%d@example.com", i),
 			OtherMails: []string{fmt.Sprintf("b%d@other.example", i)}, AccountEnabled: &yes,
-			Identities: []graph.Identity{{SignInType: "emailAddress", Issuer: domain, IssuerAssignedID: fmt.Sprintf("B%d@example.com", i)}},
+			Identities:      []graph.Identity{{SignInType: "emailAddress", Issuer: domain, IssuerAssignedID: fmt.Sprintf("B%d@example.com", i)}},
 			PasswordProfile: &graph.PasswordProfile{Password: fmt.Sprintf("Legacy-%d-pw!", i)},
 			Extensions:      map[string]any{ext("loyaltyTier"): "gold", ext("newsletter"): i%2 == 0, ext("points"): i * 10}}
 		if i == 3 {
