@@ -287,7 +287,7 @@ func (c *Config) bindings() []binding {
 		{"source.format", "format", "IDSHIFT_SOURCE_FORMAT", "source format: csv, jsonl or json (default from the extension)", &c.Source.Format},
 		{"source.name", "source-name", "IDSHIFT_SOURCE_NAME", "name of the legacy system, part of each user's key", &c.Source.Name},
 		{"source.mapping", "mapping", "IDSHIFT_MAPPING", "YAML field mapping (default: the documented default schema)", &c.Source.Mapping},
-		{"source.kind", "source-kind", "IDSHIFT_SOURCE_KIND", "source kind: file, auth0, b2c (--source: its YAML config), firebase, keycloak, kratos, ldif, sql or supabase (default: detected, else file)", &c.Source.Kind},
+		{"source.kind", "source-kind", "IDSHIFT_SOURCE_KIND", "source kind: file, auth0, b2c (--source: its YAML config), cognito, firebase, keycloak, kratos, ldif, sql or supabase (default: detected, else file)", &c.Source.Kind},
 		{"source.passwords", "source-passwords", "IDSHIFT_SOURCE_PASSWORDS", "Auth0 password-hash export joined to the user export", &c.Source.Passwords},
 		{"source.dsn", "source-dsn", "IDSHIFT_SOURCE_DSN", "database of the sql and supabase kinds (postgres://… or MySQL user:pass@tcp(host:3306)/db; keep its password in the environment)", &c.Source.DSN},
 		{"source.query", "source-query", "IDSHIFT_SOURCE_QUERY", "sql kind: the query returning the users in the default schema's columns (supabase: overrides SELECT … FROM auth.users)", &c.Source.Query},

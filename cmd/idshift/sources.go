@@ -14,6 +14,7 @@ import (
 	"github.com/idshift/idshift/source"
 	"github.com/idshift/idshift/source/auth0"
 	"github.com/idshift/idshift/source/b2c"
+	"github.com/idshift/idshift/source/cognito"
 	"github.com/idshift/idshift/source/file"
 	"github.com/idshift/idshift/source/firebase"
 	"github.com/idshift/idshift/source/keycloak"
@@ -64,6 +65,9 @@ var sourceKinds = map[string]func(s sourceSpec) sourceOpener{
 		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Name: s.Name, Mapping: s.Mapping}
 	},
 	"b2c": func(s sourceSpec) sourceOpener { return b2cSpec(s) },
+	"cognito": func(s sourceSpec) sourceOpener {
+		return cognito.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+	},
 	"supabase": func(s sourceSpec) sourceOpener {
 		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Preset: sqlsource.PresetSupabase, Name: s.Name, Mapping: s.Mapping}
 	},
@@ -144,7 +148,7 @@ func openSource(s sourceSpec) (idshift.Source, error) {
 // detectKind names the native reader of a file when its first bytes say so unmistakably: an LDIF "dn:" or
 // "version: 1" start (or a .ldif name), Firebase's "identitytoolkit#DownloadAccountResponse", a Keycloak export
 // (an object with "realm" and "users"), a Kratos identity ("schema_id" and "credentials") or an Auth0 user
-// ("user_id": "auth0|…") in the first 4 KiB. Anything else (and standard input) is "file".
+// ("user_id": "auth0|…") or a Cognito list-users output ("Username" and "Attributes") in the first 4 KiB. Anything else (and standard input) is "file".
 func detectKind(path string) string {
 	if path == "" || path == "-" {
 		return "file"
@@ -170,6 +174,8 @@ func detectKind(path string) string {
 		return "kratos"
 	case bytes.Contains(head, []byte(`"user_id": "auth0|`)) || bytes.Contains(head, []byte(`"user_id":"auth0|`)):
 		return "auth0"
+	case bytes.Contains(head, []byte(`"Username"`)) && bytes.Contains(head, []byte(`"Attributes"`)):
+		return "cognito"
 	}
 	return "file"
 }
