@@ -3,6 +3,7 @@ package cognito_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -142,4 +143,46 @@ func FuzzCognito(f *testing.F) {
 		}
 		t.Fatal("no end")
 	})
+}
+
+// BenchmarkCognito reads 20,000 generated users per op, as list-users pages of 60 (the API's most).
+func BenchmarkCognito(b *testing.B) {
+	const n = 20000
+	var sb strings.Builder
+	for i := range n {
+		if i%60 == 0 {
+			if i > 0 {
+				sb.WriteString("],\"PaginationToken\":\"t\"}\n")
+			}
+			sb.WriteString(`{"Users":[`)
+		} else {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `{"Username":"%08d-aaaa-4bbb-8ccc-000000000000","Attributes":[{"Name":"sub","Value":"%08d-aaaa-4bbb-8ccc-000000000000"},{"Name":"email_verified","Value":"true"},{"Name":"name","Value":"User %d"},{"Name":"email","Value":"user%d@example.com"}],"UserCreateDate":"2023-04-05T10:11:12.345000+00:00","UserLastModifiedDate":"2023-04-05T10:11:12.345000+00:00","Enabled":true,"UserStatus":"CONFIRMED"}`, i, i, i, i)
+	}
+	sb.WriteString("]}\n")
+	in := sb.String()
+	b.SetBytes(int64(len(in)))
+	b.ResetTimer()
+	for range b.N {
+		src, err := cognito.Config{Path: "-", Stdin: strings.NewReader(in)}.Open()
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := 0
+		for {
+			_, err := src.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			got++
+		}
+		if got != n {
+			b.Fatalf("%d users", got)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
