@@ -22,6 +22,8 @@ import (
 //	  format: csv              # --format, IDSHIFT_SOURCE_FORMAT (csv | jsonl | json; default from the extension)
 //	  name: legacy             # --source-name, IDSHIFT_SOURCE_NAME
 //	  mapping: mapping.yaml    # --mapping, IDSHIFT_MAPPING (default: the documented default schema)
+//	  dsn: postgres://…        # --source-dsn, IDSHIFT_SOURCE_DSN (kinds sql and supabase; no path then)
+//	  query: SELECT …          # --source-query, IDSHIFT_SOURCE_QUERY (kind sql)
 //	store: idshift-state.db    # --store, IDSHIFT_STORE (a SQLite file, or postgres://…)
 //	allow_unsealed_secrets: false  # --allow-unsealed-secrets: a PostgreSQL store without a store key
 //	tenant:
