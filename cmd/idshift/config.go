@@ -22,6 +22,8 @@ import (
 //	  format: csv              # --format, IDSHIFT_SOURCE_FORMAT (csv | jsonl | json; default from the extension)
 //	  name: legacy             # --source-name, IDSHIFT_SOURCE_NAME
 //	  mapping: mapping.yaml    # --mapping, IDSHIFT_MAPPING (default: the documented default schema)
+//	  dsn: postgres://…        # --source-dsn, IDSHIFT_SOURCE_DSN (kinds sql and supabase; no path then)
+//	  query: SELECT …          # --source-query, IDSHIFT_SOURCE_QUERY (kind sql)
 //	store: idshift-state.db    # --store, IDSHIFT_STORE (a SQLite file, or postgres://…)
 //	allow_unsealed_secrets: false  # --allow-unsealed-secrets: a PostgreSQL store without a store key
 //	tenant:
@@ -57,6 +59,8 @@ type Config struct {
 		Mapping   string `yaml:"mapping"`
 		Kind      string `yaml:"kind"`      // see sources.go
 		Passwords string `yaml:"passwords"` // Auth0's password-hash export
+		DSN       string `yaml:"dsn"`       // sql and supabase kinds: the database connection string
+		Query     string `yaml:"query"`     // sql kind: the query returning the users
 	} `yaml:"source"`
 	Store  string `yaml:"store"`
 	Tenant struct {
@@ -285,8 +289,10 @@ func (c *Config) bindings() []binding {
 		{"source.format", "format", "IDSHIFT_SOURCE_FORMAT", "source format: csv, jsonl or json (default from the extension)", &c.Source.Format},
 		{"source.name", "source-name", "IDSHIFT_SOURCE_NAME", "name of the legacy system, part of each user's key", &c.Source.Name},
 		{"source.mapping", "mapping", "IDSHIFT_MAPPING", "YAML field mapping (default: the documented default schema)", &c.Source.Mapping},
-		{"source.kind", "source-kind", "IDSHIFT_SOURCE_KIND", "source kind: file, auth0, firebase, keycloak, kratos or ldif (default: detected, else file)", &c.Source.Kind},
+		{"source.kind", "source-kind", "IDSHIFT_SOURCE_KIND", "source kind: file, auth0, b2c (--source: its YAML config), cognito, firebase, keycloak, kratos, ldif, sql or supabase (default: detected, else file)", &c.Source.Kind},
 		{"source.passwords", "source-passwords", "IDSHIFT_SOURCE_PASSWORDS", "Auth0 password-hash export joined to the user export", &c.Source.Passwords},
+		{"source.dsn", "source-dsn", "IDSHIFT_SOURCE_DSN", "database of the sql and supabase kinds (postgres://… or MySQL user:pass@tcp(host:3306)/db; keep its password in the environment)", &c.Source.DSN},
+		{"source.query", "source-query", "IDSHIFT_SOURCE_QUERY", "sql kind: the query returning the users in the default schema's columns (supabase: overrides SELECT … FROM auth.users)", &c.Source.Query},
 		{"store", "store", "IDSHIFT_STORE", "state store: a SQLite file path or a postgres:// URL", &c.Store},
 		{"allow_unsealed_secrets", "allow-unsealed-secrets", envAllowUnsealed, "PostgreSQL store without IDSHIFT_STORE_KEY: keep legacy password hashes UNSEALED in the shared database", &c.AllowUnsealedSecrets},
 		{"tenant.domain", "domain", "IDSHIFT_TENANT_DOMAIN", "tenant domain, issuer of local identities (e.g. contoso.onmicrosoft.com)", &c.Tenant.Domain},
@@ -368,7 +374,7 @@ func (c *Config) validate() error {
 	bs := c.bindings()
 	at := func(key string) string { return c.origin.describe(bs, key) }
 	switch {
-	case c.Source.Path == "":
+	case c.Source.Path == "" && !kindReadsNoFile(c.Source.Kind):
 		return fmt.Errorf("config: %s: required", at("source.path"))
 	case c.Store == "":
 		return fmt.Errorf("config: %s: required", at("store"))
@@ -435,7 +441,7 @@ to retry them); 1 the run stopped; 2 bad flags or configuration.`,
 		{"everything from a configuration file, one process of a split import in three", "idshift import --config idshift.yaml --store postgres://… --shard 0/3"},
 	},
 	groups: []flagGroup{
-		{"Source", []string{"source", "source-kind", "source-passwords", "format", "source-name", "mapping"}},
+		{"Source", []string{"source", "source-kind", "source-passwords", "source-dsn", "source-query", "format", "source-name", "mapping"}},
 		{"Tenant and credentials", []string{"domain", "tenant-id", "client-id", "client-secret", "client-certificate",
 			"graph-url", "authority-host", "ca-file", "extensions-app-id", "setup-extensions", "ignore-quota"}},
 		{"Hashes", hashFormatFlags},

@@ -76,7 +76,7 @@ the first line numbers of each. Exit status: 0 when every row was read and every
 		{"bare MD5 digests, which cannot be detected", "idshift hashes lint --source users.csv --hash-format md5"},
 	},
 	groups: []flagGroup{
-		{"Source", []string{"source", "source-kind", "source-passwords", "format", "mapping"}},
+		{"Source", []string{"source", "source-kind", "source-passwords", "source-dsn", "source-query", "format", "mapping"}},
 		{"Report", []string{"json", "max-lines"}},
 		{"Hashes", hashFormatFlags},
 		{"Cost caps (a hash above a cap is refused, not verified)", hashCapFlags},
@@ -408,6 +408,8 @@ func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
 	format := fs.String("format", "", "source format: csv, jsonl or json (default from the extension)")
 	kind := fs.String("source-kind", "", "source kind: "+sourceKindNames()+" (default: detected, else file)")
 	passwords := fs.String("source-passwords", "", "Auth0 password-hash export joined to the user export")
+	dsn := fs.String("source-dsn", "", "database of the sql and supabase kinds (default $IDSHIFT_SOURCE_DSN)")
+	query := fs.String("source-query", "", "sql kind: the query returning the users (supabase: overrides the preset's)")
 	mappingPath := fs.String("mapping", "", "YAML field mapping (default: the documented default schema)")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	maxLines := fs.Int("max-lines", 20, "line numbers kept per category")
@@ -418,7 +420,10 @@ func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
 	if fs.NArg() > 0 {
 		return 2, fmt.Errorf("lint: unexpected argument %q", fs.Arg(0))
 	}
-	if *src == "" {
+	if *dsn == "" {
+		*dsn = env.Getenv("IDSHIFT_SOURCE_DSN")
+	}
+	if *src == "" && !kindReadsNoFile(*kind) {
 		return 2, fmt.Errorf("lint: --source is required")
 	}
 	opt, err := hc.options()
@@ -433,7 +438,7 @@ func runHashesLint(ctx context.Context, env *Env, args []string) (int, error) {
 		}
 		cfg.Mapping = m
 	}
-	s, err := openSource(sourceSpec{Kind: *kind, Path: cfg.Path, Format: cfg.Format, Passwords: *passwords, Mapping: cfg.Mapping, Stdin: env.Stdin})
+	s, err := openSource(sourceSpec{Kind: *kind, Path: cfg.Path, Format: cfg.Format, Passwords: *passwords, DSN: *dsn, Query: *query, Mapping: cfg.Mapping, Stdin: env.Stdin})
 	if err != nil {
 		return 1, fmt.Errorf("lint: %w", err)
 	}

@@ -138,7 +138,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		}
 		mapping = m
 	}
-	srcCfg := sourceSpec{Kind: cfg.Source.Kind, Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Passwords: cfg.Source.Passwords, Mapping: mapping, Stdin: env.Stdin, Logger: logger}
+	srcCfg := sourceSpec{Kind: cfg.Source.Kind, Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Passwords: cfg.Source.Passwords, DSN: cfg.Source.DSN, Query: cfg.Source.Query, Mapping: mapping, Stdin: env.Stdin, Logger: logger}
 	src, err := srcCfg.Open()
 	if err != nil {
 		return exitFailed, err

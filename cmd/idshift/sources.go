@@ -13,11 +13,14 @@ import (
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source"
 	"github.com/idshift/idshift/source/auth0"
+	"github.com/idshift/idshift/source/b2c"
+	"github.com/idshift/idshift/source/cognito"
 	"github.com/idshift/idshift/source/file"
 	"github.com/idshift/idshift/source/firebase"
 	"github.com/idshift/idshift/source/keycloak"
 	"github.com/idshift/idshift/source/kratos"
 	"github.com/idshift/idshift/source/ldif"
+	sqlsource "github.com/idshift/idshift/source/sql"
 )
 
 // sourceOpener opens a source; every source Config has this method.
@@ -30,8 +33,10 @@ type sourceSpec struct {
 	Kind, Path, Format, Name string
 	// Passwords is Auth0's password-hash export.
 	Passwords string
-	Mapping   *source.Mapping
-	Stdin     io.Reader
+	// DSN and Query are the database and the query of the sql kinds.
+	DSN, Query string
+	Mapping    *source.Mapping
+	Stdin      io.Reader
 	// Logger takes the default schema's warnings (an unknown column, with the nearest known one).
 	Logger *slog.Logger
 }
@@ -56,6 +61,49 @@ var sourceKinds = map[string]func(s sourceSpec) sourceOpener{
 	"ldif": func(s sourceSpec) sourceOpener {
 		return ldif.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
 	},
+	"sql": func(s sourceSpec) sourceOpener {
+		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Name: s.Name, Mapping: s.Mapping}
+	},
+	"b2c": func(s sourceSpec) sourceOpener { return b2cSpec(s) },
+	"cognito": func(s sourceSpec) sourceOpener {
+		return cognito.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+	},
+	"supabase": func(s sourceSpec) sourceOpener {
+		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Preset: sqlsource.PresetSupabase, Name: s.Name, Mapping: s.Mapping}
+	},
+}
+
+// b2cSpec opens a B2C tenant described by the YAML file at Path (b2c.LoadConfig; the client secret may come from
+// IDSHIFT_B2C_CLIENT_SECRET).
+type b2cSpec sourceSpec
+
+func (s b2cSpec) Open() (idshift.Source, error) {
+	if s.Path == "" {
+		return nil, idshift.Invalid("source.path (--source)", "the b2c kind reads its tenant and credentials from a YAML file")
+	}
+	c, err := b2c.LoadConfig(s.Path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if s.Name != "" {
+		c.Name = s.Name
+	}
+	if s.Mapping != nil {
+		c.Mapping = s.Mapping
+	}
+	if c.Logger == nil {
+		c.Logger = s.Logger
+	}
+	return c.Open()
+}
+
+// kindReadsNoFile reports whether a source kind reads a service rather than a file (source.path is not needed).
+func kindReadsNoFile(kind string) bool {
+	switch strings.ToLower(kind) {
+	case "sql", "supabase":
+		return true
+	}
+	return false
 }
 
 func sourceKindNames() string {
@@ -100,7 +148,7 @@ func openSource(s sourceSpec) (idshift.Source, error) {
 // detectKind names the native reader of a file when its first bytes say so unmistakably: an LDIF "dn:" or
 // "version: 1" start (or a .ldif name), Firebase's "identitytoolkit#DownloadAccountResponse", a Keycloak export
 // (an object with "realm" and "users"), a Kratos identity ("schema_id" and "credentials") or an Auth0 user
-// ("user_id": "auth0|…") in the first 4 KiB. Anything else (and standard input) is "file".
+// ("user_id": "auth0|…") or a Cognito list-users output ("Username" and "Attributes") in the first 4 KiB. Anything else (and standard input) is "file".
 func detectKind(path string) string {
 	if path == "" || path == "-" {
 		return "file"
@@ -126,6 +174,8 @@ func detectKind(path string) string {
 		return "kratos"
 	case bytes.Contains(head, []byte(`"user_id": "auth0|`)) || bytes.Contains(head, []byte(`"user_id":"auth0|`)):
 		return "auth0"
+	case bytes.Contains(head, []byte(`"Username"`)) && bytes.Contains(head, []byte(`"Attributes"`)):
+		return "cognito"
 	}
 	return "file"
 }

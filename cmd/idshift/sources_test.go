@@ -54,6 +54,8 @@ func TestLintNativeSources(t *testing.T) {
 		{[]string{"--source", filepath.Join(root, "kratos", "testdata", "identities.json"), "--source-kind", "kratos"}, 1, "users: 2"},
 		{[]string{"--source", filepath.Join(root, "ldif", "testdata", "people.ldif")}, 1, "users: 4"},
 		{[]string{"--source", filepath.Join(root, "ldif", "testdata", "people.ldif"), "--source-kind", "nope"}, 1, "unknown"},
+		{[]string{"--source", filepath.Join(root, "cognito", "testdata", "list-users.json")}, 1, "line 43: not a Cognito user"},
+		{[]string{"--source", filepath.Join(root, "cognito", "testdata", "users.jsonl"), "--source-kind", "cognito"}, 1, "users: 3"},
 	}
 	for _, c := range cases {
 		code, stdout, stderr := run(t, nil, append([]string{"hashes", "lint"}, c.args...)...)
