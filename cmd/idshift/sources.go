@@ -20,7 +20,7 @@ import (
 	"github.com/idshift/idshift/source/keycloak"
 	"github.com/idshift/idshift/source/kratos"
 	"github.com/idshift/idshift/source/ldif"
-	sqlsource "github.com/idshift/idshift/source/sql"
+	sqlsource "github.com/idshift/idshift/source/sqlsource"
 )
 
 // sourceOpener opens a source; every source Config has this method.

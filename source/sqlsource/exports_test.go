@@ -1,4 +1,4 @@
-package sql_test
+package sqlsource_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/idshift/idshift"
-	sqlsource "github.com/idshift/idshift/source/sql"
+	sqlsource "github.com/idshift/idshift/source/sqlsource"
 )
 
 // TestSupabaseRealExport loads the real Supabase auth.users sample of ../shared/exports (when present) into a

@@ -28,7 +28,7 @@
 // Rows are streamed (database/sql rows iteration: memory is flat in the number of users). A row that cannot be
 // mapped is an *idshift.RowError whose Line is the row's number (1 for the first row). The DSN is never put in an
 // error or a log line (it may hold a password).
-package sql
+package sqlsource
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package sql_test
+package sqlsource_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"testing"
 
-	sqlsource "github.com/idshift/idshift/source/sql"
+	sqlsource "github.com/idshift/idshift/source/sqlsource"
 )
 
 // TestMemoryFlat reads 100,000 generated rows (about 25 MB of values) from each server and checks that the live heap

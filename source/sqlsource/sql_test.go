@@ -1,4 +1,4 @@
-package sql_test
+package sqlsource_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/idshift/idshift"
-	sqlsource "github.com/idshift/idshift/source/sql"
+	sqlsource "github.com/idshift/idshift/source/sqlsource"
 )
 
 const (
