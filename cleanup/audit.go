@@ -139,25 +139,33 @@ func Run(ctx context.Context, cfg Config, sources []NamedSource) (*Report, error
 		if err := a.SetSource(ctx, i, s.Name); err != nil {
 			return nil, err
 		}
-		for {
-			u, err := s.Source.Next(ctx)
-			if err == io.EOF {
-				break
-			}
-			var re *idshift.RowError
-			if errors.As(err, &re) {
-				a.AddRowError(re)
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("cleanup: source %s: %w", s.Name, err)
-			}
-			if err := a.Add(ctx, u); err != nil {
-				return nil, err
-			}
+		if err := Drain(ctx, a, s); err != nil {
+			return nil, err
 		}
 	}
 	return a.Report(ctx)
+}
+
+// Drain reads s to its end into a (after a.SetSource): a malformed record is counted, any other read error is
+// returned.
+func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
+	for {
+		u, err := s.Source.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		var re *idshift.RowError
+		if errors.As(err, &re) {
+			a.AddRowError(re)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("cleanup: source %s: %w", s.Name, err)
+		}
+		if err := a.Add(ctx, u); err != nil {
+			return err
+		}
+	}
 }
 
 // Auditor accumulates an audit user by user. Its memory is bounded by the number of attribute names, reasons and

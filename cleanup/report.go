@@ -202,11 +202,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	}{{"disabled", st.Disabled}, {"never signed in", st.NeverSignedIn}, {"last sign-in too old", st.LastSignInOld}} {
 		p("  %s\t%d\t%s\n", f.name, f.f.Count, samples(f.f.Samples))
 	}
-	p("\nWhat not to store\t%d attributes flagged\n", len(r.Sensitive))
+	p("\nWhat not to store\t%d flagged\n", len(r.Sensitive))
 	for _, f := range r.Sensitive {
 		p("  %s\t%s\t%d\t%s\n", f.Attribute, f.Kind, f.Count, samples(f.Samples))
 	}
-	p("  (scanned: %s)\t\n", r.Scanned)
 	p("\nFill rate\t\n")
 	for _, f := range r.Fill {
 		p("  %s\t%d\t%.1f%%\n", f.Attribute, f.Filled, 100*f.Rate)
@@ -223,7 +222,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	du := r.Duration
 	p("\nDuration\t\n  accounts to create\t%d\n  write ceiling\t%.1f/s (%d app(s), bound by the %s)\n  expected wall time\t%s\n  directory quota\t%d\t%s\n",
 		du.Creates, du.WritesPerSecond, du.Apps, du.Bound, du.wall(), du.Quota, map[bool]string{true: "EXCEEDED", false: "enough"}[du.OverQuota])
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\nScanned for data not to store: %s.\n", r.Scanned)
+	return err
 }
 
 func samples(s []Sample) string {

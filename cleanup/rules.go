@@ -133,10 +133,10 @@ type Staleness string
 
 // The reasons an account is stale; the first that applies wins, in this order.
 const (
-	NotStale     Staleness = ""
+	NotStale      Staleness = ""
 	StaleDisabled Staleness = "disabled"
-	StaleNever   Staleness = "never signed in"
-	StaleOld     Staleness = "last sign-in too old"
+	StaleNever    Staleness = "never signed in"
+	StaleOld      Staleness = "last sign-in too old"
 )
 
 // Stale classifies an account: disabled in the legacy system, never signed in (no last sign-in), or last signed in
