@@ -412,6 +412,17 @@ func (s Strength) String() string {
 // MarshalText names the strength.
 func (s Strength) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a strength by its name.
+func (s *Strength) UnmarshalText(b []byte) error {
+	for v := StrengthNone; v <= StrengthSlowHash; v++ {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("cleanup: unknown credential strength %q", b)
+}
+
 var slowFormats = []string{"bcrypt", "scrypt", "argon2", "pbkdf2", "sha256-crypt", "sha512-crypt", "yescrypt", "firebase",
 	"firescrypt", "aspnet-identity", "keycloak", "auth0", "okta", "werkzeug", "wordpress-bcrypt", "spring"}
 
