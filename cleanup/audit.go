@@ -137,9 +137,11 @@ func Run(ctx context.Context, cfg Config, sources []NamedSource) (*Report, error
 	}
 	for i, s := range sources {
 		if err := a.SetSource(ctx, i, s.Name); err != nil {
+			a.Close()
 			return nil, err
 		}
 		if err := Drain(ctx, a, s); err != nil {
+			a.Close()
 			return nil, err
 		}
 	}
@@ -182,6 +184,10 @@ type Auditor struct {
 	flags   map[string]*Flag
 	formats map[string]int64
 	pending []pendingUser
+	// The duplicate worker's: its input, its end, its first error and its scratch slices.
+	batches chan batch
+	done    chan struct{}
+	werr    error
 	fps     []uint64
 	vals    []int64
 }
@@ -635,68 +641,115 @@ func (a *Auditor) fingerprint(kind, v string) uint64 {
 	return h.Sum64()
 }
 
-// flush sends the pending users' names to the duplicate index and records the duplicates and proposed merges.
+// batch is a run of planned users of one source on its way to the duplicate index.
+type batch struct {
+	ctx     context.Context
+	src     int
+	srcName string
+	users   []pendingUser
+}
+
+// flush hands the pending users to the duplicate worker, which looks their names up while the next batch is
+// audited (the index is the slowest stage). The worker owns Report.Duplicates until Report waits for it.
 func (a *Auditor) flush(ctx context.Context) error {
 	if len(a.pending) == 0 {
 		return nil
 	}
+	if a.batches == nil {
+		a.batches = make(chan batch, 2)
+		a.done = make(chan struct{})
+		go a.worker()
+	}
+	select {
+	case a.batches <- batch{ctx: ctx, src: a.src, srcName: a.srcName, users: a.pending}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	a.pending = make([]pendingUser, 0, batchSize)
+	return nil
+}
+
+// Close stops an audit abandoned before Report (Report stops it itself). It returns the duplicate index's first
+// error, if any.
+func (a *Auditor) Close() error { return a.wait() }
+
+// wait stops the duplicate worker and returns its first error.
+func (a *Auditor) wait() error {
+	if a.batches == nil {
+		return a.werr
+	}
+	close(a.batches)
+	<-a.done
+	a.batches = nil
+	return a.werr
+}
+
+func (a *Auditor) worker() {
+	defer close(a.done)
+	var names []string
+	for b := range a.batches {
+		if a.werr != nil {
+			continue
+		}
+		for len(names) <= b.src {
+			names = append(names, "")
+		}
+		names[b.src] = b.srcName
+		a.werr = a.mark(b, names)
+	}
+}
+
+// mark looks a batch's names up in the duplicate index and records the duplicates and proposed merges.
+func (a *Auditor) mark(b batch, names []string) error {
 	a.fps, a.vals = a.fps[:0], a.vals[:0]
-	for _, p := range a.pending {
+	for _, p := range b.users {
 		for _, n := range p.names {
 			a.fps = append(a.fps, a.fingerprint(n.kind, n.value))
-			a.vals = append(a.vals, encode(a.src, p.family, p.line))
+			a.vals = append(a.vals, encode(b.src, p.family, p.line))
 		}
 	}
-	first, err := a.cfg.Seen.Mark(ctx, a.fps, a.vals)
+	first, err := a.cfg.Seen.Mark(b.ctx, a.fps, a.vals)
 	if err != nil {
 		return fmt.Errorf("cleanup: duplicate index: %w", err)
 	}
 	k := 0
 	d := &a.rep.Duplicates
-	for _, p := range a.pending {
-		own := encode(a.src, p.family, p.line)
+	for _, p := range b.users {
+		own := encode(b.src, p.family, p.line)
 		counted := false
 		for i, n := range p.names {
 			f := first[k+i]
-			if f == own {
+			if f == own || counted {
 				continue
 			}
+			counted = true
 			fsrc, fstr, fline := decode(f)
 			if n.kind == "legacyId" {
 				d.LegacyIDs++
-				counted = true
 				continue
 			}
-			if !counted {
-				counted = true
-				if fsrc == a.src {
-					d.WithinSource++
-				} else {
-					d.AcrossSources++
+			if fsrc == b.src {
+				d.WithinSource++
+			} else {
+				d.AcrossSources++
+			}
+			weakest := min(fstr, p.family)
+			d.ByWeakest[weakest.String()]++
+			if len(d.Merges) < a.cfg.Merges {
+				evidence := "same email " + MaskEmail(n.value)
+				if n.kind == "userName" {
+					evidence = "same userName " + maskName(n.value)
 				}
-				weakest := min(fstr, p.family)
-				d.ByWeakest[weakest.String()]++
-				if len(d.Merges) < a.cfg.Merges {
-					fname := ""
-					if fsrc < len(a.rep.Sources) {
-						fname = a.rep.Sources[fsrc].Name
-					}
-					evidence := "same " + n.kind + " " + MaskEmail(n.value)
-					if n.kind == "userName" {
-						evidence = "same userName " + maskName(n.value)
-					}
-					d.Merges = append(d.Merges, Merge{
-						Evidence: evidence,
-						Keep:     Side{Source: fname, Line: fline, Guard: fstr},
-						Merge:    Side{Source: p.source, Line: p.line, LegacyID: p.legacyID, Guard: p.family},
-						Guard:    weakest,
-					})
-				}
+				d.Merges = append(d.Merges, Merge{
+					Evidence: evidence,
+					Keep:     Side{Source: names[fsrc], Line: fline, Guard: fstr},
+					Merge:    Side{Source: p.source, Line: p.line, LegacyID: p.legacyID, Guard: p.family},
+					Guard:    weakest,
+				})
 			}
 		}
 		k += len(p.names)
 	}
-	a.pending = a.pending[:0]
 	return nil
 }
 
@@ -710,6 +763,10 @@ func maskName(v string) string {
 // Report finishes the audit (the last batch of duplicate look-ups) and returns its figures.
 func (a *Auditor) Report(ctx context.Context) (*Report, error) {
 	if err := a.flush(ctx); err != nil {
+		a.wait()
+		return nil, err
+	}
+	if err := a.wait(); err != nil {
 		return nil, err
 	}
 	r := a.rep

@@ -182,9 +182,11 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 func auditAll(ctx context.Context, a *cleanup.Auditor, sources []cleanup.NamedSource) (*cleanup.Report, error) {
 	for i, s := range sources {
 		if err := a.SetSource(ctx, i, s.Name); err != nil {
+			a.Close()
 			return nil, err
 		}
 		if err := cleanup.Drain(ctx, a, s); err != nil {
+			a.Close()
 			return nil, err
 		}
 	}
