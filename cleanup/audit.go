@@ -512,18 +512,20 @@ func (a *Auditor) stale(u *idshift.User) {
 
 // scan records the fill of every attribute of u and what it holds that must not be stored.
 func (a *Auditor) scan(u *idshift.User) {
-	seen := map[string]bool{}
 	filled := func(attr string, ok bool) {
-		if ok && !seen[attr] {
-			seen[attr] = true
+		if ok {
 			a.count(attr)
 		}
 	}
 	a.rep.Consent.Users++
 	filled("legacyId", strings.TrimSpace(u.LegacyID) != "")
-	for _, id := range u.Identities {
+	for i, id := range u.Identities {
 		name := "identities." + id.SignInType
-		filled(name, id.IssuerAssignedID != "")
+		again := false // a second identity of the same type fills nothing more
+		for _, prev := range u.Identities[:i] {
+			again = again || prev.SignInType == id.SignInType && prev.IssuerAssignedID != ""
+		}
+		filled(name, id.IssuerAssignedID != "" && !again)
 		a.check(name, id.IssuerAssignedID, u)
 	}
 	for _, f := range []struct{ name, v string }{
