@@ -743,10 +743,11 @@ func (a *Auditor) mark(b batch, names []string) error {
 					evidence = "same userName " + maskName(n.value)
 				}
 				d.Merges = append(d.Merges, Merge{
-					Evidence: evidence,
-					Keep:     Side{Source: names[fsrc], Line: fline, Guard: fstr},
-					Merge:    Side{Source: p.source, Line: p.line, LegacyID: p.legacyID, Guard: p.family},
-					Guard:    weakest,
+					Evidence:   evidence,
+					SameSource: fsrc == b.src,
+					Keep:       Side{Source: names[fsrc], Line: fline, Guard: fstr},
+					Merge:      Side{Source: p.source, Line: p.line, LegacyID: p.legacyID, Guard: p.family},
+					Guard:      weakest,
 				})
 			}
 		}

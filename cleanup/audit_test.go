@@ -120,7 +120,7 @@ func TestAudit(t *testing.T) {
 			}
 			if bob == nil || bob.Keep.Source != "shop" || bob.Keep.Line != 2 || bob.Merge.Source != "forum" || bob.Merge.Line != 1 ||
 				bob.Keep.Guard != cleanup.StrengthSlowHash || bob.Merge.Guard != cleanup.StrengthFastHash || bob.Guard != cleanup.StrengthFastHash ||
-				bob.Evidence != "same email b***@example.com" {
+				bob.Evidence != "same email b***@example.com" || bob.SameSource {
 				t.Errorf("merge of bob %+v", bob)
 			}
 			st := rep.Stale

@@ -68,12 +68,14 @@ type Duplicates struct {
 	Merges    []Merge          `json:"merges"`
 }
 
-// Merge is a proposed merge: the later account joins the earlier one.
+// Merge is a proposed merge: the later account joins the earlier one. Within one source (SameSource) the importer
+// would reject the later account as a duplicate.
 type Merge struct {
-	Evidence string   `json:"evidence"`
-	Keep     Side     `json:"keep"`
-	Merge    Side     `json:"merge"`
-	Guard    Strength `json:"guardedBy"`
+	Evidence   string   `json:"evidence"`
+	SameSource bool     `json:"sameSource"`
+	Keep       Side     `json:"keep"`
+	Merge      Side     `json:"merge"`
+	Guard      Strength `json:"guardedBy"`
 }
 
 // Side is one account of a merge. The earlier side's legacy id is not kept (only its line).
@@ -287,7 +289,7 @@ td.n{text-align:right}
 .warn{color:#a00;font-weight:bold}
 </style></head><body>
 <h1>idshift audit</h1>
-{{define "chart"}}<svg xmlns="http://www.w3.org/2000/svg" width="620" height="{{height (len .)}}">{{range $i, $b := .}}<text x="0" y="{{mul $i 22 | printf "%.0f"}}" dy="15" font-size="12">{{$b.Label}}</text><rect x="300" y="{{mul $i 22 | printf "%.0f"}}" width="{{printf "%.1f" $b.Width}}" height="18" fill="#4a7bd0"/><text x="{{printf "%.1f" $b.Width}}" dx="305" y="{{mul $i 22 | printf "%.0f"}}" dy="15" font-size="12">{{$b.Value}}</text>{{end}}</svg>{{end}}
+{{define "chart"}}<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{{height (len .)}}">{{range $i, $b := .}}<text x="0" y="{{mul $i 22 | printf "%.0f"}}" dy="15" font-size="12">{{$b.Label}}</text><rect x="300" y="{{mul $i 22 | printf "%.0f"}}" width="{{printf "%.1f" $b.Width}}" height="18" fill="#4a7bd0"/><text x="{{printf "%.1f" $b.Width}}" dx="305" y="{{mul $i 22 | printf "%.0f"}}" dy="15" font-size="12">{{$b.Value}}</text>{{end}}</svg>{{end}}
 <h2>Outcomes</h2>
 <table><tr><th>source</th><th>read</th><th>unreadable</th><th>rejected</th><th>valid</th></tr>
 {{range .R.Sources}}<tr><td>{{.Name}}</td><td class="n">{{.Read}}</td><td class="n">{{.Unreadable}}</td><td class="n">{{.Rejected}}</td><td class="n">{{.Valid}}</td></tr>
