@@ -38,6 +38,7 @@ type Env struct {
 // commands is the explicit registry of subcommands.
 func commands() map[string]command {
 	return map[string]command{
+		"audit":   {"stage 1, read-only: what an import would meet (rejects, merges, stale accounts, data not to store, duration)", runAudit},
 		"import":  {"create every legacy user in the External ID tenant, exactly once, resumable", runImport},
 		"demo":    {"the whole journey on embedded defaults: a local sandbox tenant, a SQLite state file, the example users", runDemo},
 		"sandbox": {"run the local External ID sandbox tenant (Graph subset and token endpoint) over HTTPS", runSandbox},
