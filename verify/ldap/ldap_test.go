@@ -13,6 +13,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/verify"
+	"github.com/idshift/idshift/verify/internal/verifytest"
 	"github.com/idshift/idshift/verify/ldap"
 )
 
@@ -319,42 +320,13 @@ func BenchmarkVerify(b *testing.B) {
 	s := requireSlapd(b)
 	v := open(b, config(s))
 	rec := record("ssha")
-	for b.Loop() {
-		if ok, err := v.Verify(context.Background(), rec, "ssha-pass"); !ok || err != nil {
-			b.Fatalf("(%v, %v)", ok, err)
-		}
-	}
+	verifytest.BenchVerify(b, v, rec, "ssha-pass")
 }
 
 // BenchmarkTCPRoundTrip is the baseline: one small request and its answer over an established loopback TCP
 // connection to an echo server.
 func BenchmarkTCPRoundTrip(b *testing.B) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		io.Copy(c, c)
-	}()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	buf := make([]byte, 64)
-	for b.Loop() {
-		if _, err := c.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	verifytest.TCPRoundTrip(b)
 }
 
 // A dead directory behind a Breaker: after the configured failures the circuit opens and answers at once, never
