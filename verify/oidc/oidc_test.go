@@ -105,9 +105,7 @@ func TestROPCOutcomes(t *testing.T) {
 				if verify.Decided(err) {
 					t.Fatalf("%v counts as decided", err)
 				}
-				if strings.Contains(err.Error(), adaPassword) || strings.Contains(err.Error(), "eyJ") {
-					t.Fatalf("error reveals a secret: %v", err)
-				}
+				verifytest.NoSecret(t, err, adaPassword, "eyJ")
 			}
 		})
 	}

@@ -6,14 +6,17 @@ package verifytest
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/verify"
 )
 
 // TLSServer starts h on a loopback HTTPS server closed when tb ends. It returns the server, its certificate as PEM
@@ -30,6 +33,30 @@ func TLSServer(tb testing.TB, h http.Handler) (*httptest.Server, []byte, *atomic
 	srv.StartTLS()
 	tb.Cleanup(srv.Close)
 	return srv, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), &conns
+}
+
+// Unavailable fails t unless a check's answer is "could not decide": ok false and an error matching
+// verify.ErrUnavailable that holds none of the secrets.
+func Unavailable(t testing.TB, ok bool, err error, secrets ...string) {
+	t.Helper()
+	if ok || !errors.Is(err, verify.ErrUnavailable) {
+		t.Fatalf("got (%v, %v), want ErrUnavailable", ok, err)
+	}
+	NoSecret(t, err, secrets...)
+}
+
+// NoSecret fails t when the text of err (which may be nil) holds one of the secrets (passwords, client secrets,
+// tokens); empty secrets are ignored. The message never quotes the secret found.
+func NoSecret(t testing.TB, err error, secrets ...string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Fatalf("error reveals a secret: %v", err)
+		}
+	}
 }
 
 // BenchVerify measures one whole check: v.Verify(rec, password) must answer (true, nil) every time.
