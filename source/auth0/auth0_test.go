@@ -64,14 +64,7 @@ func FuzzAuth0(f *testing.F) {
 	f.Add(`{"user_id":"auth0|1","email":"a@b.c"}` + "\n" + `{"user_id":2}`)
 	f.Add(`[{"email":"x@y.z","custom_password_hash":{"algorithm":"md5","hash":{"value":"x"}}}]`)
 	f.Add(`{"identities":[{"provider":"github","user_id":7,"isSocial":true}]}`)
-	f.Fuzz(func(t *testing.T, in string) {
-		src, err := auth0.Config{Path: "-", Stdin: strings.NewReader(in)}.Open()
-		if err != nil {
-			return
-		}
-		defer src.Close()
-		readertest.Drain(t, src, 10000)
-	})
+	readertest.Fuzz(f, 10000, fromReader)
 }
 
 func BenchmarkAuth0(b *testing.B) {
@@ -81,7 +74,10 @@ func BenchmarkAuth0(b *testing.B) {
 		fmt.Fprintf(&sb, `{"user_id":"auth0|%024d","email":"user%d@example.com","name":"User %d","given_name":"User","family_name":"N%d","created_at":"2021-01-02T03:04:05.000Z","last_login":"2024-01-02T03:04:05.000Z","password_hash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}`+"\n", i, i, i, i)
 	}
 	in := sb.String()
-	readertest.Bench(b, n, in, func(r io.Reader) (idshift.Source, error) {
-		return auth0.Config{Path: "-", Stdin: r}.Open()
-	})
+	readertest.Bench(b, n, in, fromReader)
+}
+
+// fromReader opens the reader on r, as for an export piped to stdin.
+func fromReader(r io.Reader) (idshift.Source, error) {
+	return auth0.Config{Path: "-", Stdin: r}.Open()
 }

@@ -65,14 +65,7 @@ func FuzzFirebase(f *testing.F) {
 	f.Add(`{"users":[{"localId":"a","email":"a@b.c","passwordHash":"fakeHash:salt=x:password=y"}]}`)
 	f.Add(`[{"localId":"a","providerUserInfo":[{"providerId":"google.com","rawId":"1"}]}]`)
 	f.Add(`{"users":[{"localId":1},`)
-	f.Fuzz(func(t *testing.T, in string) {
-		src, err := firebase.Config{Path: "-", Stdin: strings.NewReader(in)}.Open()
-		if err != nil {
-			return
-		}
-		defer src.Close()
-		readertest.Drain(t, src, 100000)
-	})
+	readertest.Fuzz(f, 100000, fromReader)
 }
 
 func BenchmarkFirebase(b *testing.B) {
@@ -87,7 +80,10 @@ func BenchmarkFirebase(b *testing.B) {
 	}
 	sb.WriteString("]}")
 	in := sb.String()
-	readertest.Bench(b, n, in, func(r io.Reader) (idshift.Source, error) {
-		return firebase.Config{Path: "-", Stdin: r}.Open()
-	})
+	readertest.Bench(b, n, in, fromReader)
+}
+
+// fromReader opens the reader on r, as for an export piped to stdin.
+func fromReader(r io.Reader) (idshift.Source, error) {
+	return firebase.Config{Path: "-", Stdin: r}.Open()
 }

@@ -46,14 +46,7 @@ func FuzzKeycloak(f *testing.F) {
 	f.Add(`{"realm":"r","users":[{"id":"1","username":"u","credentials":[{"type":"password","value":"p"}]}]}`)
 	f.Add(`{"realm":"r","users":[{"id":"1","email":"a@b.c","credentials":[{"secretData":"{}","credentialData":"{"}]}]}`)
 	f.Add(`[{"id":"1","serviceAccountClientId":"c"}]`)
-	f.Fuzz(func(t *testing.T, in string) {
-		src, err := keycloak.Config{Path: "-", Stdin: strings.NewReader(in)}.Open()
-		if err != nil {
-			return
-		}
-		defer src.Close()
-		readertest.Drain(t, src, 100000)
-	})
+	readertest.Fuzz(f, 100000, fromReader)
 }
 
 func BenchmarkKeycloak(b *testing.B) {
@@ -68,7 +61,10 @@ func BenchmarkKeycloak(b *testing.B) {
 	}
 	sb.WriteString("]}")
 	in := sb.String()
-	readertest.Bench(b, n, in, func(r io.Reader) (idshift.Source, error) {
-		return keycloak.Config{Path: "-", Stdin: r}.Open()
-	})
+	readertest.Bench(b, n, in, fromReader)
+}
+
+// fromReader opens the reader on r, as for an export piped to stdin.
+func fromReader(r io.Reader) (idshift.Source, error) {
+	return keycloak.Config{Path: "-", Stdin: r}.Open()
 }

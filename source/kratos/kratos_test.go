@@ -40,14 +40,7 @@ func FuzzKratos(f *testing.F) {
 	f.Add(`{"id":"1","traits":{"email":"a@b.c"},"credentials":{"password":{"identifiers":["a@b.c"],"config":{"hashed_password":"$2a$04$x"}}}}`)
 	f.Add(`[{"id":"1","credentials":{"oidc":{"identifiers":["google:1"]}}}]`)
 	f.Add("{\n\"id\": \"1\",\n\"traits\": {\"username\": \"u\"}\n}\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		src, err := kratos.Config{Path: "-", Stdin: strings.NewReader(in)}.Open()
-		if err != nil {
-			return
-		}
-		defer src.Close()
-		readertest.Drain(t, src, 100000)
-	})
+	readertest.Fuzz(f, 100000, fromReader)
 }
 
 func BenchmarkKratos(b *testing.B) {
@@ -57,7 +50,10 @@ func BenchmarkKratos(b *testing.B) {
 		fmt.Fprintf(&sb, `{"id":"id-%d","state":"active","traits":{"email":"user%d@example.com","name":{"first":"User","last":"N%d"}},"credentials":{"password":{"type":"password","identifiers":["user%d@example.com"],"config":{"hashed_password":"$argon2id$v=19$m=131072,t=2,p=1$lQFPaKxXqPL56/mU7vRi4w$6aldHyBnURt8sP8+xu41Ng"}}}}`+"\n", i, i, i, i)
 	}
 	in := sb.String()
-	readertest.Bench(b, n, in, func(r io.Reader) (idshift.Source, error) {
-		return kratos.Config{Path: "-", Stdin: r}.Open()
-	})
+	readertest.Bench(b, n, in, fromReader)
+}
+
+// fromReader opens the reader on r, as for an export piped to stdin.
+func fromReader(r io.Reader) (idshift.Source, error) {
+	return kratos.Config{Path: "-", Stdin: r}.Open()
 }

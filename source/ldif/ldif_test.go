@@ -44,14 +44,7 @@ func FuzzLDIF(f *testing.F) {
 	f.Add("dn: uid=a,dc=x\nobjectClass: person\nuid: a\nuserPassword:: e1NIQX1h\n\n")
 	f.Add("version: 1\n\ndn: cn=b\nobjectClass: person\ncn: b\n  c\nuserPassword: {CRYPT}xx\n")
 	f.Add("dn: cn=c\n continued\nchangetype: add\n\n x\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		src, err := ldif.Config{Path: "-", Stdin: strings.NewReader(in)}.Open()
-		if err != nil {
-			return
-		}
-		defer src.Close()
-		readertest.Drain(t, src, 100000)
-	})
+	readertest.Fuzz(f, 100000, fromReader)
 }
 
 func BenchmarkLDIF(b *testing.B) {
@@ -61,7 +54,10 @@ func BenchmarkLDIF(b *testing.B) {
 		fmt.Fprintf(&sb, "dn: uid=user%d,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: user%d\ncn: User %d\nsn: N%d\nmail: user%d@example.org\nuserPassword:: e1NTSEF9UFdjQ2ZJZThhMTE5eTFIRlBuRitBejl2MnRKcFpITm9hV1owSVE9PQ==\n\n", i, i, i, i, i)
 	}
 	in := sb.String()
-	readertest.Bench(b, n, in, func(r io.Reader) (idshift.Source, error) {
-		return ldif.Config{Path: "-", Stdin: r}.Open()
-	})
+	readertest.Bench(b, n, in, fromReader)
+}
+
+// fromReader opens the reader on r, as for an export piped to stdin.
+func fromReader(r io.Reader) (idshift.Source, error) {
+	return ldif.Config{Path: "-", Stdin: r}.Open()
 }

@@ -113,6 +113,19 @@ func Drain(t *testing.T, src idshift.Source, limit int) {
 	t.Fatal("no end")
 }
 
+// Fuzz runs the fuzz target of a reader: every input is opened through open (an input it refuses is skipped) and
+// read with Drain, at most limit records.
+func Fuzz(f *testing.F, limit int, open func(r io.Reader) (idshift.Source, error)) {
+	f.Fuzz(func(t *testing.T, in string) {
+		src, err := open(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		defer src.Close()
+		Drain(t, src, limit)
+	})
+}
+
 // Bench reads the export in, which holds n users and no rejected row, b.N times through open and reports the
 // throughput in rows per second.
 func Bench(b *testing.B, n int, in string, open func(r io.Reader) (idshift.Source, error)) {
