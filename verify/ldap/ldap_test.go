@@ -33,13 +33,7 @@ func config(s *slapd) ldap.Config {
 }
 
 func open(t testing.TB, c ldap.Config) *ldap.Verifier {
-	t.Helper()
-	v, err := c.Open(nil)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
+	return verifytest.Open(t, c.Open)
 }
 
 func record(names ...string) *idshift.Record {

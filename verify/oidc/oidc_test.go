@@ -43,13 +43,7 @@ func record(name string) *idshift.Record {
 }
 
 func open(t *testing.T, c oidc.Config) *oidc.Verifier {
-	t.Helper()
-	v, err := c.Open(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
+	return verifytest.Open(t, c.Open)
 }
 
 // TestROPCOutcomes: every outcome of the check against a legacy B2C tenant: a right password is believed only with

@@ -102,13 +102,7 @@ func (r *receiver) config() webhook.Config {
 }
 
 func open(t testing.TB, c webhook.Config) *webhook.Verifier {
-	t.Helper()
-	v, err := c.Open(nil)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
+	return verifytest.Open(t, c.Open)
 }
 
 func record(name string) *idshift.Record {

@@ -1,6 +1,7 @@
 // Package verifytest holds the scaffolding the live checks' tests share (verify/ldap, verify/webhook, verify/oidc,
-// verify/cognito): a loopback HTTPS server that counts its connections, the benchmark of one whole check, and the
-// loopback TCP round trip those benchmarks are measured against. It is imported by tests only.
+// verify/cognito): opening a check for a test, the "could not decide, and no secret told" assertion, a loopback
+// HTTPS server that counts its connections, the benchmark of one whole check, and the loopback TCP round trip
+// those benchmarks are measured against. It is imported by tests only.
 package verifytest
 
 import (
@@ -8,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +35,18 @@ func TLSServer(tb testing.TB, h http.Handler) (*httptest.Server, []byte, *atomic
 	srv.StartTLS()
 	tb.Cleanup(srv.Close)
 	return srv, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), &conns
+}
+
+// Open opens a live check with open (a Config's Open method) and a discarding logger, fails tb on an error, and
+// closes the check when tb ends.
+func Open[V io.Closer](tb testing.TB, open func(*slog.Logger) (V, error)) V {
+	tb.Helper()
+	v, err := open(nil)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { v.Close() })
+	return v
 }
 
 // Unavailable fails t unless a check's answer is "could not decide": ok false and an error matching
