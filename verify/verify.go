@@ -3,7 +3,7 @@
 // when the record has none) and per-verifier counters the service's metrics read.
 //
 // The live checks themselves are subpackages named after what they talk to (verify/ldap, verify/webhook); they
-// import this package for its errors and never each other.
+// import this package for its errors and its HTTP client (httpclient.go) and never each other.
 //
 // A typical stack for one source, outermost first:
 //

@@ -2,7 +2,6 @@ package auth0_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,36 +10,11 @@ import (
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/pwhash"
 	"github.com/idshift/idshift/source/auth0"
+	"github.com/idshift/idshift/source/internal/readertest"
 )
 
-func readAll(t testing.TB, c auth0.Config) ([]*idshift.User, []*idshift.RowError) {
-	t.Helper()
-	src, err := c.Open()
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer src.Close()
-	var us []*idshift.User
-	var rs []*idshift.RowError
-	for {
-		u, err := src.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return us, rs
-		}
-		var re *idshift.RowError
-		if errors.As(err, &re) {
-			rs = append(rs, re)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("next: %v", err)
-		}
-		us = append(us, u)
-	}
-}
-
 func TestExportJoinedWithPasswords(t *testing.T) {
-	us, rs := readAll(t, auth0.Config{Path: "testdata/users.ndjson", Passwords: "testdata/passwords.ndjson"})
+	us, rs := readertest.ReadAll(t, auth0.Config{Path: "testdata/users.ndjson", Passwords: "testdata/passwords.ndjson"}.Open)
 	if len(us) != 3 {
 		t.Fatalf("%d users, want 3", len(us))
 	}
@@ -58,22 +32,11 @@ func TestExportJoinedWithPasswords(t *testing.T) {
 	if len(linus.Identities) != 1 || linus.Identities[0].SignInType != idshift.SignInFederated || linus.Identities[0].Issuer != "google.com" {
 		t.Errorf("linus: identities %+v", linus.Identities)
 	}
-	want := []struct {
-		line int64
-		part string
-	}{{3, "not a JSON object"}, {5, "no sign-in identity"}, {2, "no user in the user export"}}
-	if len(rs) != len(want) {
-		t.Fatalf("rejects %v, want %d", rs, len(want))
-	}
-	for i, w := range want {
-		if rs[i].Line != w.line || !strings.Contains(rs[i].Reason, w.part) {
-			t.Errorf("reject %d: %v, want line %d about %q", i, rs[i], w.line, w.part)
-		}
-	}
+	readertest.CheckRejects(t, rs, []readertest.Reject{{Line: 3, Part: "not a JSON object"}, {Line: 5, Part: "no sign-in identity"}, {Line: 2, Part: "no user in the user export"}})
 }
 
 func TestBulkImportSchema(t *testing.T) {
-	us, rs := readAll(t, auth0.Config{Path: "testdata/bulk.json"})
+	us, rs := readertest.ReadAll(t, auth0.Config{Path: "testdata/bulk.json"}.Open)
 	if len(us) != 2 || len(rs) != 0 {
 		t.Fatalf("%d users %v rejects", len(us), rs)
 	}
@@ -101,33 +64,7 @@ func FuzzAuth0(f *testing.F) {
 	f.Add(`{"user_id":"auth0|1","email":"a@b.c"}` + "\n" + `{"user_id":2}`)
 	f.Add(`[{"email":"x@y.z","custom_password_hash":{"algorithm":"md5","hash":{"value":"x"}}}]`)
 	f.Add(`{"identities":[{"provider":"github","user_id":7,"isSocial":true}]}`)
-	f.Fuzz(func(t *testing.T, in string) {
-		src, err := auth0.Config{Path: "-", Stdin: strings.NewReader(in)}.Open()
-		if err != nil {
-			return
-		}
-		defer src.Close()
-		for i := 0; i < 10000; i++ {
-			u, err := src.Next(context.Background())
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			var re *idshift.RowError
-			if errors.As(err, &re) {
-				if re.Reason == "" || re.Line < 1 {
-					t.Fatalf("row error without line or reason: %#v", re)
-				}
-				continue
-			}
-			if err != nil {
-				return
-			}
-			if u.LegacyID == "" || len(u.Identities) == 0 {
-				t.Fatalf("user without id or identity: %+v", u)
-			}
-		}
-		t.Fatal("no end")
-	})
+	readertest.Fuzz(f, 10000, fromReader)
 }
 
 func BenchmarkAuth0(b *testing.B) {
@@ -137,13 +74,10 @@ func BenchmarkAuth0(b *testing.B) {
 		fmt.Fprintf(&sb, `{"user_id":"auth0|%024d","email":"user%d@example.com","name":"User %d","given_name":"User","family_name":"N%d","created_at":"2021-01-02T03:04:05.000Z","last_login":"2024-01-02T03:04:05.000Z","password_hash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}`+"\n", i, i, i, i)
 	}
 	in := sb.String()
-	b.SetBytes(int64(len(in)))
-	b.ResetTimer()
-	for range b.N {
-		us, rs := readAll(b, auth0.Config{Path: "-", Stdin: strings.NewReader(in)})
-		if len(us) != n || len(rs) != 0 {
-			b.Fatalf("%d users %d rejects", len(us), len(rs))
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	readertest.Bench(b, n, in, fromReader)
+}
+
+// fromReader opens the reader on r, as for an export piped to stdin.
+func fromReader(r io.Reader) (idshift.Source, error) {
+	return auth0.Config{Path: "-", Stdin: r}.Open()
 }

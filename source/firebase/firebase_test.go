@@ -1,8 +1,7 @@
 package firebase_test
 
 import (
-	"context"
-	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -10,13 +9,14 @@ import (
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/pwhash"
 	"github.com/idshift/idshift/source/firebase"
+	"github.com/idshift/idshift/source/internal/readertest"
 )
 
 func TestJSON(t *testing.T) {
-	us, rs := readAll(t, firebase.Config{Path: "testdata/users.json"})
-	check(t, us, rs, []wantUser{
-		{"u1", 2, idshift.CredentialPlaintext}, {"u2", 3, idshift.CredentialHash}, {"u3", 4, idshift.CredentialNone},
-	}, []wantReject{{5, "not a Firebase user"}, {6, "no sign-in identity"}})
+	us, rs := readertest.ReadAll(t, firebase.Config{Path: "testdata/users.json"}.Open)
+	readertest.Check(t, us, rs, []readertest.User{
+		{ID: "u1", Line: 2, Kind: idshift.CredentialPlaintext}, {ID: "u2", Line: 3, Kind: idshift.CredentialHash}, {ID: "u3", Line: 4, Kind: idshift.CredentialNone},
+	}, []readertest.Reject{{Line: 5, Part: "not a Firebase user"}, {Line: 6, Part: "no sign-in identity"}})
 	if us[0].Credential.Password != "ann:pass" {
 		t.Error("fakeHash: the emulator's password is not read whole")
 	}
@@ -30,12 +30,11 @@ func TestJSON(t *testing.T) {
 	if _, err := pwhash.Normalize(us[1].Credential.Hash, pwhash.Options{}); err == nil {
 		t.Error("a Firebase hash normalised without the project's parameters")
 	}
-	_ = context.Background
 }
 
 func TestCSV(t *testing.T) {
-	us, rs := readAll(t, firebase.Config{Path: "testdata/users.csv"})
-	check(t, us, rs, []wantUser{{"u1", 1, idshift.CredentialHash}}, []wantReject{{2, "invalid CSV"}})
+	us, rs := readertest.ReadAll(t, firebase.Config{Path: "testdata/users.csv"}.Open)
+	readertest.Check(t, us, rs, []readertest.User{{ID: "u1", Line: 1, Kind: idshift.CredentialHash}}, []readertest.Reject{{Line: 2, Part: "invalid CSV"}})
 	if us[0].Created.IsZero() || us[0].LastSignIn.IsZero() || !us[0].LastSignIn.After(us[0].Created) {
 		t.Errorf("times: %v %v", us[0].Created, us[0].LastSignIn)
 	}
@@ -58,25 +57,33 @@ func FuzzFirebaseCSV(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		for i := 0; i < 100000; i++ {
-			u, err := src.Next(context.Background())
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			var re *idshift.RowError
-			if errors.As(err, &re) {
-				if re.Reason == "" || re.Line < 1 {
-					t.Fatalf("row error without line or reason: %#v", re)
-				}
-				continue
-			}
-			if err != nil {
-				return
-			}
-			if u.LegacyID == "" || len(u.Identities) == 0 {
-				t.Fatalf("user without id or identity: %+v", u)
-			}
-		}
-		t.Fatal("no end")
+		readertest.Drain(t, src, 100000)
 	})
+}
+
+func FuzzFirebase(f *testing.F) {
+	f.Add(`{"users":[{"localId":"a","email":"a@b.c","passwordHash":"fakeHash:salt=x:password=y"}]}`)
+	f.Add(`[{"localId":"a","providerUserInfo":[{"providerId":"google.com","rawId":"1"}]}]`)
+	f.Add(`{"users":[{"localId":1},`)
+	readertest.Fuzz(f, 100000, fromReader)
+}
+
+func BenchmarkFirebase(b *testing.B) {
+	const n = 20000
+	var sb strings.Builder
+	sb.WriteString(`{"users":[`)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(",\n")
+		}
+		fmt.Fprintf(&sb, `{"localId":"uid%d","email":"user%d@example.com","displayName":"User %d","passwordHash":"lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==","salt":"42xEC+ixf3L2lw==","createdAt":"1700000000000","lastSignedInAt":"1700000001000","providerUserInfo":[{"providerId":"password","rawId":"user%d@example.com"}]}`, i, i, i, i)
+	}
+	sb.WriteString("]}")
+	in := sb.String()
+	readertest.Bench(b, n, in, fromReader)
+}
+
+// fromReader opens the reader on r, as for an export piped to stdin.
+func fromReader(r io.Reader) (idshift.Source, error) {
+	return firebase.Config{Path: "-", Stdin: r}.Open()
 }

@@ -34,18 +34,12 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -59,7 +53,7 @@ const (
 	ContentType = "application/x-amz-json-1.1"
 	AuthFlow    = "USER_PASSWORD_AUTH"
 	// DefaultTimeout bounds one request when Config.Timeout is zero.
-	DefaultTimeout = 5 * time.Second
+	DefaultTimeout = verify.DefaultHTTPTimeout
 	maxAnswer      = 64 << 10 // an answer with three tokens is about 4 KiB
 )
 
@@ -123,60 +117,16 @@ func (c Config) Open(logger *slog.Logger) (*Verifier, error) {
 		}
 		endpoint = "https://cognito-idp." + c.Region + ".amazonaws.com/"
 	}
-	u, err := url.Parse(endpoint)
+	u, err := verify.CheckURL("endpoint", endpoint, c.InsecureHTTP)
 	if err != nil {
-		return nil, fmt.Errorf(`cognito: field "endpoint": %w`, err)
+		return nil, fmt.Errorf("cognito: %w", err)
 	}
-	switch {
-	case u.Host == "":
-		return nil, fmt.Errorf(`cognito: field "endpoint": no host in %q`, endpoint)
-	case u.Scheme == "https":
-	case u.Scheme == "http" && c.InsecureHTTP:
+	if u.Scheme == "http" {
 		logger.Warn("cognito: insecureHTTP: passwords are sent in clear text; for tests and labs only", "endpoint", endpoint)
-	case u.Scheme == "http":
-		return nil, errors.New(`cognito: field "endpoint": http:// needs "insecureHTTP: true" (in a lab only); use https://`)
-	default:
-		return nil, fmt.Errorf(`cognito: field "endpoint": scheme %q: want https`, u.Scheme)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.RootCA != "" || len(c.RootCAData) > 0 {
-		roots := x509.NewCertPool()
-		if c.RootCA != "" {
-			pem, err := os.ReadFile(c.RootCA)
-			if err != nil {
-				return nil, fmt.Errorf(`cognito: field "rootCA": %w`, err)
-			}
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf(`cognito: field "rootCA": no PEM certificate in %s`, c.RootCA)
-			}
-		}
-		if len(c.RootCAData) > 0 && !roots.AppendCertsFromPEM(c.RootCAData) {
-			return nil, errors.New(`cognito: field "rootCAData": no PEM certificate`)
-		}
-		tc.RootCAs = roots
-	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	idle := c.MaxIdleConns
-	if idle <= 0 {
-		idle = 16
-	}
-	client := &http.Client{
-		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			TLSClientConfig:     tc,
-			ForceAttemptHTTP2:   true,
-			MaxIdleConns:        idle,
-			MaxIdleConnsPerHost: idle,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: timeout,
-		},
-		Timeout: timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a redirect is an answer of the wrong shape, never followed
-		},
+	client, err := verify.NewHTTPClient(verify.HTTPConfig{RootCA: c.RootCA, RootCAData: c.RootCAData, Timeout: c.Timeout, MaxIdleConns: c.MaxIdleConns})
+	if err != nil {
+		return nil, fmt.Errorf("cognito: %w", err)
 	}
 	v := &Verifier{endpoint: endpoint, clientID: c.ClientID, client: client, log: logger}
 	if c.ClientSecret != "" {
@@ -243,10 +193,7 @@ func (v *Verifier) Verify(ctx context.Context, rec *idshift.Record, password str
 	if err != nil {
 		return false, verify.Unavailable(fmt.Errorf("cognito: InitiateAuth: %w", err))
 	}
-	defer func() {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer)) // drain, so the connection is reused
-		resp.Body.Close()
-	}()
+	defer verify.CloseBody(resp, maxAnswer)
 	a, err := readAnswer(resp)
 	if err != nil {
 		return false, verify.Unavailable(fmt.Errorf("cognito: InitiateAuth answer: %w", err))
@@ -256,16 +203,9 @@ func (v *Verifier) Verify(ctx context.Context, rec *idshift.Record, password str
 
 func readAnswer(resp *http.Response) (Answer, error) {
 	var a Answer
-	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if err != nil || (mt != ContentType && mt != "application/json") {
-		return a, fmt.Errorf("status %d, content type %q", resp.StatusCode, short(resp.Header.Get("Content-Type")))
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	raw, err := verify.ReadBody(resp, maxAnswer, ContentType, "application/json")
 	if err != nil {
-		return a, fmt.Errorf("status %d: read: %w", resp.StatusCode, err)
-	}
-	if len(raw) > maxAnswer {
-		return a, fmt.Errorf("status %d: body over %d bytes", resp.StatusCode, maxAnswer)
+		return a, fmt.Errorf("status %d: %w", resp.StatusCode, err)
 	}
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return a, fmt.Errorf("status %d: not a JSON object", resp.StatusCode)

@@ -2,12 +2,7 @@ package cognito_test
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +11,7 @@ import (
 	"github.com/idshift/idshift/sandbox"
 	"github.com/idshift/idshift/verify"
 	"github.com/idshift/idshift/verify/cognito"
+	"github.com/idshift/idshift/verify/internal/verifytest"
 )
 
 const (
@@ -32,16 +28,8 @@ func pool(t *testing.T, secret string) (*sandbox.LegacyCognito, string, []byte, 
 		{SignInName: "off@example.com", Password: gracePassword, Disabled: true},
 		{SignInName: "brute@example.com", Password: gracePassword},
 	}})
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(lc)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return lc, srv.URL + "/", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), &conns
+	srv, ca, conns := verifytest.TLSServer(t, lc)
+	return lc, srv.URL + "/", ca, conns
 }
 
 func rec(name string) *idshift.Record {
@@ -107,9 +95,7 @@ func TestCognitoOutcomes(t *testing.T) {
 				if !good {
 					t.Fatalf("secret %v: got %v, %v; want outcome %d", secret != "", ok, err, tt.want)
 				}
-				if err != nil && (strings.Contains(err.Error(), gracePassword) || strings.Contains(err.Error(), clientSecret)) {
-					t.Fatalf("error reveals a secret: %v", err)
-				}
+				verifytest.NoSecret(t, err, gracePassword, clientSecret)
 			})
 		}
 		if n := conns.Load(); n > 2 {
@@ -189,49 +175,17 @@ func TestCognitoOpen(t *testing.T) {
 func BenchmarkVerify(b *testing.B) {
 	lc := sandbox.NewLegacyCognito(sandbox.LegacyCognitoConfig{ClientSecret: clientSecret,
 		Users: []sandbox.LegacyUser{{SignInName: "grace@example.com", Password: gracePassword}}})
-	srv := httptest.NewTLSServer(lc)
-	defer srv.Close()
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	srv, ca, _ := verifytest.TLSServer(b, lc)
 	v, err := cognito.Config{Endpoint: srv.URL + "/", ClientID: lc.ClientID(), ClientSecret: clientSecret, RootCAData: ca}.Open(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer v.Close()
-	r := rec("grace@example.com")
-	for b.Loop() {
-		if ok, err := v.Verify(context.Background(), r, gracePassword); !ok || err != nil {
-			b.Fatalf("(%v, %v)", ok, err)
-		}
-	}
+	verifytest.BenchVerify(b, v, rec("grace@example.com"), gracePassword)
 }
 
 // BenchmarkTCPRoundTrip is the baseline: one small request and its answer over an established loopback TCP
 // connection to an echo server.
 func BenchmarkTCPRoundTrip(b *testing.B) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		io.Copy(c, c)
-	}()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	buf := make([]byte, 64)
-	for b.Loop() {
-		if _, err := c.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	verifytest.TCPRoundTrip(b)
 }

@@ -18,13 +18,11 @@ package ldap
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -162,22 +160,11 @@ func (c Config) Open(logger *slog.Logger) (*Verifier, error) {
 		if v.tls.ServerName == "" {
 			v.tls.ServerName = u.Hostname()
 		}
-		if c.RootCA != "" || len(c.RootCAData) > 0 {
-			roots := x509.NewCertPool()
-			if c.RootCA != "" {
-				pem, err := os.ReadFile(c.RootCA)
-				if err != nil {
-					return nil, fmt.Errorf(`ldap: field "rootCA": %w`, err)
-				}
-				if !roots.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf(`ldap: field "rootCA": no PEM certificate in %s`, c.RootCA)
-				}
-			}
-			if len(c.RootCAData) > 0 && !roots.AppendCertsFromPEM(c.RootCAData) {
-				return nil, errors.New(`ldap: field "rootCAData": no PEM certificate`)
-			}
-			v.tls.RootCAs = roots
+		roots, err := verify.RootCAs(c.RootCA, c.RootCAData)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: %w", err)
 		}
+		v.tls.RootCAs = roots
 	}
 	if !strings.Contains(c.UserSearch.Filter, "{name}") && !strings.Contains(c.UserSearch.Filter, "{legacyId}") {
 		return nil, errors.New(`ldap: field "userSearch.filter": needs a {name} or {legacyId} placeholder`)

@@ -29,17 +29,12 @@ package oidc
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -54,7 +49,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultTimeout            = 5 * time.Second
+	DefaultTimeout            = verify.DefaultHTTPTimeout
 	DefaultSkew               = 2 * time.Minute
 	DefaultMinRefreshInterval = 30 * time.Second
 	DefaultMaxKeyAge          = 24 * time.Hour
@@ -189,35 +184,10 @@ func (c Config) Open(logger *slog.Logger) (*Verifier, error) {
 	if !slices.Contains(strings.Fields(scope), "openid") {
 		return nil, fmt.Errorf(`oidc: field "scope": %q lacks openid (the id_token is what proves the password)`, scope)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.RootCA != "" || len(c.RootCAData) > 0 {
-		roots := x509.NewCertPool()
-		if c.RootCA != "" {
-			pem, err := os.ReadFile(c.RootCA)
-			if err != nil {
-				return nil, fmt.Errorf(`oidc: field "rootCA": %w`, err)
-			}
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf(`oidc: field "rootCA": no PEM certificate in %s`, c.RootCA)
-			}
-		}
-		if len(c.RootCAData) > 0 && !roots.AppendCertsFromPEM(c.RootCAData) {
-			return nil, errors.New(`oidc: field "rootCAData": no PEM certificate`)
-		}
-		tc.RootCAs = roots
-	}
 	v := &Verifier{
 		authority: strings.TrimSuffix(c.Authority, "/"), clientID: c.ClientID, clientSecret: c.ClientSecret,
 		scope: scope, responseType: c.ResponseType, tokenURL: c.TokenURL, insecure: c.InsecureHTTP,
 		skew: c.Skew, minRefresh: c.MinRefreshInterval, maxAge: c.MaxKeyAge, now: c.Now, log: logger,
-	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	idle := c.MaxIdleConns
-	if idle <= 0 {
-		idle = 16
 	}
 	if v.skew <= 0 {
 		v.skew = DefaultSkew
@@ -231,38 +201,17 @@ func (c Config) Open(logger *slog.Logger) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	v.client = &http.Client{
-		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			TLSClientConfig:     tc,
-			ForceAttemptHTTP2:   true,
-			MaxIdleConns:        idle,
-			MaxIdleConnsPerHost: idle,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: timeout,
-		},
-		Timeout: timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a redirect is an answer of the wrong shape, never followed
-		},
+	client, err := verify.NewHTTPClient(verify.HTTPConfig{RootCA: c.RootCA, RootCAData: c.RootCAData, Timeout: c.Timeout, MaxIdleConns: c.MaxIdleConns})
+	if err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
 	}
+	v.client = client
 	return v, nil
 }
 
 func checkURL(field, raw string, insecure bool) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf(`oidc: field %q: %w`, field, err)
-	}
-	switch {
-	case u.Host == "":
-		return fmt.Errorf(`oidc: field %q: no host in %q`, field, raw)
-	case u.Scheme == "https":
-	case u.Scheme == "http" && insecure:
-	case u.Scheme == "http":
-		return fmt.Errorf(`oidc: field %q: http:// needs "insecureHTTP: true" (in a lab only); use https://`, field)
-	default:
-		return fmt.Errorf(`oidc: field %q: scheme %q: want https`, field, u.Scheme)
+	if _, err := verify.CheckURL(field, raw, insecure); err != nil {
+		return fmt.Errorf("oidc: %w", err)
 	}
 	return nil
 }
@@ -310,12 +259,9 @@ func (v *Verifier) Verify(ctx context.Context, rec *idshift.Record, password str
 	req.Header.Set("Accept", "application/json")
 	resp, err := v.client.Do(req)
 	if err != nil {
-		return false, verify.Unavailable(fmt.Errorf("oidc: token request: %w", redact(err)))
+		return false, verify.Unavailable(fmt.Errorf("oidc: token request: %w", verify.RedactURLError(err)))
 	}
-	defer func() {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer)) // drain, so the connection is reused
-		resp.Body.Close()
-	}()
+	defer verify.CloseBody(resp, maxAnswer)
 	ans, err := readAnswer(resp)
 	if err != nil {
 		return false, verify.Unavailable(fmt.Errorf("oidc: token answer: %w", err))
@@ -350,16 +296,9 @@ type answer struct {
 
 func readAnswer(resp *http.Response) (answer, error) {
 	var a answer
-	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return a, fmt.Errorf("status %d, content type %q, want application/json", resp.StatusCode, short(resp.Header.Get("Content-Type")))
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	raw, err := verify.ReadBody(resp, maxAnswer, "application/json")
 	if err != nil {
-		return a, fmt.Errorf("status %d: read: %w", resp.StatusCode, err)
-	}
-	if len(raw) > maxAnswer {
-		return a, fmt.Errorf("status %d: body over %d bytes", resp.StatusCode, maxAnswer)
+		return a, fmt.Errorf("status %d: %w", resp.StatusCode, err)
 	}
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return a, fmt.Errorf("status %d: not a JSON object", resp.StatusCode)
@@ -523,18 +462,15 @@ func (v *Verifier) getJSON(ctx context.Context, u string, out any) error {
 	req.Header.Set("Accept", "application/json")
 	resp, err := v.client.Do(req)
 	if err != nil {
-		return redact(err)
+		return verify.RedactURLError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
+	raw, err := verify.ReadBody(resp, maxMetadata)
 	if err != nil {
 		return err
-	}
-	if len(raw) > maxMetadata {
-		return fmt.Errorf("over %d bytes", maxMetadata)
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		return fmt.Errorf("decode: %w", err)
@@ -557,19 +493,6 @@ func short(s string) string {
 		return s[:64] + "…"
 	}
 	return s
-}
-
-// redact keeps a transport error's kind and drops the URL's query, which may hold a token.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		u, perr := url.Parse(ue.URL)
-		if perr == nil && (u.RawQuery != "" || u.User != nil) {
-			u.RawQuery, u.User = "", nil
-			return &url.Error{Op: ue.Op, URL: u.String() + "?…", Err: ue.Err}
-		}
-	}
-	return err
 }
 
 var _ idshift.Verifier = (*Verifier)(nil)

@@ -27,18 +27,13 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
-	"os"
 	"strconv"
 	"time"
 
@@ -69,7 +64,7 @@ const (
 )
 
 // DefaultTimeout bounds one request when Config.Timeout is zero.
-const DefaultTimeout = 5 * time.Second
+const DefaultTimeout = verify.DefaultHTTPTimeout
 
 // Config configures the webhook live check. Strictly decoded (unknown keys are errors) by the configuration loader.
 //
@@ -124,65 +119,20 @@ func (c Config) Open(logger *slog.Logger) (*Verifier, error) {
 	case len(c.Secret) < MinSecret:
 		return nil, fmt.Errorf(`webhook: field "secret": shorter than %d bytes`, MinSecret)
 	}
-	u, err := url.Parse(c.URL)
+	u, err := verify.CheckURL("url", c.URL, c.InsecureHTTP)
 	if err != nil {
-		return nil, fmt.Errorf(`webhook: field "url": %w`, err)
+		return nil, fmt.Errorf("webhook: %w", err)
 	}
-	switch {
-	case u.Host == "":
-		return nil, fmt.Errorf(`webhook: field "url": no host in %q`, c.URL)
-	case u.Scheme == "https":
-	case u.Scheme == "http" && c.InsecureHTTP:
+	if u.Scheme == "http" {
 		logger.Warn("webhook: insecureHTTP: passwords are sent in clear text; for tests and labs only", "url", c.URL)
-	case u.Scheme == "http":
-		return nil, errors.New(`webhook: field "url": http:// needs "insecureHTTP: true" (in a lab only); use https://`)
-	default:
-		return nil, fmt.Errorf(`webhook: field "url": scheme %q: want https`, u.Scheme)
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.RootCA != "" || len(c.RootCAData) > 0 {
-		roots := x509.NewCertPool()
-		if c.RootCA != "" {
-			pem, err := os.ReadFile(c.RootCA)
-			if err != nil {
-				return nil, fmt.Errorf(`webhook: field "rootCA": %w`, err)
-			}
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf(`webhook: field "rootCA": no PEM certificate in %s`, c.RootCA)
-			}
-		}
-		if len(c.RootCAData) > 0 && !roots.AppendCertsFromPEM(c.RootCAData) {
-			return nil, errors.New(`webhook: field "rootCAData": no PEM certificate`)
-		}
-		tc.RootCAs = roots
-	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	idle := c.MaxIdleConns
-	if idle <= 0 {
-		idle = 16
 	}
 	now := c.Now
 	if now == nil {
 		now = time.Now
 	}
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		TLSClientConfig:     tc,
-		ForceAttemptHTTP2:   true,
-		MaxIdleConns:        idle,
-		MaxIdleConnsPerHost: idle,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: timeout,
-	}
-	client := &http.Client{
-		Transport: tr,
-		Timeout:   timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a redirect is an answer of the wrong shape, never followed
-		},
+	client, err := verify.NewHTTPClient(verify.HTTPConfig{RootCA: c.RootCA, RootCAData: c.RootCAData, Timeout: c.Timeout, MaxIdleConns: c.MaxIdleConns})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
 	}
 	return &Verifier{url: c.URL, secret: []byte(c.Secret), client: client, now: now, log: logger}, nil
 }
@@ -256,12 +206,9 @@ func (v *Verifier) Verify(ctx context.Context, rec *idshift.Record, password str
 	hr.Header.Set(HeaderSignature, Sign(v.secret, ts, body))
 	resp, err := v.client.Do(hr)
 	if err != nil {
-		return false, verify.Unavailable(fmt.Errorf("webhook: post: %w", redact(err)))
+		return false, verify.Unavailable(fmt.Errorf("webhook: post: %w", verify.RedactURLError(err)))
 	}
-	defer func() {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, MaxAnswer)) // drain, so the connection is reused
-		resp.Body.Close()
-	}()
+	defer verify.CloseBody(resp, MaxAnswer)
 	verdict, err := decode(resp)
 	if err != nil {
 		return false, verify.Unavailable(fmt.Errorf("webhook: answer: %w", err))
@@ -283,13 +230,9 @@ func decode(resp *http.Response) (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("status %d", resp.StatusCode)
 	}
-	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return "", fmt.Errorf("content type %q, want application/json", resp.Header.Get("Content-Type"))
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer+1))
+	raw, err := verify.ReadBody(resp, MaxAnswer, "application/json")
 	if err != nil {
-		return "", fmt.Errorf("read: %w", err)
+		return "", err
 	}
 	return ParseAnswer(raw)
 }
@@ -322,19 +265,6 @@ func ParseAnswer(raw []byte) (string, error) {
 		return *a.Verdict, nil
 	}
 	return "", fmt.Errorf("unknown verdict (%d bytes)", len(*a.Verdict))
-}
-
-// redact keeps a transport error's kind and drops the URL's query, which may hold a token.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		u, perr := url.Parse(ue.URL)
-		if perr == nil && (u.RawQuery != "" || u.User != nil) {
-			u.RawQuery, u.User = "", nil
-			return &url.Error{Op: ue.Op, URL: u.String() + "?…", Err: ue.Err}
-		}
-	}
-	return err
 }
 
 var _ idshift.Verifier = (*Verifier)(nil)

@@ -6,10 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/verify"
+	"github.com/idshift/idshift/verify/internal/verifytest"
 	"github.com/idshift/idshift/verify/webhook"
 )
 
@@ -29,7 +28,8 @@ const secret = "0123456789abcdef0123456789abcdef-test-secret"
 // (independently of package webhook's helpers), then answers from its table of users.
 type receiver struct {
 	srv      *httptest.Server
-	newConns atomic.Int64
+	ca       []byte // the server's certificate, PEM
+	newConns *atomic.Int64
 	requests atomic.Int64
 	// answer, when set, replaces the contract's answer (status, content type, body).
 	answer atomic.Pointer[func(w http.ResponseWriter)]
@@ -45,14 +45,7 @@ var directory = map[string]struct{ password, state string }{
 
 func newReceiver(t testing.TB) *receiver {
 	r := &receiver{now: time.Now}
-	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
-	r.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			r.newConns.Add(1)
-		}
-	}
-	r.srv.StartTLS()
-	t.Cleanup(r.srv.Close)
+	r.srv, r.ca, r.newConns = verifytest.TLSServer(t, http.HandlerFunc(r.serve))
 	return r
 }
 
@@ -105,19 +98,11 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *receiver) config() webhook.Config {
-	cert := r.srv.Certificate()
-	return webhook.Config{URL: r.srv.URL + "/verify", Secret: secret,
-		RootCAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), Timeout: 5 * time.Second}
+	return webhook.Config{URL: r.srv.URL + "/verify", Secret: secret, RootCAData: r.ca, Timeout: 5 * time.Second}
 }
 
 func open(t testing.TB, c webhook.Config) *webhook.Verifier {
-	t.Helper()
-	v, err := c.Open(nil)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
+	return verifytest.Open(t, c.Open)
 }
 
 func record(name string) *idshift.Record {
@@ -246,12 +231,7 @@ func TestCouldNotDecide(t *testing.T) {
 			}
 			v := open(t, c)
 			ok, err := v.Verify(context.Background(), record("ada@example.com"), "right")
-			if ok || !errors.Is(err, verify.ErrUnavailable) {
-				t.Fatalf("got (%v, %v), want ErrUnavailable", ok, err)
-			}
-			if strings.Contains(err.Error(), "right") || strings.Contains(err.Error(), secret) {
-				t.Fatalf("error reveals a secret: %v", err)
-			}
+			verifytest.Unavailable(t, ok, err, "right", secret)
 		})
 	}
 }
@@ -345,40 +325,11 @@ func BenchmarkVerify(b *testing.B) {
 	r := newReceiver(b)
 	v := open(b, r.config())
 	rec := record("ada@example.com")
-	for b.Loop() {
-		if ok, err := v.Verify(context.Background(), rec, "right"); !ok || err != nil {
-			b.Fatalf("(%v, %v)", ok, err)
-		}
-	}
+	verifytest.BenchVerify(b, v, rec, "right")
 }
 
 // BenchmarkTCPRoundTrip is the baseline: one small request and its answer over an established loopback TCP
 // connection to an echo server.
 func BenchmarkTCPRoundTrip(b *testing.B) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		io.Copy(c, c)
-	}()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	buf := make([]byte, 64)
-	for b.Loop() {
-		if _, err := c.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	verifytest.TCPRoundTrip(b)
 }

@@ -1,0 +1,142 @@
+// Package readertest holds the checks that the tests of every source reader (source/auth0, source/firebase, ...)
+// share: reading a whole export, comparing users and rejected rows with what a test expects, the invariants a fuzz
+// target holds a reader to, and the throughput benchmark. It is imported by tests only.
+package readertest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/idshift/idshift"
+)
+
+// ReadAll opens a source with open and reads it to the end, returning the users and the rejected rows in the order
+// Next gave them. It fails tb when open or Next returns anything but a user, a *idshift.RowError or io.EOF.
+func ReadAll(tb testing.TB, open func() (idshift.Source, error)) ([]*idshift.User, []*idshift.RowError) {
+	tb.Helper()
+	src, err := open()
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	defer src.Close()
+	var us []*idshift.User
+	var rs []*idshift.RowError
+	for {
+		u, err := src.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return us, rs
+		}
+		var re *idshift.RowError
+		if errors.As(err, &re) {
+			rs = append(rs, re)
+			continue
+		}
+		if err != nil {
+			tb.Fatalf("next: %v", err)
+		}
+		us = append(us, u)
+	}
+}
+
+// User is a user a test expects: its legacy ID, the line it starts on and the kind of its credential.
+type User struct {
+	ID   string
+	Line int64
+	Kind idshift.CredentialKind
+}
+
+// Reject is a rejected row a test expects: its line and a part of its reason.
+type Reject struct {
+	Line int64
+	Part string
+}
+
+// Check compares the users and rejects read with those expected, in order; every user must also have at least one
+// sign-in identity.
+func Check(t *testing.T, us []*idshift.User, rs []*idshift.RowError, wu []User, wr []Reject) {
+	t.Helper()
+	if len(us) != len(wu) {
+		t.Fatalf("%d users, want %d", len(us), len(wu))
+	}
+	for i, w := range wu {
+		u := us[i]
+		if u.LegacyID != w.ID || u.Line != w.Line || u.Credential.Kind != w.Kind {
+			t.Errorf("user %d: %s line %d %v, want %s line %d %q", i, u.LegacyID, u.Line, u.Credential, w.ID, w.Line, w.Kind)
+		}
+		if len(u.Identities) == 0 {
+			t.Errorf("user %d: no identity", i)
+		}
+	}
+	CheckRejects(t, rs, wr)
+}
+
+// CheckRejects compares the rejected rows read with those expected, in order.
+func CheckRejects(t *testing.T, rs []*idshift.RowError, wr []Reject) {
+	t.Helper()
+	if len(rs) != len(wr) {
+		t.Fatalf("rejects %v, want %d", rs, len(wr))
+	}
+	for i, w := range wr {
+		if rs[i].Line != w.Line || !strings.Contains(rs[i].Reason, w.Part) {
+			t.Errorf("reject %d: %v, want line %d about %q", i, rs[i], w.Line, w.Part)
+		}
+	}
+}
+
+// Drain reads src to its end for a fuzz target and fails t when a rejected row has no line or reason, when a user
+// has no legacy ID or no identity, or when more than limit records come out (a reader that never ends). Any error
+// other than a *idshift.RowError ends the read quietly: refusing bad input is allowed. The caller closes src.
+func Drain(t *testing.T, src idshift.Source, limit int) {
+	t.Helper()
+	for i := 0; i < limit; i++ {
+		u, err := src.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		var re *idshift.RowError
+		if errors.As(err, &re) {
+			if re.Reason == "" || re.Line < 1 {
+				t.Fatalf("row error without line or reason: %#v", re)
+			}
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if u.LegacyID == "" || len(u.Identities) == 0 {
+			t.Fatalf("user without id or identity: %+v", u)
+		}
+	}
+	t.Fatal("no end")
+}
+
+// Fuzz runs the fuzz target of a reader: every input is opened through open (an input it refuses is skipped) and
+// read with Drain, at most limit records.
+func Fuzz(f *testing.F, limit int, open func(r io.Reader) (idshift.Source, error)) {
+	f.Fuzz(func(t *testing.T, in string) {
+		src, err := open(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		defer src.Close()
+		Drain(t, src, limit)
+	})
+}
+
+// Bench reads the export in, which holds n users and no rejected row, b.N times through open and reports the
+// throughput in rows per second.
+func Bench(b *testing.B, n int, in string, open func(r io.Reader) (idshift.Source, error)) {
+	b.Helper()
+	b.SetBytes(int64(len(in)))
+	b.ResetTimer()
+	for range b.N {
+		us, rs := ReadAll(b, func() (idshift.Source, error) { return open(strings.NewReader(in)) })
+		if len(us) != n || len(rs) != 0 {
+			b.Fatalf("%d users %d rejects", len(us), len(rs))
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
