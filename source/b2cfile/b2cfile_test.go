@@ -3,6 +3,7 @@ package b2cfile_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -275,4 +276,30 @@ func FuzzB2CFile(f *testing.F) {
 		}
 		t.Fatal("no end")
 	})
+}
+
+func BenchmarkB2CFile(b *testing.B) {
+	const n = 20000
+	var sb strings.Builder
+	sb.WriteString("\ufeff{\n  // generated\n  \"userType\": \"emailAddress\",\n  \"Users\": [\n")
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(",\n")
+		}
+		fmt.Fprintf(&sb, `    { // user %d
+      "signInName": "user%d@example.com", "issuer": "facebook.com", "issuerUserId": "%010d",
+      "displayName": "User %d", "firstName": "User", "lastName": "N%d", "password": "Pass!w0rd-%d"
+    }`, i, i, i, i, i, i)
+	}
+	sb.WriteString("\n  ]\n}\n")
+	in := sb.String()
+	b.SetBytes(int64(len(in)))
+	b.ResetTimer()
+	for range b.N {
+		us, rs := readAll(b, b2cfile.Config{Path: "-", Stdin: strings.NewReader(in)})
+		if len(us) != n || len(rs) != 0 {
+			b.Fatalf("%d users %d rejects", len(us), len(rs))
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -33,7 +33,7 @@ func newJSONC(r io.Reader) *jsonc {
 	return &jsonc{r: br}
 }
 
-// next peeks at the byte after the current one.
+// next peeks at the byte after the current one (0 at the end).
 func (c *jsonc) next() byte {
 	b, err := c.r.Peek(1)
 	if err != nil || len(b) == 0 {
@@ -42,26 +42,33 @@ func (c *jsonc) next() byte {
 	return b[0]
 }
 
+// Read filters in place what the buffered reader gives. A '/' (or, in a block comment, a '*') that ends the chunk
+// is handed back to the buffer and filtered with the next chunk, when its successor is known.
 func (c *jsonc) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		b, err := c.r.ReadByte()
-		if err != nil {
-			if n > 0 && err == io.EOF {
-				return n, nil
+	n, err := c.r.Read(p)
+	for i := 0; i < n; i++ {
+		b := p[i]
+		var next byte
+		if c.state == cCode && b == '/' || c.state == cBlock && b == '*' {
+			switch {
+			case i+1 < n:
+				next = p[i+1]
+			case n > 1:
+				_ = c.r.UnreadByte() // the last byte read: always possible
+				return n - 1, nil
+			default:
+				next = c.next()
 			}
-			return n, err
 		}
-		out := b
 		switch c.state {
 		case cCode:
 			switch {
 			case b == '"':
 				c.state = cString
-			case b == '/' && c.next() == '/':
-				c.state, out = cLine, ' '
-			case b == '/' && c.next() == '*':
-				c.state, out = cBlockOpen, ' '
+			case b == '/' && next == '/':
+				c.state, p[i] = cLine, ' '
+			case b == '/' && next == '*':
+				c.state, p[i] = cBlockOpen, ' '
 			}
 		case cString:
 			switch b {
@@ -76,27 +83,22 @@ func (c *jsonc) Read(p []byte) (int, error) {
 			if b == '\n' {
 				c.state = cCode
 			} else if b != '\r' {
-				out = ' '
+				p[i] = ' '
 			}
 		case cBlockOpen:
-			c.state, out = cBlock, ' '
+			c.state, p[i] = cBlock, ' '
 		case cBlock:
-			if b == '*' && c.next() == '/' {
+			if b == '*' && next == '/' {
 				c.state = cBlockClose
 			}
 			if b != '\n' && b != '\r' {
-				out = ' '
+				p[i] = ' '
 			}
 		case cBlockClose:
-			c.state, out = cCode, ' '
-		}
-		p[n] = out
-		n++
-		if c.r.Buffered() == 0 && n > 0 {
-			return n, nil // hand on what there is rather than wait for more input
+			c.state, p[i] = cCode, ' '
 		}
 	}
-	return n, nil
+	return n, err
 }
 
 // lines counts the lines of the bytes it passes on so that a decoder offset can be turned into a line. It keeps only
