@@ -21,14 +21,19 @@ func TestJSONC(t *testing.T) {
 		{`1/2`, `1/2`},
 		{`1/`, `1/`},
 	} {
-		for _, one := range []bool{false, true} {
-			var r io.Reader = newJSONC(strings.NewReader(c.in))
-			if one {
-				r = iotest.OneByteReader(r)
+		for _, one := range []int{0, 1, 2} {
+			var r io.Reader
+			switch one {
+			case 0:
+				r = newJSONC(strings.NewReader(c.in))
+			case 1: // one byte asked for at a time
+				r = iotest.OneByteReader(newJSONC(strings.NewReader(c.in)))
+			case 2: // one byte given at a time
+				r = newJSONC(iotest.OneByteReader(strings.NewReader(c.in)))
 			}
 			got, err := io.ReadAll(r)
 			if err != nil || string(got) != c.want {
-				t.Errorf("%q (one byte at a time %v): %q, %v; want %q", c.in, one, got, err, c.want)
+				t.Errorf("%q (chunking %d): %q, %v; want %q", c.in, one, got, err, c.want)
 			}
 			if len(got) != len(c.in) {
 				t.Errorf("%q: offsets moved", c.in)
@@ -44,6 +49,10 @@ func FuzzJSONC(f *testing.F) {
 		got, err := io.ReadAll(newJSONC(strings.NewReader(in)))
 		if err != nil {
 			t.Fatal(err)
+		}
+		one, err := io.ReadAll(newJSONC(iotest.OneByteReader(strings.NewReader(in))))
+		if err != nil || string(one) != string(got) {
+			t.Fatalf("depends on chunking: %q → %q and %q", in, got, one)
 		}
 		if len(got) != len(in) || strings.Count(string(got), "\n") != strings.Count(in, "\n") {
 			t.Fatalf("length or lines changed: %q → %q", in, got)
