@@ -16,6 +16,7 @@ import (
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/pwhash"
 	"github.com/idshift/idshift/source/auth0"
+	"github.com/idshift/idshift/source/b2cfile"
 	"github.com/idshift/idshift/source/firebase"
 	"github.com/idshift/idshift/source/keycloak"
 	"github.com/idshift/idshift/source/kratos"
@@ -78,7 +79,9 @@ func TestRealExports(t *testing.T) {
 		{"ldap", "openldap-tests-data.nis_sample.ldif", ldif.Config{Path: p("ldap", "openldap-tests-data.nis_sample.ldif")}, -1, nil, nil, pwhash.Options{}},
 		{"ldap", "389ds-tests.openldap_to_389ds-db.ldif", ldif.Config{Path: p("ldap", "389ds-tests.openldap_to_389ds-db.ldif")}, 2, nil, nil, pwhash.Options{}},
 		{"ldap", "389ds-tests.example_com.slapcat.ldif", ldif.Config{Path: p("ldap", "389ds-tests.example_com.slapcat.ldif")}, -1, nil, nil, pwhash.Options{}},
-		{"azure-b2c", "ms-identity-dotnetcore-b2c-account-management.users.json", nil, 0, nil, nil, pwhash.Options{}},
+		{"azure-b2c", "ms-identity-dotnetcore-b2c-account-management.users.json", b2cfile.Config{Path: p("azure-b2c", "ms-identity-dotnetcore-b2c-account-management.users.json")}, 3, nil, nil, pwhash.Options{}},
+		{"azure-b2c", "azure-ad-b2c-user-migration.UsersData.jsonc", b2cfile.Config{Path: p("azure-b2c", "azure-ad-b2c-user-migration.UsersData.jsonc")}, 3, nil, nil, pwhash.Options{}},
+		{"azure-b2c", "azure-ad-b2c-user-migration.UsersDataUsername.json", b2cfile.Config{Path: p("azure-b2c", "azure-ad-b2c-user-migration.UsersDataUsername.json")}, 1, nil, nil, pwhash.Options{}},
 	}
 	known := knownPasswords(t, ex)
 	covered := map[string]bool{}

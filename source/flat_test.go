@@ -9,6 +9,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source/auth0"
+	"github.com/idshift/idshift/source/b2cfile"
 	"github.com/idshift/idshift/source/firebase"
 	"github.com/idshift/idshift/source/keycloak"
 	"github.com/idshift/idshift/source/kratos"
@@ -63,6 +64,10 @@ func TestMemoryFlat(t *testing.T) {
 		{"auth0 jsonl", func(r io.Reader) (idshift.Source, error) { return auth0.Config{Path: "-", Stdin: r}.Open() },
 			genReader{sep: "\n", record: func(i int) string {
 				return fmt.Sprintf(`{"user_id":"auth0|%d","email":"u%d@example.com","password_hash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}`, i, i)
+			}}},
+		{"b2cfile jsonc", func(r io.Reader) (idshift.Source, error) { return b2cfile.Config{Path: "-", Stdin: r}.Open() },
+			genReader{head: "{\"userType\":\"emailAddress\",\"Users\":[", sep: ",\n", tail: "]}", record: func(i int) string {
+				return fmt.Sprintf("{ // user %d\n\"signInName\":\"u%d@example.com\",\"password\":\"pw\"}", i, i)
 			}}},
 		{"firebase json", func(r io.Reader) (idshift.Source, error) { return firebase.Config{Path: "-", Stdin: r}.Open() },
 			genReader{head: `{"users":[`, sep: ",\n", tail: "]}", record: func(i int) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/idshift/idshift/source/auth0"
 	"github.com/idshift/idshift/source/b2c"
 	"github.com/idshift/idshift/source/cognito"
+	"github.com/idshift/idshift/source/b2cfile"
 	"github.com/idshift/idshift/source/file"
 	"github.com/idshift/idshift/source/firebase"
 	"github.com/idshift/idshift/source/keycloak"
@@ -45,6 +46,9 @@ type sourceSpec struct {
 var sourceKinds = map[string]func(s sourceSpec) sourceOpener{
 	"file": func(s sourceSpec) sourceOpener {
 		return file.Config{Path: s.Path, Format: s.Format, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Logger: s.Logger}
+	},
+	b2cfile.Kind: func(s sourceSpec) sourceOpener {
+		return b2cfile.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
 	},
 	"auth0": func(s sourceSpec) sourceOpener {
 		return auth0.Config{Path: s.Path, Passwords: s.Passwords, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
@@ -164,6 +168,8 @@ func detectKind(path string) string {
 	trim := bytes.TrimLeft(head, " \t\r\n")
 	ext := strings.ToLower(filepath.Ext(path))
 	switch {
+	case bytes.Contains(head, []byte(`"signInName"`)) || bytes.Contains(head, []byte(`"issuerUserId"`)):
+		return b2cfile.Kind // B2C's user-migration sample; its Graph-shaped files need --source-kind b2cfile
 	case ext == ".ldif" || bytes.HasPrefix(trim, []byte("dn:")) || bytes.HasPrefix(trim, []byte("version: 1")):
 		return "ldif"
 	case bytes.Contains(head, []byte("identitytoolkit#DownloadAccountResponse")):

@@ -18,6 +18,8 @@ func TestDetectKind(t *testing.T) {
 		{"f.ndjson", `{"user_id": "auth0|1", "email": "a@b.c"}`, "auth0"},
 		{"g.csv", "legacy_id,email\n1,a@b.c\n", "file"},
 		{"h.json", `[{"legacy_id":"1","email":"a@b.c"}]`, "file"},
+		{"i.jsonc", "\ufeff{\n  \"userType\": \"emailAddress\",\n  \"Users\": [\n    { // local\n      \"signInName\": \"a@b.c\"", "b2cfile"},
+		{"j.json", `{"users":[{"identities":[{"signInType":"emailAddress","issuerAssignedId":"a@b.c"}]}]}`, "file"},
 	}
 	for _, c := range cases {
 		p := filepath.Join(dir, c.name)
@@ -53,6 +55,8 @@ func TestLintNativeSources(t *testing.T) {
 		{[]string{"--source", filepath.Join(root, "keycloak", "testdata", "realm.json")}, 1, "service-account"},
 		{[]string{"--source", filepath.Join(root, "kratos", "testdata", "identities.json"), "--source-kind", "kratos"}, 1, "users: 2"},
 		{[]string{"--source", filepath.Join(root, "ldif", "testdata", "people.ldif")}, 1, "users: 4"},
+		{[]string{"--source", filepath.Join(root, "b2cfile", "testdata", "UsersData.jsonc")}, 1, "users: 3"},
+		{[]string{"--source", filepath.Join(root, "b2cfile", "testdata", "users.json"), "--source-kind", "b2cfile"}, 1, "users: 3"},
 		{[]string{"--source", filepath.Join(root, "ldif", "testdata", "people.ldif"), "--source-kind", "nope"}, 1, "unknown"},
 		{[]string{"--source", filepath.Join(root, "cognito", "testdata", "list-users.json")}, 1, "line 43: not a Cognito user"},
 		{[]string{"--source", filepath.Join(root, "cognito", "testdata", "users.jsonl"), "--source-kind", "cognito"}, 1, "users: 3"},
