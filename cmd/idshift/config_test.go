@@ -114,7 +114,7 @@ func TestConfigFileSetsValues(t *testing.T) {
 
 // TestHelpIsGrouped checks that every command's -h starts with examples and lists every flag in a named group.
 func TestHelpIsGrouped(t *testing.T) {
-	for _, args := range [][]string{{"import", "-h"}, {"sandbox", "-h"}, {"hashes", "check", "-h"}, {"hashes", "lint", "-h"}, {"serve", "-h"}} {
+	for _, args := range [][]string{{"import", "-h"}, {"sandbox", "-h"}, {"hashes", "check", "-h"}, {"hashes", "lint", "-h"}, {"serve", "-h"}, {"rollback", "-h"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, _, stderr := run(t, nil, args...)
 			if code != 0 {

@@ -47,6 +47,8 @@ func commands() map[string]command {
 		"serve":   {"the password-migration service: Entra's OnPasswordSubmit extension and the harvest call", runServe},
 		"status":  {"where the migration stands: the tenant's migration flags joined with the state store", runStatus},
 		"cutover": {"end the migration: stop harvesting, export the unmigrated, destroy the legacy secrets (--dry-run first)", runCutover},
+
+		"rollback": {"undo a rehearsal: delete and purge the accounts the import created, confirmed by their legacy id (--dry-run first)", runRollback},
 	}
 }
 
