@@ -15,6 +15,7 @@ type directory struct {
 	order      []*user          // creation order (ascending seq), deleted users included until compaction
 	deleted    int
 	seq        uint64
+	bin        recycleBin // deleted users, counted against the quota until purged
 
 	apps       []*application // creation order
 	extByLower map[string]*extProp
@@ -49,8 +50,8 @@ func newDirectory(t *Tenant) *directory {
 	return d
 }
 
-// used is the number of directory objects counted against the quota.
-func (d *directory) used() int { return len(d.users) + len(d.apps) }
+// used is the number of directory objects counted against the quota, deleted users not yet purged included.
+func (d *directory) used() int { return len(d.users) + len(d.apps) + d.bin.count(d.t.now()) }
 
 func (d *directory) lookupUser(id string) *user {
 	id = strings.ToLower(id)

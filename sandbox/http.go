@@ -270,6 +270,8 @@ func (t *Tenant) route(c *call) *result {
 		return t.routeIdentity(c, seg[1], seg[2:])
 	case head == "servicePrincipals":
 		return t.routeServicePrincipals(c, seg[1:])
+	case head == "directory":
+		return t.routeDirectory(c, seg[1:])
 	}
 	return c.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+head+"'.")
 }

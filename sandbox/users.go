@@ -724,6 +724,7 @@ func (t *Tenant) deleteUser(c *call, id string) *result {
 	u := t.dir.lookupUser(id)
 	if u != nil {
 		t.dir.remove(u)
+		t.dir.recycle(u) // to the deleted items, counted against the quota until purged
 	}
 	t.mu.Unlock()
 	if u == nil {

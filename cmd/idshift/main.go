@@ -38,16 +38,17 @@ type Env struct {
 // commands is the explicit registry of subcommands.
 func commands() map[string]command {
 	return map[string]command{
-		"audit":   {"stage 1, read-only: what an import would meet (rejects, merges, stale accounts, data not to store, duration)", runAudit},
-		"import":  {"create every legacy user in the External ID tenant, exactly once, resumable", runImport},
-		"demo":    {"the whole journey on embedded defaults: a local sandbox tenant, a SQLite state file, the example users", runDemo},
-		"sandbox": {"run the local External ID sandbox tenant (Graph subset and token endpoint) over HTTPS", runSandbox},
-		"hashes":  {"check password/hash pairs and lint the hashes of a source (check | lint)", runHashes},
-		"tenant":  {"configure the tenant for password migration at sign-in (setup | check | rotate-key | remove-key)", runTenant},
-		"version": {"print the version, the commit it was built from and the Go version", runVersion},
-		"serve":   {"the password-migration service: Entra's OnPasswordSubmit extension and the harvest call", runServe},
-		"status":  {"where the migration stands: the tenant's migration flags joined with the state store", runStatus},
-		"cutover": {"end the migration: stop harvesting, export the unmigrated, destroy the legacy secrets (--dry-run first)", runCutover},
+		"audit":    {"stage 1, read-only: what an import would meet (rejects, merges, stale accounts, data not to store, duration)", runAudit},
+		"import":   {"create every legacy user in the External ID tenant, exactly once, resumable", runImport},
+		"demo":     {"the whole journey on embedded defaults: a local sandbox tenant, a SQLite state file, the example users", runDemo},
+		"sandbox":  {"run the local External ID sandbox tenant (Graph subset and token endpoint) over HTTPS", runSandbox},
+		"hashes":   {"check password/hash pairs and lint the hashes of a source (check | lint)", runHashes},
+		"tenant":   {"configure the tenant for password migration at sign-in (setup | check | rotate-key | remove-key)", runTenant},
+		"version":  {"print the version, the commit it was built from and the Go version", runVersion},
+		"serve":    {"the password-migration service: Entra's OnPasswordSubmit extension and the harvest call", runServe},
+		"status":   {"where the migration stands: the tenant's migration flags joined with the state store", runStatus},
+		"cutover":  {"end the migration: stop harvesting, export the unmigrated, destroy the legacy secrets (--dry-run first)", runCutover},
+		"rollback": {"undo a rehearsal: delete and purge the accounts the import created, confirmed by their legacy id (--dry-run first)", runRollback},
 	}
 }
 
