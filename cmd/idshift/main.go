@@ -40,8 +40,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"audit":    {"stage 1, read-only: what an import would meet (rejects, merges, stale accounts, data not to store, duration)", runAudit},
 		"import":   {"create every legacy user in the External ID tenant, exactly once, resumable", runImport},
-		"demo":     {"the whole journey on embedded defaults: a local sandbox tenant, a SQLite state file, the example users", runDemo},
-		"sandbox":  {"run the local External ID sandbox tenant (Graph subset and token endpoint) over HTTPS", runSandbox},
+		"demo":     {"the whole journey on embedded defaults: import, tenant setup and sign-ins against a local sandbox tenant", runDemo},
+		"sandbox":  {"run the local External ID sandbox tenant (Graph subset, token endpoint, sign-in simulator) over HTTPS; signin", runSandbox},
 		"hashes":   {"check password/hash pairs and lint the hashes of a source (check | lint)", runHashes},
 		"tenant":   {"configure the tenant for password migration at sign-in (setup | check | rotate-key | remove-key)", runTenant},
 		"version":  {"print the version, the commit it was built from and the Go version", runVersion},
