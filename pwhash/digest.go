@@ -406,6 +406,12 @@ func parseLDAP(s string, c *cfg) (hasher, error) {
 		return nil, fmt.Errorf("%w: {CRYPT} scheme", ErrUnsupported)
 	case strings.HasPrefix(scheme, "PBKDF2"):
 		return parseLDAPPBKDF2(scheme, rest, c)
+	case scheme == "ARGON2":
+		// OpenLDAP's argon2 module (contrib/slapd-modules/passwd/argon2): the PHC string behind the scheme.
+		if !strings.HasPrefix(rest, "$argon2") {
+			return nil, malformed("ldap: {ARGON2} without an argon2 PHC string")
+		}
+		return parseArgon2(rest, c)
 	}
 	return nil, fmt.Errorf("%w: LDAP scheme", ErrUnsupported)
 }
