@@ -92,7 +92,8 @@ a wrong one is refused, repeated wrong ones are blocked. No cloud account needed
 		return exitFailed, err
 	}
 	usersPath := filepath.Join(*dir, "users.csv")
-	if err := os.WriteFile(usersPath, usersCSV, 0o644); err != nil {
+	// It holds legacy password hashes.
+	if err := os.WriteFile(usersPath, usersCSV, 0o600); err != nil {
 		return exitFailed, err
 	}
 	fmt.Fprintf(out, "2. Legacy users: %s (%d lines, default schema, a few bad rows on purpose)\n", usersPath, bytes.Count(usersCSV, []byte{'\n'}))
