@@ -54,7 +54,7 @@ a wrong one is refused, repeated wrong ones are blocked. No cloud account needed
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return exitFailed, err
 	}
-	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "state.db.key", "rejects.jsonl", "store.key", demoEncryptionKey, demoTLSCert, demoTLSKey} {
+	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm", "state.db.key", "rejects.jsonl", "store.key", "users.csv", demoEncryptionKey, demoTLSCert, demoTLSKey} {
 		os.Remove(filepath.Join(*dir, f))
 	}
 	out := env.Stdout
