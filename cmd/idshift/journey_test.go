@@ -192,6 +192,17 @@ func journey(t *testing.T, bin string, js journeyStore) {
 		}
 	}
 	a, b, c := accounts[0], accounts[1], accounts[2]
+	// The README's walk-through names these same accounts: it shows what this test checks.
+	if readme, err := os.ReadFile("../../README.md"); err != nil {
+		t.Error(err)
+	} else {
+		for _, want := range []string{"--user " + a.email + " --password '" + a.password + "'", "--user " + b.email + " --password 'wrong-password'",
+			`"signInName":"` + c.email + `","password":"` + c.password + `"`} {
+			if !strings.Contains(string(readme), want) {
+				t.Errorf("README.md's journey does not show %q", want)
+			}
+		}
+	}
 	code, out = signIn(a.email, a.password)
 	expect("right legacy password", code, out, 0, "migrated "+a.email+": extension called")
 	callouts := sandboxStats(t, hc, sandboxURL).Callouts
