@@ -92,6 +92,7 @@ type bar struct {
 	X, W                      int
 	AttY, AttH, MigY, MigH    int
 	Day                       string
+	Label                     bool // the day is written under the axis
 	Attempts, Migrations, Cum int64
 }
 
@@ -115,12 +116,13 @@ func newChart(days []DayProgress) *chart {
 	}
 	plotH := c.Bottom - c.Top
 	y := func(n int64) int { return c.Bottom - int(int64(plotH)*n/c.Max) }
-	slot := (c.W - c.Left - 10) / len(days)
+	slot := max((c.W-c.Left-10)/len(days), 1)
+	every := (len(days) + 7) / 8 // at most 8 day labels under the axis
 	bw := max(slot*2/3, 1)
 	var pts []string
 	for i, d := range days {
 		x := c.Left + i*slot + (slot-bw)/2
-		b := bar{X: x, W: bw, Day: d.Day, Attempts: d.Attempts, Migrations: d.Migrations, Cum: d.Cumulative}
+		b := bar{X: x, W: bw, Day: d.Day, Attempts: d.Attempts, Migrations: d.Migrations, Cum: d.Cumulative, Label: i%every == 0}
 		b.AttY, b.MigY = y(d.Attempts), y(d.Migrations)
 		b.AttH, b.MigH = c.Bottom-b.AttY, c.Bottom-b.MigY
 		c.Bars = append(c.Bars, b)
@@ -236,7 +238,7 @@ svg text{font-size:11px;fill:#444}
 {{end}}{{range .Bars}}<g><title>{{.Day}}: {{.Attempts}} attempts, {{.Migrations}} migrations, {{.Cum}} migrated so far</title>
 <rect x="{{.X}}" y="{{.AttY}}" width="{{.W}}" height="{{.AttH}}" fill="#9ab8d8"/>
 <rect x="{{.X}}" y="{{.MigY}}" width="{{.W}}" height="{{.MigH}}" fill="#3a7d44"/>
-<text x="{{.X}}" y="{{$.Chart.Bottom}}" dy="14">{{.Day}}</text></g>
+{{if .Label}}<text x="{{.X}}" y="{{$.Chart.Bottom}}" dy="14">{{.Day}}</text>{{end}}</g>
 {{end}}<polyline points="{{.Line}}" fill="none" stroke="#d0661c" stroke-width="2"/>
 {{range .Dots}}<circle cx="{{.X}}" cy="{{.Y}}" r="3" fill="#d0661c"/>
 {{end}}<g><rect x="{{.Left}}" y="2" width="10" height="10" fill="#9ab8d8"/><text x="{{.Left}}" dx="14" y="11">attempts</text>

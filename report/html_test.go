@@ -190,3 +190,20 @@ func TestProgress(t *testing.T) {
 		t.Errorf("Progress %s, want %s", got, want)
 	}
 }
+
+func TestWriteHTMLManyDays(t *testing.T) {
+	st := &report.Status{Credentials: -1}
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 800 {
+		st.Days = append(st.Days, store.DayCount{Day: day.AddDate(0, 0, i).Format("2006-01-02"), Action: idshift.ActionMigrate, N: int64(i % 7)})
+	}
+	var buf bytes.Buffer
+	if err := st.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	_, names := checkXML(t, buf.Bytes())
+	// 4 axis ticks, at most 8 day labels, 3 legend entries.
+	if names["text"] > 4+8+3 || names["rect"] != 2*800+3 {
+		t.Errorf("%d texts, %d rects", names["text"], names["rect"])
+	}
+}
