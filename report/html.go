@@ -118,7 +118,7 @@ func newChart(days []DayProgress) *chart {
 	y := func(n int64) int { return c.Bottom - int(int64(plotH)*n/c.Max) }
 	slot := max((c.W-c.Left-10)/len(days), 1)
 	every := (len(days) + 7) / 8 // at most 8 day labels under the axis
-	bw := max(slot*2/3, 1)
+	bw := min(max(slot*2/3, 1), 40)
 	var pts []string
 	for i, d := range days {
 		x := c.Left + i*slot + (slot-bw)/2
@@ -131,7 +131,7 @@ func newChart(days []DayProgress) *chart {
 		pts = append(pts, fmt.Sprintf("%d,%d", p.X, p.Y))
 	}
 	c.Line = strings.Join(pts, " ")
-	for _, f := range []int64{0, 2, 4} {
+	for _, f := range []int64{0, 2} {
 		n := c.Max * f / 4
 		c.Ticks = append(c.Ticks, tick{Y: y(n), Label: n})
 	}

@@ -202,8 +202,8 @@ func TestWriteHTMLManyDays(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, names := checkXML(t, buf.Bytes())
-	// 4 axis ticks, at most 8 day labels, 3 legend entries.
-	if names["text"] > 4+8+3 || names["rect"] != 2*800+3 {
+	// 3 axis ticks, at most 8 day labels, 3 legend entries.
+	if names["text"] > 3+8+3 || names["rect"] != 2*800+3 {
 		t.Errorf("%d texts, %d rects", names["text"], names["rect"])
 	}
 }
