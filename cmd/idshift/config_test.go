@@ -114,7 +114,7 @@ func TestConfigFileSetsValues(t *testing.T) {
 
 // TestHelpIsGrouped checks that every command's -h starts with examples and lists every flag in a named group.
 func TestHelpIsGrouped(t *testing.T) {
-	for _, args := range [][]string{{"import", "-h"}, {"sandbox", "-h"}, {"hashes", "check", "-h"}, {"hashes", "lint", "-h"}, {"serve", "-h"}, {"status", "-h"}, {"cutover", "-h"}, {"demo", "-h"}, {"audit", "-h"}, {"rollback", "-h"},
+	for _, args := range [][]string{{"import", "-h"}, {"sandbox", "-h"}, {"hashes", "check", "-h"}, {"hashes", "lint", "-h"}, {"serve", "-h"}, {"status", "-h"}, {"report", "-h"}, {"cutover", "-h"}, {"demo", "-h"}, {"audit", "-h"}, {"rollback", "-h"},
 		{"tenant", "setup", "-h"}, {"tenant", "check", "-h"}, {"tenant", "rotate-key", "-h"}, {"tenant", "remove-key", "-h"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, _, stderr := run(t, nil, args...)

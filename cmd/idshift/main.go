@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"tenant":   {"configure the tenant for password migration at sign-in (setup | check | rotate-key | remove-key)", runTenant},
 		"version":  {"print the version, the commit it was built from and the Go version", runVersion},
 		"serve":    {"the password-migration service: Entra's OnPasswordSubmit extension and the harvest call", runServe},
+		"report":   {"write where the migration stands to files: the status as JSON and a self-contained HTML page with the progress over time", runReport},
 		"status":   {"where the migration stands: the tenant's migration flags joined with the state store", runStatus},
 		"cutover":  {"end the migration: stop harvesting, export the unmigrated, destroy the legacy secrets (--dry-run first)", runCutover},
 		"rollback": {"undo a rehearsal: delete and purge the accounts the import created, confirmed by their legacy id (--dry-run first)", runRollback},
