@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-
-	"github.com/idshift/idshift/report"
 )
 
 var reportHelp = help{
@@ -50,21 +47,7 @@ func runReport(ctx context.Context, env *Env, args []string) (int, error) {
 	if jsonPath == "-" && htmlPath == "-" {
 		return exitUsage, fmt.Errorf("--json and --html cannot both write to standard output")
 	}
-	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, _, err := openEndgameStore(ctx, cfg, env.Getenv, logger)
-	if err != nil {
-		return exitFailed, err
-	}
-	defer st.Close()
-	rc := report.Config{Store: st}
-	if !offline {
-		lister, err := openTenantLister(ctx, cfg, env, logger)
-		if err != nil {
-			return exitFailed, err
-		}
-		rc.Tenant = lister
-	}
-	status, err := report.Read(ctx, rc)
+	status, err := readStatus(ctx, env, cfg, offline)
 	if err != nil {
 		return exitFailed, err
 	}

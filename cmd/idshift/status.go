@@ -46,21 +46,7 @@ func runStatus(ctx context.Context, env *Env, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
-	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, _, err := openEndgameStore(ctx, cfg, env.Getenv, logger)
-	if err != nil {
-		return exitFailed, err
-	}
-	defer st.Close()
-	rc := report.Config{Store: st}
-	if !offline {
-		lister, err := openTenantLister(ctx, cfg, env, logger)
-		if err != nil {
-			return exitFailed, err
-		}
-		rc.Tenant = lister
-	}
-	status, err := report.Read(ctx, rc)
+	status, err := readStatus(ctx, env, cfg, offline)
 	if err != nil {
 		return exitFailed, err
 	}
@@ -73,6 +59,26 @@ func runStatus(ctx context.Context, env *Env, args []string) (int, error) {
 		return exitComplete, err
 	}
 	return exitComplete, status.WriteText(env.Stdout)
+}
+
+// readStatus reads where the migration stands (status and report): the state store, joined with every tenant
+// user's flag unless offline.
+func readStatus(ctx context.Context, env *Env, cfg *Config, offline bool) (*report.Status, error) {
+	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, _, err := openEndgameStore(ctx, cfg, env.Getenv, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	rc := report.Config{Store: st}
+	if !offline {
+		lister, err := openTenantLister(ctx, cfg, env, logger)
+		if err != nil {
+			return nil, err
+		}
+		rc.Tenant = lister
+	}
+	return report.Read(ctx, rc)
 }
 
 // flagSet is what a command adds its own flags to.
