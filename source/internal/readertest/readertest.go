@@ -1,12 +1,13 @@
 // Package readertest holds the checks that the tests of every source reader (source/auth0, source/firebase, ...)
 // share: reading a whole export, comparing users and rejected rows with what a test expects, the invariants a fuzz
-// target holds a reader to, and the throughput benchmark. It is imported by tests only.
+// target holds a reader to, the throughput benchmark and the flat-memory check. It is imported by tests only.
 package readertest
 
 import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -139,4 +140,43 @@ func Bench(b *testing.B, n int, in string, open func(r io.Reader) (idshift.Sourc
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// Flat reads src, which holds n users, to its end and fails t when Next returns an error, when the count differs
+// from n, or when the live heap after the last user exceeds by more than 1 MB what it was after the first tenth:
+// memory is flat in the number of users. It returns the live heap after the first tenth, for a caller that also
+// bounds the growth before it. The caller closes src.
+func Flat(t *testing.T, src idshift.Source, n int) (early uint64) {
+	t.Helper()
+	var late uint64
+	for i := 1; ; i++ {
+		_, err := src.Next(context.Background())
+		if err == io.EOF {
+			if i-1 != n {
+				t.Fatalf("read %d users, want %d", i-1, n)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("user %d: %v", i, err)
+		}
+		switch i {
+		case n / 10:
+			early = LiveHeap()
+		case n:
+			late = LiveHeap()
+		}
+	}
+	if late > early+1<<20 {
+		t.Errorf("live heap grew from %d to %d bytes between %d and %d users", early, late, n/10, n)
+	}
+	return early
+}
+
+// LiveHeap collects garbage and returns the bytes of live heap objects.
+func LiveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
