@@ -2,9 +2,7 @@ package b2c_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -143,27 +141,5 @@ func BenchmarkGraph(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ResetTimer()
-	for range b.N {
-		src, err := b2c.Config{Client: c}.Open()
-		if err != nil {
-			b.Fatal(err)
-		}
-		got := 0
-		for {
-			_, err := src.Next(ctx)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			got++
-		}
-		src.Close()
-		if got != n {
-			b.Fatalf("%d users", got)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	readertest.BenchOpen(b, n, b2c.Config{Client: c}.Open)
 }

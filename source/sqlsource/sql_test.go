@@ -287,29 +287,7 @@ func BenchmarkSQL(b *testing.B) {
 				b.Skipf("%s unreachable", be.name)
 			}
 			db.Close()
-			b.ResetTimer()
-			for range b.N {
-				src, err := sqlsource.Config{DSN: be.dsn, Query: queries[be.name]}.Open()
-				if err != nil {
-					b.Fatal(err)
-				}
-				got := 0
-				for {
-					_, err := src.Next(context.Background())
-					if errors.Is(err, io.EOF) {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					got++
-				}
-				src.Close()
-				if got != n {
-					b.Fatalf("%d users", got)
-				}
-			}
-			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+			readertest.BenchOpen(b, n, sqlsource.Config{DSN: be.dsn, Query: queries[be.name]}.Open)
 		})
 	}
 }

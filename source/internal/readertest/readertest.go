@@ -89,8 +89,9 @@ func CheckRejects(t *testing.T, rs []*idshift.RowError, wr []Reject) {
 
 // Drain reads src to its end for a fuzz target and fails t when a rejected row has no line or reason, when a user
 // has no legacy ID or no identity, or when more than limit records come out (a reader that never ends). Any error
-// other than a *idshift.RowError ends the read quietly: refusing bad input is allowed. The caller closes src.
-func Drain(t *testing.T, src idshift.Source, limit int) {
+// other than a *idshift.RowError ends the read quietly: refusing bad input is allowed. It also fails t when a user
+// does not pass one of valid, the checks a reader adds. The caller closes src.
+func Drain(t *testing.T, src idshift.Source, limit int, valid ...func(u *idshift.User) bool) {
 	t.Helper()
 	for i := 0; i < limit; i++ {
 		u, err := src.Next(context.Background())
@@ -109,6 +110,11 @@ func Drain(t *testing.T, src idshift.Source, limit int) {
 		}
 		if u.LegacyID == "" || len(u.Identities) == 0 {
 			t.Fatalf("user without id or identity: %+v", u)
+		}
+		for _, ok := range valid {
+			if !ok(u) {
+				t.Fatalf("user %+v", u)
+			}
 		}
 	}
 	t.Fatal("no end")
@@ -132,9 +138,16 @@ func Fuzz(f *testing.F, limit int, open func(r io.Reader) (idshift.Source, error
 func Bench(b *testing.B, n int, in string, open func(r io.Reader) (idshift.Source, error)) {
 	b.Helper()
 	b.SetBytes(int64(len(in)))
+	BenchOpen(b, n, func() (idshift.Source, error) { return open(strings.NewReader(in)) })
+}
+
+// BenchOpen reads the source open gives, which holds n users and no rejected row, b.N times and reports the
+// throughput in rows per second. The timer starts here.
+func BenchOpen(b *testing.B, n int, open func() (idshift.Source, error)) {
+	b.Helper()
 	b.ResetTimer()
 	for range b.N {
-		us, rs := ReadAll(b, func() (idshift.Source, error) { return open(strings.NewReader(in)) })
+		us, rs := ReadAll(b, open)
 		if len(us) != n || len(rs) != 0 {
 			b.Fatalf("%d users %d rejects", len(us), len(rs))
 		}
