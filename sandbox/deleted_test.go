@@ -144,3 +144,18 @@ func TestListQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterRefused checks that the user listing and the user count both refuse a malformed $filter with a 400,
+// and that the listing takes a good one.
+func TestFilterRefused(t *testing.T) {
+	_, c := adminClient(t, sandbox.Config{DisableThrottling: true})
+	for _, path := range []string{"/v1.0/users", "/v1.0/users/$count"} {
+		r := c.do("GET", path+"?$filter=mail%20eq", nil, "ConsistencyLevel", "eventual")
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s with a malformed filter: %d %s, want 400", path, r.status, r.raw)
+		}
+	}
+	if r := c.do("GET", "/v1.0/users?$filter=mail%20eq%20'a@example.com'", nil); r.status != http.StatusOK {
+		t.Errorf("users with a good filter: %d %s", r.status, r.raw)
+	}
+}

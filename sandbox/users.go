@@ -800,16 +800,9 @@ func (t *Tenant) listUsers(c *call) *result {
 			return c.badRequest("$count is not currently supported.")
 		}
 	}
-	var f filter
-	if s := c.query.Get("$filter"); s != "" {
-		var ferr *filterError
-		f, ferr = parseFilter(s)
-		if ferr != nil {
-			if ferr.unsupported {
-				return c.badRequest(ferr.msg).withCode("Request_UnsupportedQuery")
-			}
-			return c.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+ferr.msg)
-		}
+	f, res := queryFilter(c)
+	if res != nil {
+		return res
 	}
 	if c.query.Get("$orderby") != "" || c.query.Get("$search") != "" {
 		return c.badRequest("Sorting and search are not supported by the sandbox.").withCode("Request_UnsupportedQuery")
@@ -853,6 +846,23 @@ func (t *Tenant) pageQuery(c *call, prefix string) (sel []string, top int, after
 		after = n
 	}
 	return sel, top, after, nil
+}
+
+// queryFilter parses the call's $filter: nil when absent, else the filter or Graph's 400 result (with code
+// Request_UnsupportedQuery for a clause the sandbox does not support).
+func queryFilter(c *call) (filter, *result) {
+	s := c.query.Get("$filter")
+	if s == "" {
+		return nil, nil
+	}
+	f, ferr := parseFilter(s)
+	if ferr != nil {
+		if ferr.unsupported {
+			return nil, c.badRequest(ferr.msg).withCode("Request_UnsupportedQuery")
+		}
+		return nil, c.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+ferr.msg)
+	}
+	return f, nil
 }
 
 // pageBody starts the body of a page of users: its @odata.context (with the $select list when the call named one)
