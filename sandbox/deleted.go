@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -187,25 +186,9 @@ func deletedProps(e *binEntry, sel []string) map[string]any {
 }
 
 func (t *Tenant) listDeleted(c *call) *result {
-	sel, res := t.parseSelect(c)
+	sel, top, after, res := t.pageQuery(c, "del")
 	if res != nil {
 		return res
-	}
-	top := 100
-	if s := c.query.Get("$top"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 999 {
-			return c.badRequest("Invalid page size specified: '" + s + "'. Must be between 1 and 999 inclusive.")
-		}
-		top = n
-	}
-	var after uint64
-	if s := c.query.Get("$skiptoken"); s != "" {
-		n, err := strconv.ParseUint(strings.TrimPrefix(s, "del"), 16, 64)
-		if err != nil || !strings.HasPrefix(s, "del") {
-			return c.fail(http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
-		}
-		after = n
 	}
 	if c.query.Get("$filter") != "" || c.query.Get("$orderby") != "" || c.query.Get("$search") != "" {
 		return c.badRequest("Filtering, sorting and search of deleted items are not supported by the sandbox.").withCode("Request_UnsupportedQuery")
@@ -225,21 +208,7 @@ func (t *Tenant) listDeleted(c *call) *result {
 		out = append(out, deletedProps(e, sel))
 	}
 	t.mu.RUnlock()
-	ctx := c.base + "/" + c.version + "/$metadata#users"
-	if c.query.Get("$select") != "" {
-		ctx += "(" + strings.Join(sel, ",") + ")"
-	}
-	body := map[string]any{"@odata.context": ctx}
-	if next != 0 {
-		q := make(map[string][]string, len(c.query))
-		for k, v := range c.query {
-			if k != "$skiptoken" {
-				q[k] = v
-			}
-		}
-		q["$skiptoken"] = []string{"del" + strconv.FormatUint(next, 16)}
-		body["@odata.nextLink"] = c.base + "/" + c.version + "/directory/deletedItems/microsoft.graph.user?" + encodeQuery(q)
-	}
+	body := pageBody(c, sel, "/directory/deletedItems/microsoft.graph.user", "del", next)
 	body["value"] = out
 	return c.result(http.StatusOK, body)
 }

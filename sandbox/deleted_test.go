@@ -127,3 +127,35 @@ func TestDeletedItemsNeedRoles(t *testing.T) {
 		t.Fatalf("reader purge: %d %s", r.status, r.raw)
 	}
 }
+
+// TestListQuery checks that both user listings refuse a page size out of 1..999 and a skip token of the other
+// listing, and accept their own.
+func TestListQuery(t *testing.T) {
+	_, c := adminClient(t, sandbox.Config{DisableThrottling: true})
+	for path, own := range map[string]string{"/v1.0/users": "seq", "/v1.0/directory/deletedItems/microsoft.graph.user": "del"} {
+		other := map[string]string{"seq": "del", "del": "seq"}[own]
+		for _, q := range []string{"$top=0", "$top=1000", "$top=x", "$skiptoken=" + other + "1", "$skiptoken=" + own + "zz"} {
+			if r := c.do("GET", path+"?"+q, nil); r.status != http.StatusBadRequest {
+				t.Errorf("%s?%s: %d %s, want 400", path, q, r.status, r.raw)
+			}
+		}
+		if r := c.do("GET", path+"?$top=999&$skiptoken="+own+"1", nil); r.status != http.StatusOK {
+			t.Errorf("%s with its own skip token: %d %s", path, r.status, r.raw)
+		}
+	}
+}
+
+// TestFilterRefused checks that the user listing and the user count both refuse a malformed $filter with a 400,
+// and that the listing takes a good one.
+func TestFilterRefused(t *testing.T) {
+	_, c := adminClient(t, sandbox.Config{DisableThrottling: true})
+	for _, path := range []string{"/v1.0/users", "/v1.0/users/$count"} {
+		r := c.do("GET", path+"?$filter=mail%20eq", nil, "ConsistencyLevel", "eventual")
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s with a malformed filter: %d %s, want 400", path, r.status, r.raw)
+		}
+	}
+	if r := c.do("GET", "/v1.0/users?$filter=mail%20eq%20'a@example.com'", nil); r.status != http.StatusOK {
+		t.Errorf("users with a good filter: %d %s", r.status, r.raw)
+	}
+}

@@ -38,16 +38,9 @@ func (t *Tenant) countUsers(c *call) *result {
 	if !strings.EqualFold(c.header.Get("ConsistencyLevel"), "eventual") {
 		return c.badRequest("$count is not currently supported.")
 	}
-	var f filter
-	if s := c.query.Get("$filter"); s != "" {
-		var ferr *filterError
-		f, ferr = parseFilter(s)
-		if ferr != nil {
-			if ferr.unsupported {
-				return c.badRequest(ferr.msg).withCode("Request_UnsupportedQuery")
-			}
-			return c.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+ferr.msg)
-		}
+	f, res := queryFilter(c)
+	if res != nil {
+		return res
 	}
 	t.mu.RLock()
 	n := 0

@@ -786,25 +786,9 @@ func project(props map[string]any, sel []string) map[string]any {
 }
 
 func (t *Tenant) listUsers(c *call) *result {
-	sel, res := t.parseSelect(c)
+	sel, top, after, res := t.pageQuery(c, "seq")
 	if res != nil {
 		return res
-	}
-	top := 100
-	if s := c.query.Get("$top"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 999 {
-			return c.badRequest("Invalid page size specified: '" + s + "'. Must be between 1 and 999 inclusive.")
-		}
-		top = n
-	}
-	var after uint64
-	if s := c.query.Get("$skiptoken"); s != "" {
-		n, err := strconv.ParseUint(strings.TrimPrefix(s, "seq"), 16, 64)
-		if err != nil || !strings.HasPrefix(s, "seq") {
-			return c.fail(http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
-		}
-		after = n
 	}
 	count := false
 	if s := c.query.Get("$count"); s != "" {
@@ -816,16 +800,9 @@ func (t *Tenant) listUsers(c *call) *result {
 			return c.badRequest("$count is not currently supported.")
 		}
 	}
-	var f filter
-	if s := c.query.Get("$filter"); s != "" {
-		var ferr *filterError
-		f, ferr = parseFilter(s)
-		if ferr != nil {
-			if ferr.unsupported {
-				return c.badRequest(ferr.msg).withCode("Request_UnsupportedQuery")
-			}
-			return c.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+ferr.msg)
-		}
+	f, res := queryFilter(c)
+	if res != nil {
+		return res
 	}
 	if c.query.Get("$orderby") != "" || c.query.Get("$search") != "" {
 		return c.badRequest("Sorting and search are not supported by the sandbox.").withCode("Request_UnsupportedQuery")
@@ -837,26 +814,77 @@ func (t *Tenant) listUsers(c *call) *result {
 		out = append(out, project(u.props, sel))
 	}
 	t.mu.RUnlock()
+	body := pageBody(c, sel, "/users", "seq", next, "$count")
+	if count {
+		body["@odata.count"] = total
+	}
+	body["value"] = out
+	return c.result(http.StatusOK, body)
+}
+
+// pageQuery reads the query of a list call: the properties $select asks for (see parseSelect), the page size $top
+// (100 when absent, else 1 to 999) and the sequence number a $skiptoken of prefix followed by hex digits resumes
+// after (0 when absent). A bad value yields Graph's 400 result.
+func (t *Tenant) pageQuery(c *call, prefix string) (sel []string, top int, after uint64, res *result) {
+	sel, res = t.parseSelect(c)
+	if res != nil {
+		return nil, 0, 0, res
+	}
+	top = 100
+	if s := c.query.Get("$top"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 999 {
+			return nil, 0, 0, c.badRequest("Invalid page size specified: '" + s + "'. Must be between 1 and 999 inclusive.")
+		}
+		top = n
+	}
+	if s := c.query.Get("$skiptoken"); s != "" {
+		n, err := strconv.ParseUint(strings.TrimPrefix(s, prefix), 16, 64)
+		if err != nil || !strings.HasPrefix(s, prefix) {
+			return nil, 0, 0, c.fail(http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
+		}
+		after = n
+	}
+	return sel, top, after, nil
+}
+
+// queryFilter parses the call's $filter: nil when absent, else the filter or Graph's 400 result (with code
+// Request_UnsupportedQuery for a clause the sandbox does not support).
+func queryFilter(c *call) (filter, *result) {
+	s := c.query.Get("$filter")
+	if s == "" {
+		return nil, nil
+	}
+	f, ferr := parseFilter(s)
+	if ferr != nil {
+		if ferr.unsupported {
+			return nil, c.badRequest(ferr.msg).withCode("Request_UnsupportedQuery")
+		}
+		return nil, c.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+ferr.msg)
+	}
+	return f, nil
+}
+
+// pageBody starts the body of a page of users: its @odata.context (with the $select list when the call named one)
+// and, when next is not 0, an @odata.nextLink to path carrying the call's query without $skiptoken and drop, and a
+// $skiptoken of prefix and next in hex.
+func pageBody(c *call, sel []string, path, prefix string, next uint64, drop ...string) map[string]any {
 	ctx := c.base + "/" + c.version + "/$metadata#users"
 	if c.query.Get("$select") != "" {
 		ctx += "(" + strings.Join(sel, ",") + ")"
 	}
 	body := map[string]any{"@odata.context": ctx}
-	if count {
-		body["@odata.count"] = total
-	}
 	if next != 0 {
 		q := make(map[string][]string, len(c.query))
 		for k, v := range c.query {
-			if k != "$skiptoken" && k != "$count" {
+			if k != "$skiptoken" && !slices.Contains(drop, k) {
 				q[k] = v
 			}
 		}
-		q["$skiptoken"] = []string{"seq" + strconv.FormatUint(next, 16)}
-		body["@odata.nextLink"] = c.base + "/" + c.version + "/users?" + encodeQuery(q)
+		q["$skiptoken"] = []string{prefix + strconv.FormatUint(next, 16)}
+		body["@odata.nextLink"] = c.base + "/" + c.version + path + "?" + encodeQuery(q)
 	}
-	body["value"] = out
-	return c.result(http.StatusOK, body)
+	return body
 }
 
 // encodeQuery encodes q keeping '$' literal in keys, as Graph writes its links.

@@ -1,16 +1,15 @@
 package source_test
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"testing"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source/auth0"
 	"github.com/idshift/idshift/source/b2cfile"
 	"github.com/idshift/idshift/source/firebase"
+	"github.com/idshift/idshift/source/internal/readertest"
 	"github.com/idshift/idshift/source/keycloak"
 	"github.com/idshift/idshift/source/kratos"
 	"github.com/idshift/idshift/source/ldif"
@@ -95,35 +94,7 @@ func TestMemoryFlat(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			var early, late uint64
-			for i := 1; ; i++ {
-				_, err := src.Next(context.Background())
-				if err == io.EOF {
-					if i-1 != n {
-						t.Fatalf("read %d users, want %d", i-1, n)
-					}
-					break
-				}
-				if err != nil {
-					t.Fatalf("user %d: %v", i, err)
-				}
-				switch i {
-				case n / 10:
-					early = liveHeap()
-				case n:
-					late = liveHeap()
-				}
-			}
-			if late > early+1<<20 {
-				t.Errorf("live heap grew from %d to %d bytes between %d and %d users", early, late, n/10, n)
-			}
+			readertest.Flat(t, src, n)
 		})
 	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

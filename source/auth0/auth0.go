@@ -68,14 +68,8 @@ func (c Config) Open() (idshift.Source, error) {
 			return nil, err
 		}
 	}
-	br, closer, err := reader.OpenInput("auth0", c.Path, c.Stdin)
-	if err != nil {
+	if s.objs, err = s.OpenObjects(c.Path, c.Stdin, ""); err != nil {
 		return nil, err
-	}
-	s.Closer = closer
-	if s.objs, err = reader.NewObjects(br, ""); err != nil {
-		_ = closer.Close()
-		return nil, fmt.Errorf("auth0: %s: %w", c.Path, err)
 	}
 	return s, nil
 }
@@ -194,21 +188,15 @@ func (s *src) Next(ctx context.Context) (*idshift.User, error) {
 		}
 		return nil, io.EOF
 	}
-	raw, line, err := s.objs.Next()
+	var u user
+	line, err := s.NextObject(ctx, s.objs, &u, "an Auth0 user")
 	if err == io.EOF {
 		s.done = true
 		s.unjoined()
 		return s.Next(ctx)
 	}
 	if err != nil {
-		if reader.IsRowError(err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("auth0: %w", err)
-	}
-	var u user
-	if err := json.Unmarshal(raw, &u); err != nil {
-		return nil, reader.Reject(line, "", "", "not an Auth0 user: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, err
 	}
 	if s.rec == nil {
 		s.rec = reader.Record{}

@@ -2,9 +2,7 @@ package b2c_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/sandbox"
 	"github.com/idshift/idshift/source/b2c"
+	"github.com/idshift/idshift/source/internal/readertest"
 )
 
 // legacyTenant starts the sandbox playing the B2C tenant and returns a Graph client of its app registration.
@@ -47,32 +46,6 @@ func legacyTenant(t testing.TB, edit ...func(*sandbox.Config)) (*sandbox.Server,
 	return srv, c
 }
 
-func readAll(t *testing.T, c b2c.Config) ([]*idshift.User, []*idshift.RowError) {
-	t.Helper()
-	src, err := c.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var us []*idshift.User
-	var rs []*idshift.RowError
-	for {
-		u, err := src.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return us, rs
-		}
-		var re *idshift.RowError
-		if errors.As(err, &re) {
-			rs = append(rs, re)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("next: %v", err)
-		}
-		us = append(us, u)
-	}
-}
-
 func TestReadThroughGraph(t *testing.T) {
 	srv, c := legacyTenant(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -104,8 +77,8 @@ func TestReadThroughGraph(t *testing.T) {
 			t.Fatalf("create %d: %v", i, err)
 		}
 	}
-	us, rs := readAll(t, b2c.Config{Client: c, ExtensionsAppID: tn.ExtensionsAppID(), PageSize: 3,
-		Extensions: map[string]string{"loyaltyTier": "string", "newsletter": "boolean", "points": "integer"}})
+	us, rs := readertest.ReadAll(t, b2c.Config{Client: c, ExtensionsAppID: tn.ExtensionsAppID(), PageSize: 3,
+		Extensions: map[string]string{"loyaltyTier": "string", "newsletter": "boolean", "points": "integer"}}.Open)
 	if len(rs) != 0 {
 		t.Fatalf("rejects %v", rs)
 	}
@@ -168,27 +141,5 @@ func BenchmarkGraph(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ResetTimer()
-	for range b.N {
-		src, err := b2c.Config{Client: c}.Open()
-		if err != nil {
-			b.Fatal(err)
-		}
-		got := 0
-		for {
-			_, err := src.Next(ctx)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			got++
-		}
-		src.Close()
-		if got != n {
-			b.Fatalf("%d users", got)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	readertest.BenchOpen(b, n, b2c.Config{Client: c}.Open)
 }

@@ -11,53 +11,11 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source/b2cfile"
+	"github.com/idshift/idshift/source/internal/readertest"
 )
 
-func readAll(t testing.TB, c b2cfile.Config) ([]*idshift.User, []*idshift.RowError) {
-	t.Helper()
-	src, err := c.Open()
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer src.Close()
-	var us []*idshift.User
-	var rs []*idshift.RowError
-	for {
-		u, err := src.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return us, rs
-		}
-		var re *idshift.RowError
-		if errors.As(err, &re) {
-			rs = append(rs, re)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("next: %v", err)
-		}
-		us = append(us, u)
-	}
-}
-
-type reject struct {
-	line int64
-	part string
-}
-
-func checkRejects(t *testing.T, rs []*idshift.RowError, want []reject) {
-	t.Helper()
-	if len(rs) != len(want) {
-		t.Fatalf("rejects %v, want %d", rs, len(want))
-	}
-	for i, w := range want {
-		if rs[i].Line != w.line || !strings.Contains(rs[i].Reason, w.part) {
-			t.Errorf("reject %d: line %d %q, want line %d about %q", i, rs[i].Line, rs[i].Reason, w.line, w.part)
-		}
-	}
-}
-
 func TestMigrationSample(t *testing.T) {
-	us, rs := readAll(t, b2cfile.Config{Path: "testdata/UsersData.jsonc"})
+	us, rs := readertest.ReadAll(t, b2cfile.Config{Path: "testdata/UsersData.jsonc"}.Open)
 	if len(us) != 3 {
 		t.Fatalf("%d users, want 3", len(us))
 	}
@@ -86,7 +44,7 @@ func TestMigrationSample(t *testing.T) {
 	if len(linus.Identities) != 2 || linus.Identities[1] != (idshift.Identity{SignInType: idshift.SignInFederated, Issuer: "https://accounts.example.com", IssuerAssignedID: "L-7"}) {
 		t.Errorf("linus: identities %+v", linus.Identities)
 	}
-	checkRejects(t, rs, []reject{{29, "without issuerUserId"}, {34, "signInName is a JSON number"}, {37, "not a user object"}, {38, "missing legacy id"}})
+	readertest.CheckRejects(t, rs, []readertest.Reject{{Line: 29, Part: "without issuerUserId"}, {Line: 34, Part: "signInName is a JSON number"}, {Line: 37, Part: "not a user object"}, {Line: 38, Part: "missing legacy id"}})
 }
 
 func TestUserType(t *testing.T) {
@@ -100,7 +58,7 @@ func TestUserType(t *testing.T) {
 		{"configured, any case", "EMAILADDRESS", []string{idshift.SignInEmail, idshift.SignInEmail}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			us, rs := readAll(t, b2cfile.Config{Path: "-", Stdin: strings.NewReader(in), UserType: c.userType})
+			us, rs := readertest.ReadAll(t, b2cfile.Config{Path: "-", Stdin: strings.NewReader(in), UserType: c.userType}.Open)
 			if len(us) != 2 || len(rs) != 0 {
 				t.Fatalf("%d users, rejects %v", len(us), rs)
 			}
@@ -112,7 +70,7 @@ func TestUserType(t *testing.T) {
 		})
 	}
 	in = `{"userType":"userName","Users":[{"signInName":"a@b.c"}]}`
-	us, _ := readAll(t, b2cfile.Config{Path: "-", Stdin: strings.NewReader(in)})
+	us, _ := readertest.ReadAll(t, b2cfile.Config{Path: "-", Stdin: strings.NewReader(in)}.Open)
 	if len(us) != 1 || us[0].Identities[0].SignInType != idshift.SignInUserName || us[0].Mail != "" {
 		t.Errorf("the file's userType not followed: %+v", us)
 	}
@@ -122,7 +80,7 @@ func TestUserType(t *testing.T) {
 }
 
 func TestGraphShape(t *testing.T) {
-	us, rs := readAll(t, b2cfile.Config{Path: "testdata/users.json", Name: "legacy-b2c"})
+	us, rs := readertest.ReadAll(t, b2cfile.Config{Path: "testdata/users.json", Name: "legacy-b2c"}.Open)
 	if len(us) != 3 {
 		t.Fatalf("%d users, want 3", len(us))
 	}
@@ -149,7 +107,7 @@ func TestGraphShape(t *testing.T) {
 			t.Errorf("edie: identity %+v not expected (local ones take the target tenant's issuer)", id)
 		}
 	}
-	checkRejects(t, rs, []reject{{31, "federated identity without issuer"}, {35, `signInType "phoneNumber"`}})
+	readertest.CheckRejects(t, rs, []readertest.Reject{{Line: 31, Part: "federated identity without issuer"}, {Line: 35, Part: `signInType "phoneNumber"`}})
 }
 
 func TestShapes(t *testing.T) {
@@ -255,26 +213,7 @@ func FuzzB2CFile(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		for i := 0; i < 10000; i++ {
-			u, err := src.Next(context.Background())
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			var re *idshift.RowError
-			if errors.As(err, &re) {
-				if re.Reason == "" || re.Line < 1 {
-					t.Fatalf("row error without line or reason: %#v", re)
-				}
-				continue
-			}
-			if err != nil {
-				return
-			}
-			if u.LegacyID == "" || len(u.Identities) == 0 || u.Line < 1 {
-				t.Fatalf("user without id, identity or line: %+v", u)
-			}
-		}
-		t.Fatal("no end")
+		readertest.Drain(t, src, 10000, func(u *idshift.User) bool { return u.Line >= 1 })
 	})
 }
 
@@ -293,13 +232,5 @@ func BenchmarkB2CFile(b *testing.B) {
 	}
 	sb.WriteString("\n  ]\n}\n")
 	in := sb.String()
-	b.SetBytes(int64(len(in)))
-	b.ResetTimer()
-	for range b.N {
-		us, rs := readAll(b, b2cfile.Config{Path: "-", Stdin: strings.NewReader(in)})
-		if len(us) != n || len(rs) != 0 {
-			b.Fatalf("%d users %d rejects", len(us), len(rs))
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	readertest.Bench(b, n, in, func(r io.Reader) (idshift.Source, error) { return b2cfile.Config{Path: "-", Stdin: r}.Open() })
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source/cognito"
+	"github.com/idshift/idshift/source/internal/readertest"
 )
 
 func readAll(t *testing.T, c cognito.Config) ([]*idshift.User, []*idshift.RowError, error) {
@@ -122,26 +123,7 @@ func FuzzCognito(f *testing.F) {
 			return
 		}
 		defer src.Close()
-		for i := 0; i < 100000; i++ {
-			u, err := src.Next(context.Background())
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			var re *idshift.RowError
-			if errors.As(err, &re) {
-				if re.Reason == "" || re.Line < 1 {
-					t.Fatalf("row error without line or reason: %#v", re)
-				}
-				continue
-			}
-			if err != nil {
-				return
-			}
-			if u.LegacyID == "" || len(u.Identities) == 0 || u.Credential.Kind != idshift.CredentialNone {
-				t.Fatalf("user %+v", u)
-			}
-		}
-		t.Fatal("no end")
+		readertest.Drain(t, src, 100000, func(u *idshift.User) bool { return u.Credential.Kind == idshift.CredentialNone })
 	})
 }
 
@@ -162,27 +144,5 @@ func BenchmarkCognito(b *testing.B) {
 	}
 	sb.WriteString("]}\n")
 	in := sb.String()
-	b.SetBytes(int64(len(in)))
-	b.ResetTimer()
-	for range b.N {
-		src, err := cognito.Config{Path: "-", Stdin: strings.NewReader(in)}.Open()
-		if err != nil {
-			b.Fatal(err)
-		}
-		got := 0
-		for {
-			_, err := src.Next(context.Background())
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			got++
-		}
-		if got != n {
-			b.Fatalf("%d users", got)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	readertest.Bench(b, n, in, func(r io.Reader) (idshift.Source, error) { return cognito.Config{Path: "-", Stdin: r}.Open() })
 }

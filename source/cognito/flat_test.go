@@ -1,13 +1,12 @@
 package cognito_test
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"testing"
 
 	"github.com/idshift/idshift/source/cognito"
+	"github.com/idshift/idshift/source/internal/readertest"
 )
 
 // pages generates n users as one list-users page (the worst case: one array), without holding them.
@@ -50,33 +49,5 @@ func TestMemoryFlat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var early, late uint64
-	for i := 1; ; i++ {
-		_, err := src.Next(context.Background())
-		if err == io.EOF {
-			if i-1 != n {
-				t.Fatalf("read %d users, want %d", i-1, n)
-			}
-			break
-		}
-		if err != nil {
-			t.Fatalf("user %d: %v", i, err)
-		}
-		switch i {
-		case n / 10:
-			early = liveHeap()
-		case n:
-			late = liveHeap()
-		}
-	}
-	if late > early+1<<20 {
-		t.Errorf("live heap grew from %d to %d bytes between %d and %d users", early, late, n/10, n)
-	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	readertest.Flat(t, src, n)
 }

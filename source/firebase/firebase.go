@@ -126,16 +126,10 @@ func (s *src) Next(ctx context.Context) (*idshift.User, error) {
 	if s.csv != nil {
 		return s.nextCSV()
 	}
-	raw, line, err := s.objs.Next()
-	if err != nil {
-		if err == io.EOF || reader.IsRowError(err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("firebase: %w", err)
-	}
 	var u user
-	if err := json.Unmarshal(raw, &u); err != nil {
-		return nil, reader.Reject(line, "", "", "not a Firebase user: %s", strings.TrimPrefix(err.Error(), "json: "))
+	line, err := s.NextObject(ctx, s.objs, &u, "a Firebase user")
+	if err != nil {
+		return nil, err
 	}
 	r := s.rec
 	r.Reset()

@@ -22,7 +22,6 @@ package keycloak
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -52,15 +51,9 @@ func (c Config) Open() (idshift.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	br, closer, err := reader.OpenInput("keycloak", c.Path, c.Stdin)
-	if err != nil {
-		return nil, err
-	}
-	base.Closer = closer
 	s := &src{Base: base, rec: reader.Record{}}
-	if s.objs, err = reader.NewObjects(br, "users"); err != nil {
-		_ = closer.Close()
-		return nil, fmt.Errorf("keycloak: %s: %w", c.Path, err)
+	if s.objs, err = s.OpenObjects(c.Path, c.Stdin, "users"); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -104,19 +97,10 @@ type user struct {
 
 // Next implements idshift.Source.
 func (s *src) Next(ctx context.Context) (*idshift.User, error) {
-	if err := s.CheckCtx(ctx); err != nil {
-		return nil, err
-	}
-	raw, line, err := s.objs.Next()
-	if err != nil {
-		if err == io.EOF || reader.IsRowError(err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("keycloak: %w", err)
-	}
 	var u user
-	if err := json.Unmarshal(raw, &u); err != nil {
-		return nil, reader.Reject(line, "", "", "not a Keycloak user: %s", strings.TrimPrefix(err.Error(), "json: "))
+	line, err := s.NextObject(ctx, s.objs, &u, "a Keycloak user")
+	if err != nil {
+		return nil, err
 	}
 	id := u.ID
 	if id == "" {

@@ -59,14 +59,8 @@ func (c Config) Open() (idshift.Source, error) {
 	if s.userTrait == "" {
 		s.userTrait = "username"
 	}
-	br, closer, err := reader.OpenInput("kratos", c.Path, c.Stdin)
-	if err != nil {
+	if s.objs, err = s.OpenObjects(c.Path, c.Stdin, ""); err != nil {
 		return nil, err
-	}
-	s.Closer = closer
-	if s.objs, err = reader.NewObjects(br, ""); err != nil {
-		_ = closer.Close()
-		return nil, fmt.Errorf("kratos: %s: %w", c.Path, err)
 	}
 	return s, nil
 }
@@ -95,19 +89,10 @@ type identity struct {
 
 // Next implements idshift.Source.
 func (s *src) Next(ctx context.Context) (*idshift.User, error) {
-	if err := s.CheckCtx(ctx); err != nil {
-		return nil, err
-	}
-	raw, line, err := s.objs.Next()
-	if err != nil {
-		if err == io.EOF || reader.IsRowError(err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("kratos: %w", err)
-	}
 	var id identity
-	if err := json.Unmarshal(raw, &id); err != nil {
-		return nil, reader.Reject(line, "", "", "not a Kratos identity: %s", strings.TrimPrefix(err.Error(), "json: "))
+	line, err := s.NextObject(ctx, s.objs, &id, "a Kratos identity")
+	if err != nil {
+		return nil, err
 	}
 	r := s.rec
 	r.Reset()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/source/internal/readertest"
 	sqlsource "github.com/idshift/idshift/source/sqlsource"
 )
 
@@ -47,7 +48,7 @@ func TestSupabaseRealExport(t *testing.T) {
 		}
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s ORDER BY n", strings.Join(cols, ", "), tbl)
-	us, rs := readAll(t, sqlsource.Config{DSN: be.dsn, Preset: "supabase", Query: q})
+	us, rs := readertest.ReadAll(t, sqlsource.Config{DSN: be.dsn, Preset: "supabase", Query: q}.Open)
 	if len(us) != wantUsers || len(us)+len(rs) != len(rows) {
 		t.Fatalf("%d users and %d rejects of %d rows, want %d users", len(us), len(rs), len(rows), wantUsers)
 	}

@@ -1,12 +1,10 @@
 package sqlsource_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"runtime"
 	"testing"
 
+	"github.com/idshift/idshift/source/internal/readertest"
 	sqlsource "github.com/idshift/idshift/source/sqlsource"
 )
 
@@ -25,44 +23,16 @@ func TestMemoryFlat(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			connect(t, be)
-			base := liveHeap()
+			base := readertest.LiveHeap()
 			src, err := sqlsource.Config{DSN: be.dsn, Query: queries[be.name]}.Open()
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			var early, late uint64
-			for i := 1; ; i++ {
-				_, err := src.Next(context.Background())
-				if err == io.EOF {
-					if i-1 != n {
-						t.Fatalf("read %d users, want %d", i-1, n)
-					}
-					break
-				}
-				if err != nil {
-					t.Fatalf("row %d: %v", i, err)
-				}
-				switch i {
-				case n / 10:
-					early = liveHeap()
-				case n:
-					late = liveHeap()
-				}
-			}
+			early := readertest.Flat(t, src, n)
 			if early > base+4<<20 {
 				t.Errorf("live heap grew from %d to %d bytes over the first %d rows: the result is held, not streamed", base, early, n/10)
 			}
-			if late > early+1<<20 {
-				t.Errorf("live heap grew from %d to %d bytes between %d and %d rows", early, late, n/10, n)
-			}
 		})
 	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/source/internal/readertest"
 	sqlsource "github.com/idshift/idshift/source/sqlsource"
 )
 
@@ -100,32 +101,6 @@ func (b backend) placeholders(k int) string {
 	return strings.Join(p, ", ")
 }
 
-func readAll(t *testing.T, c sqlsource.Config) ([]*idshift.User, []*idshift.RowError) {
-	t.Helper()
-	src, err := c.Open()
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer src.Close()
-	var us []*idshift.User
-	var rs []*idshift.RowError
-	for {
-		u, err := src.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return us, rs
-		}
-		var re *idshift.RowError
-		if errors.As(err, &re) {
-			rs = append(rs, re)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("next: %v", err)
-		}
-		us = append(us, u)
-	}
-}
-
 func hash(t *testing.T, pw string) string {
 	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), 4)
@@ -162,7 +137,7 @@ func TestDefaultSchema(t *testing.T) {
 			exec(t, db, ins, generated+1, nil, "x@example.com", nil, nil, nil, nil, nil)
 			exec(t, db, ins, generated+2, "noid", nil, nil, nil, nil, nil, nil)
 			exec(t, db, ins, generated+3, "uname", nil, "bob", nil, nil, nil, nil)
-			us, rs := readAll(t, sqlsource.Config{DSN: b.dsn, Query: "SELECT legacy_id, email, username, display_name, password_hash, created, extra FROM " + tbl + " ORDER BY n", Name: "app"})
+			us, rs := readertest.ReadAll(t, sqlsource.Config{DSN: b.dsn, Query: "SELECT legacy_id, email, username, display_name, password_hash, created, extra FROM " + tbl + " ORDER BY n", Name: "app"}.Open)
 			if len(us) != generated+1 {
 				t.Fatalf("%d users, want %d", len(us), generated+1)
 			}
@@ -214,7 +189,7 @@ func TestSupabase(t *testing.T) {
 			exec(t, db, ins, 43, uid(43), "arr@example.com", nil, nil, `[1]`, nil, created, nil, nil)
 			exec(t, db, ins, 44, uid(44), "past@example.com", nil, nil, nil, nil, created, now.Add(-time.Hour), nil)
 			q := "SELECT id, email, encrypted_password, phone, raw_user_meta_data, last_sign_in_at, created_at, banned_until, deleted_at FROM " + tbl + " ORDER BY n"
-			us, rs := readAll(t, sqlsource.Config{DSN: b.dsn, Preset: "supabase", Query: q, Now: func() time.Time { return now }})
+			us, rs := readertest.ReadAll(t, sqlsource.Config{DSN: b.dsn, Preset: "supabase", Query: q, Now: func() time.Time { return now }}.Open)
 			if len(us) != generated+2 {
 				t.Fatalf("%d users, want %d (rejects %v)", len(us), generated+2, rs)
 			}
@@ -312,29 +287,7 @@ func BenchmarkSQL(b *testing.B) {
 				b.Skipf("%s unreachable", be.name)
 			}
 			db.Close()
-			b.ResetTimer()
-			for range b.N {
-				src, err := sqlsource.Config{DSN: be.dsn, Query: queries[be.name]}.Open()
-				if err != nil {
-					b.Fatal(err)
-				}
-				got := 0
-				for {
-					_, err := src.Next(context.Background())
-					if errors.Is(err, io.EOF) {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					got++
-				}
-				src.Close()
-				if got != n {
-					b.Fatalf("%d users", got)
-				}
-			}
-			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+			readertest.BenchOpen(b, n, sqlsource.Config{DSN: be.dsn, Query: queries[be.name]}.Open)
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source"
@@ -123,6 +124,43 @@ func (b *Base) CheckCtx(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", b.Kind, err)
 	}
 	return nil
+}
+
+// OpenObjects opens path as OpenInput does, under the reader's kind, and walks the JSON objects of the export (the
+// array at key; see NewObjects). On success the input is b.Closer; when the walk cannot start, the input is closed
+// and the error names path.
+func (b *Base) OpenObjects(path string, stdin io.Reader, key string) (*Objects, error) {
+	br, closer, err := OpenInput(b.Kind, path, stdin)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := NewObjects(br, key)
+	if err != nil {
+		_ = closer.Close()
+		return nil, fmt.Errorf("%s: %s: %w", b.Kind, path, err)
+	}
+	b.Closer = closer
+	return objs, nil
+}
+
+// NextObject checks ctx, then decodes the next object of objs into v and returns the line it starts on. It returns
+// io.EOF at the end and a row error of objs as they are, any other error of objs wrapped with the reader's kind, and
+// a row error "not <what>: ..." (what is, say, "a Kratos identity") when the object does not decode into v.
+func (b *Base) NextObject(ctx context.Context, objs *Objects, v any, what string) (int64, error) {
+	if err := b.CheckCtx(ctx); err != nil {
+		return 0, err
+	}
+	raw, line, err := objs.Next()
+	if err != nil {
+		if err == io.EOF || IsRowError(err) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%s: %w", b.Kind, err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return 0, Reject(line, "", "", "not %s: %s", what, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return line, nil
 }
 
 // OpenInput opens path ("-" reads stdin, default os.Stdin) buffered, with a leading byte order mark dropped.

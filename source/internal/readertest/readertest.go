@@ -1,12 +1,13 @@
 // Package readertest holds the checks that the tests of every source reader (source/auth0, source/firebase, ...)
 // share: reading a whole export, comparing users and rejected rows with what a test expects, the invariants a fuzz
-// target holds a reader to, and the throughput benchmark. It is imported by tests only.
+// target holds a reader to, the throughput benchmark and the flat-memory check. It is imported by tests only.
 package readertest
 
 import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -88,8 +89,9 @@ func CheckRejects(t *testing.T, rs []*idshift.RowError, wr []Reject) {
 
 // Drain reads src to its end for a fuzz target and fails t when a rejected row has no line or reason, when a user
 // has no legacy ID or no identity, or when more than limit records come out (a reader that never ends). Any error
-// other than a *idshift.RowError ends the read quietly: refusing bad input is allowed. The caller closes src.
-func Drain(t *testing.T, src idshift.Source, limit int) {
+// other than a *idshift.RowError ends the read quietly: refusing bad input is allowed. It also fails t when a user
+// does not pass one of valid, the checks a reader adds. The caller closes src.
+func Drain(t *testing.T, src idshift.Source, limit int, valid ...func(u *idshift.User) bool) {
 	t.Helper()
 	for i := 0; i < limit; i++ {
 		u, err := src.Next(context.Background())
@@ -108,6 +110,11 @@ func Drain(t *testing.T, src idshift.Source, limit int) {
 		}
 		if u.LegacyID == "" || len(u.Identities) == 0 {
 			t.Fatalf("user without id or identity: %+v", u)
+		}
+		for _, ok := range valid {
+			if !ok(u) {
+				t.Fatalf("user %+v", u)
+			}
 		}
 	}
 	t.Fatal("no end")
@@ -131,12 +138,58 @@ func Fuzz(f *testing.F, limit int, open func(r io.Reader) (idshift.Source, error
 func Bench(b *testing.B, n int, in string, open func(r io.Reader) (idshift.Source, error)) {
 	b.Helper()
 	b.SetBytes(int64(len(in)))
+	BenchOpen(b, n, func() (idshift.Source, error) { return open(strings.NewReader(in)) })
+}
+
+// BenchOpen reads the source open gives, which holds n users and no rejected row, b.N times and reports the
+// throughput in rows per second. The timer starts here.
+func BenchOpen(b *testing.B, n int, open func() (idshift.Source, error)) {
+	b.Helper()
 	b.ResetTimer()
 	for range b.N {
-		us, rs := ReadAll(b, func() (idshift.Source, error) { return open(strings.NewReader(in)) })
+		us, rs := ReadAll(b, open)
 		if len(us) != n || len(rs) != 0 {
 			b.Fatalf("%d users %d rejects", len(us), len(rs))
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// Flat reads src, which holds n users, to its end and fails t when Next returns an error, when the count differs
+// from n, or when the live heap after the last user exceeds by more than 1 MB what it was after the first tenth:
+// memory is flat in the number of users. It returns the live heap after the first tenth, for a caller that also
+// bounds the growth before it. The caller closes src.
+func Flat(t *testing.T, src idshift.Source, n int) (early uint64) {
+	t.Helper()
+	var late uint64
+	for i := 1; ; i++ {
+		_, err := src.Next(context.Background())
+		if err == io.EOF {
+			if i-1 != n {
+				t.Fatalf("read %d users, want %d", i-1, n)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("user %d: %v", i, err)
+		}
+		switch i {
+		case n / 10:
+			early = LiveHeap()
+		case n:
+			late = LiveHeap()
+		}
+	}
+	if late > early+1<<20 {
+		t.Errorf("live heap grew from %d to %d bytes between %d and %d users", early, late, n/10, n)
+	}
+	return early
+}
+
+// LiveHeap collects garbage and returns the bytes of live heap objects.
+func LiveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
