@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
+	"github.com/idshift/idshift/internal/servicetest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,14 +16,7 @@ import (
 	"github.com/idshift/idshift/guard"
 )
 
-const defaultRedisURL = "redis://127.0.0.1:6379/0"
-
-func redisURL() string {
-	if u := os.Getenv("IDSHIFT_REDIS_URL"); u != "" {
-		return u
-	}
-	return defaultRedisURL
-}
+func redisURL() string { return servicetest.RedisURL() }
 
 var (
 	redisOnce sync.Once
@@ -46,11 +39,8 @@ func requireRedis(t testing.TB) {
 		redisErr = c.Ping(ctx).Err()
 	})
 	if redisErr != nil {
-		msg := "Redis unreachable at IDSHIFT_REDIS_URL (default " + defaultRedisURL + "): " + redisErr.Error()
-		if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		msg := "Redis unreachable at IDSHIFT_REDIS_URL (default " + servicetest.DefaultRedisURL + "): " + redisErr.Error()
+		servicetest.Unavailable(t, msg)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/idshift/idshift/internal/servicetest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,10 +23,7 @@ import (
 // unreachable unless IDSHIFT_REQUIRE_SERVICES=1.
 func postgresStore(t *testing.T) idshift.Store {
 	t.Helper()
-	url := os.Getenv("IDSHIFT_POSTGRES_URL")
-	if url == "" {
-		url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
+	url := servicetest.PostgresURL()
 	b := make([]byte, 5)
 	rand.Read(b)
 	schema := "idshift_import_test_" + hex.EncodeToString(b)
@@ -34,10 +32,7 @@ func postgresStore(t *testing.T) idshift.Store {
 	st, err := postgres.Config{URL: url, Schema: schema}.Open(ctx)
 	if err != nil {
 		msg := "PostgreSQL unreachable at IDSHIFT_POSTGRES_URL (" + url + "): " + err.Error()
-		if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		servicetest.Unavailable(t, msg)
 	}
 	t.Cleanup(func() {
 		st.Close()

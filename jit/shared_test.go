@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/idshift/idshift/internal/servicetest"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -17,29 +17,19 @@ import (
 	"github.com/idshift/idshift/store/postgres"
 )
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 // unreachable skips the test, or fails it with IDSHIFT_REQUIRE_SERVICES=1.
 func unreachable(t *testing.T, what string, err error) {
 	t.Helper()
 	msg := what + " unreachable: " + err.Error()
-	if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	servicetest.Unavailable(t, msg)
 }
 
 // TestSharedReplicas: two services (two replicas) over one PostgreSQL store and one Redis guard. The guard's limit
 // holds in total, not per replica, and both record into the shared store.
 func TestSharedReplicas(t *testing.T) {
 	ctx := context.Background()
-	pgURL := envOr("IDSHIFT_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	redisURL := envOr("IDSHIFT_REDIS_URL", "redis://127.0.0.1:6379/0")
+	pgURL := servicetest.PostgresURL()
+	redisURL := servicetest.RedisURL()
 	b := make([]byte, 6)
 	rand.Read(b)
 	schema := "idshift_jit_" + hex.EncodeToString(b)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/idshift/idshift/internal/servicetest"
 	"io"
 	"net/http"
 	"os"
@@ -41,7 +42,7 @@ func TestJourney(t *testing.T) {
 	t.Run("PostgreSQLRedis", func(t *testing.T) {
 		// A database of this run's own: a store is bound to one key, and each run generates its own.
 		pgURL := postgresDatabase(t)
-		redisURL := envOr("IDSHIFT_REDIS_URL", "redis://127.0.0.1:6379/0")
+		redisURL := servicetest.RedisURL()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		g, err := guard.Config{}.OpenRedis(ctx, redisURL)
@@ -64,21 +65,11 @@ type journeyStore struct {
 	harvest                           bool
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // requireService skips, or fails with IDSHIFT_REQUIRE_SERVICES=1, when a service of the machine is unreachable.
 func requireService(t *testing.T, what string, err error) {
 	t.Helper()
 	msg := what + " unreachable: " + err.Error()
-	if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	servicetest.Unavailable(t, msg)
 }
 
 func journey(t *testing.T, bin string, js journeyStore) {

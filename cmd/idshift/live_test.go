@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/idshift/idshift/internal/servicetest"
 	"io"
 	"log/slog"
 	"net"
@@ -77,7 +78,7 @@ func TestLiveJourney(t *testing.T) {
 	haveLDAP := ldapErr == nil && ldapSrv != nil
 	if !haveLDAP {
 		// The webhook half runs anyway; the LDAP half skips (or fails) below.
-		if ldapErr != nil || os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
+		if ldapErr != nil || servicetest.Required() {
 			slapdtest.Require(t, ldapSrv, ldapErr)
 		}
 		t.Log("slapd not installed (apt-get install slapd slapd-contrib ldap-utils): the LDAP sign-ins are skipped")

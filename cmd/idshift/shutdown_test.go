@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/idshift/idshift/internal/servicetest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -320,19 +321,13 @@ func TestSecondInterruptExitsAtOnce(t *testing.T) {
 // skipping when the server is unreachable unless IDSHIFT_REQUIRE_SERVICES=1.
 func postgresDatabase(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("IDSHIFT_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
+	base := servicetest.PostgresURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		msg := "PostgreSQL unreachable at IDSHIFT_POSTGRES_URL: " + err.Error()
-		if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		servicetest.Unavailable(t, msg)
 	}
 	defer conn.Close(ctx)
 	b := make([]byte, 5)

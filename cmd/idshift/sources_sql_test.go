@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
-	"os"
+	"github.com/idshift/idshift/internal/servicetest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,10 +13,7 @@ import (
 // mariaDB returns the MariaDB DSN of the tests, or skips (fails with IDSHIFT_REQUIRE_SERVICES=1) when unreachable.
 func mariaDB(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	dsn := os.Getenv("IDSHIFT_MARIADB_URL")
-	if dsn == "" {
-		dsn = "root@tcp(127.0.0.1:3306)/test"
-	}
+	dsn := servicetest.MariaDBURL()
 	db, err := sql.Open("mysql", dsn)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -25,10 +22,7 @@ func mariaDB(t *testing.T) (string, *sql.DB) {
 	}
 	if err != nil {
 		msg := "MariaDB unreachable at IDSHIFT_MARIADB_URL: " + err.Error()
-		if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		servicetest.Unavailable(t, msg)
 	}
 	t.Cleanup(func() { db.Close() })
 	return dsn, db

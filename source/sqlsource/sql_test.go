@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/idshift/idshift/internal/servicetest"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,11 +20,6 @@ import (
 	sqlsource "github.com/idshift/idshift/source/sqlsource"
 )
 
-const (
-	defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	defaultMariaDB  = "root@tcp(127.0.0.1:3306)/test"
-)
-
 // backend is one real server the tests run against.
 type backend struct {
 	name, driver, dsn string
@@ -33,14 +28,7 @@ type backend struct {
 }
 
 func backends() []backend {
-	pg := os.Getenv("IDSHIFT_POSTGRES_URL")
-	if pg == "" {
-		pg = defaultPostgres
-	}
-	my := os.Getenv("IDSHIFT_MARIADB_URL")
-	if my == "" {
-		my = defaultMariaDB
-	}
+	pg, my := servicetest.PostgresURL(), servicetest.MariaDBURL()
 	return []backend{
 		{name: "postgres", driver: "pgx", dsn: pg, text: "text", ts: "timestamptz", json: "jsonb", id: "uuid"},
 		{name: "mariadb", driver: "mysql", dsn: my, text: "varchar(255)", ts: "datetime(6)", json: "text", id: "char(36)"},
@@ -58,10 +46,7 @@ func connect(t *testing.T, b backend) *dbsql.DB {
 	}
 	if err != nil {
 		msg := fmt.Sprintf("%s unreachable (IDSHIFT_%s_URL): %v", b.name, strings.ToUpper(b.name), err)
-		if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		servicetest.Unavailable(t, msg)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -226,9 +211,9 @@ func TestOpenErrors(t *testing.T) {
 		want string
 	}{
 		{"no dsn", sqlsource.Config{Query: "SELECT 1"}, "DSN"},
-		{"no query", sqlsource.Config{DSN: defaultMariaDB}, "Query"},
-		{"bad preset", sqlsource.Config{DSN: defaultMariaDB, Preset: "firebase"}, "Preset"},
-		{"bad driver", sqlsource.Config{DSN: defaultMariaDB, Query: "SELECT 1", Driver: "oracle"}, "Driver"},
+		{"no query", sqlsource.Config{DSN: servicetest.DefaultMariaDBURL}, "Query"},
+		{"bad preset", sqlsource.Config{DSN: servicetest.DefaultMariaDBURL, Preset: "firebase"}, "Preset"},
+		{"bad driver", sqlsource.Config{DSN: servicetest.DefaultMariaDBURL, Query: "SELECT 1", Driver: "oracle"}, "Driver"},
 		{"unreachable", sqlsource.Config{DSN: "postgres://u:hunter2@127.0.0.1:1/x?connect_timeout=1", Query: "SELECT 1", ConnectTimeout: 2 * time.Second}, "connect"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

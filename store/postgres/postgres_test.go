@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
+	"github.com/idshift/idshift/internal/servicetest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,14 +18,7 @@ import (
 	"github.com/idshift/idshift/store/storetest"
 )
 
-const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-func serverURL() string {
-	if u := os.Getenv("IDSHIFT_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return defaultURL
-}
+func serverURL() string { return servicetest.PostgresURL() }
 
 var (
 	reachOnce sync.Once
@@ -46,11 +39,8 @@ func requireServer(t testing.TB) {
 		reachErr = err
 	})
 	if reachErr != nil {
-		msg := "PostgreSQL unreachable at IDSHIFT_POSTGRES_URL (default " + defaultURL + "): " + reachErr.Error()
-		if os.Getenv("IDSHIFT_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		msg := "PostgreSQL unreachable at IDSHIFT_POSTGRES_URL (default " + servicetest.DefaultPostgresURL + "): " + reachErr.Error()
+		servicetest.Unavailable(t, msg)
 	}
 }
 
@@ -121,8 +111,8 @@ func TestOpen(t *testing.T) {
 	}{
 		{"no url", postgres.Config{}, idshift.EINVALID},
 		{"bad url", postgres.Config{URL: "postgres://user:s3cret@[::1"}, idshift.EINVALID},
-		{"short key", postgres.Config{URL: defaultURL, Key: make([]byte, 31)}, idshift.EINVALID},
-		{"negative max conns", postgres.Config{URL: defaultURL, MaxConns: -1}, idshift.EINVALID},
+		{"short key", postgres.Config{URL: servicetest.DefaultPostgresURL, Key: make([]byte, 31)}, idshift.EINVALID},
+		{"negative max conns", postgres.Config{URL: servicetest.DefaultPostgresURL, MaxConns: -1}, idshift.EINVALID},
 		// A closed port on loopback: refused at once.
 		{"unreachable", postgres.Config{URL: "postgres://postgres:s3cret@127.0.0.1:1/test?sslmode=disable&connect_timeout=2"}, idshift.EUNAVAILABLE},
 	}
