@@ -95,6 +95,9 @@ type User struct {
 	Created    time.Time `json:"created,omitempty"`
 	LastSignIn time.Time `json:"lastSignIn,omitempty"`
 	Disabled   bool      `json:"disabled,omitempty"`
+	// EmailVerified says whether the legacy system verified the user's email address: nil when the source does not
+	// say. `idshift audit` proposes merging accounts on a shared email only when it is verified on every side.
+	EmailVerified *bool `json:"emailVerified,omitempty"`
 
 	// Credential is excluded from JSON so that it never travels with the profile by accident.
 	Credential Credential `json:"-"`

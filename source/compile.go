@@ -188,7 +188,7 @@ type compiled struct {
 	source                                                  string
 	legacyID, displayName, givenName, surname, mail, phone  field
 	password, passwordHash, otherMails, created, lastSignIn field
-	disabled                                                field
+	disabled, emailVerified                                 field
 	privacy, terms                                          consentField
 	identities                                              []identityField
 	extensions                                              []extensionField
@@ -216,7 +216,7 @@ func (r *record) value(f *field) (string, bool) {
 // eachField calls fn for every field of c.
 func (c *compiled) eachField(fn func(*field)) {
 	for _, f := range []*field{&c.legacyID, &c.displayName, &c.givenName, &c.surname, &c.mail, &c.phone, &c.password,
-		&c.passwordHash, &c.otherMails, &c.created, &c.lastSignIn, &c.disabled, &c.privacy.version, &c.privacy.date,
+		&c.passwordHash, &c.otherMails, &c.created, &c.lastSignIn, &c.disabled, &c.emailVerified, &c.privacy.version, &c.privacy.date,
 		&c.terms.version, &c.terms.date} {
 		fn(f)
 	}
@@ -271,6 +271,7 @@ func compile(m *Mapping) (*compiled, error) {
 	add(&c.created, "created", m.Created, kindTime, stepTrim)
 	add(&c.lastSignIn, "last_sign_in", m.LastSignIn, kindTime, stepTrim)
 	add(&c.disabled, "disabled", m.Disabled, kindBool, stepTrim)
+	add(&c.emailVerified, "email_verified", m.EmailVerified, kindBool, stepTrim)
 	add(&c.password, "password", m.Password, kindSecret)
 	add(&c.passwordHash, "password_hash", m.PasswordHash, kindSecret, stepTrim)
 	add(&c.privacy.version, "privacy_policy.version", m.PrivacyPolicy.Version, kindString, stepTrim)
@@ -536,6 +537,16 @@ func (c *compiled) apply(line int64, r *record) (*idshift.User, error) {
 			return nil, fail(&c.disabled, c.disabled.describe(v, err.Error()))
 		}
 		u.Disabled = b != c.disabled.negate
+	}
+	if v, ok, reason := c.emailVerified.one(r); reason != "" {
+		return nil, fail(&c.emailVerified, reason)
+	} else if ok {
+		b, err := parseBool(v)
+		if err != nil {
+			return nil, fail(&c.emailVerified, c.emailVerified.describe(v, err.Error()))
+		}
+		b = b != c.emailVerified.negate
+		u.EmailVerified = &b
 	}
 
 	if v, ok, _ := c.password.one(r); ok {

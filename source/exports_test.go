@@ -371,3 +371,43 @@ func scryptVector(t *testing.T, path, who string) (string, pwhash.Options) {
 	h, _ := json.Marshal(map[string]string{"passwordHash": v.Hash, "salt": v.Salt})
 	return string(h), pwhash.Options{Firebase: &pwhash.FirebaseParams{SignerKey: v.Key, SaltSeparator: v.Sep, Rounds: v.Round, MemCost: v.Mem}}
 }
+
+// TestRealExportsEmailVerified counts the email verification flags the readers give the real exports against the
+// counts of the flags in the files (true, false, absent).
+func TestRealExportsEmailVerified(t *testing.T) {
+	ex := exportsDir(t)
+	p := func(parts ...string) string { return filepath.Join(append([]string{ex}, parts...)...) }
+	for _, c := range []struct {
+		file                 string
+		open                 opener
+		verified, unverified int
+		notSaid              int
+	}{
+		{"auth0 users", auth0.Config{Path: p("auth0", "zitadel-tools.users.ndjson")}, 3, 1, 1},
+		{"auth0 samples", auth0.Config{Path: p("auth0", "clerk-migration-tool.samples-auth0.json")}, 25, 5, 0},
+		{"firebase emulator", firebase.Config{Path: p("firebase", "emulator-auth_export-accounts.misinfo-dashboard.json")}, 8, 1, 0},
+		{"firebase csv", firebase.Config{Path: p("firebase", "readme-auth-export.users.csv")}, 0, 1, 0},
+		{"keycloak users", keycloak.Config{Path: p("keycloak", "zitadel-tools.my-realm-users-0.json")}, 1, 0, 0},
+		// The first identity's only verifiable address is not its email trait's; the second's is, unverified.
+		{"kratos 5ff66179", kratos.Config{Path: p("kratos", "kratos-migratest.identity-5ff66179.json")}, 0, 0, 1},
+		{"kratos a251ebc2", kratos.Config{Path: p("kratos", "kratos-migratest.identity-a251ebc2.json")}, 0, 1, 0},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			us, _ := readAll(t, c.open)
+			var v, u, n int
+			for _, x := range us {
+				switch {
+				case x.EmailVerified == nil:
+					n++
+				case *x.EmailVerified:
+					v++
+				default:
+					u++
+				}
+			}
+			if v != c.verified || u != c.unverified || n != c.notSaid {
+				t.Errorf("verified %d, unverified %d, not said %d; want %d, %d, %d", v, u, n, c.verified, c.unverified, c.notSaid)
+			}
+		})
+	}
+}

@@ -133,18 +133,20 @@ type Mapping struct {
 	// DefaultCountryCode is the calling code the e164 transform gives national numbers ("44", "+44").
 	DefaultCountryCode string `yaml:"default_country_code"`
 
-	LegacyID     Field `yaml:"legacy_id"`
-	DisplayName  Field `yaml:"display_name"`
-	GivenName    Field `yaml:"given_name"`
-	Surname      Field `yaml:"surname"`
-	Mail         Field `yaml:"mail"`
-	OtherMails   Field `yaml:"other_mails"`
-	Phone        Field `yaml:"phone"`
-	Created      Field `yaml:"created"`
-	LastSignIn   Field `yaml:"last_sign_in"`
-	Disabled     Field `yaml:"disabled"`
-	Password     Field `yaml:"password"`
-	PasswordHash Field `yaml:"password_hash"`
+	LegacyID    Field `yaml:"legacy_id"`
+	DisplayName Field `yaml:"display_name"`
+	GivenName   Field `yaml:"given_name"`
+	Surname     Field `yaml:"surname"`
+	Mail        Field `yaml:"mail"`
+	OtherMails  Field `yaml:"other_mails"`
+	Phone       Field `yaml:"phone"`
+	Created     Field `yaml:"created"`
+	LastSignIn  Field `yaml:"last_sign_in"`
+	Disabled    Field `yaml:"disabled"`
+	// EmailVerified is a boolean: whether the legacy system verified the email address (absent: it does not say).
+	EmailVerified Field `yaml:"email_verified"`
+	Password      Field `yaml:"password"`
+	PasswordHash  Field `yaml:"password_hash"`
 
 	PrivacyPolicy Consent `yaml:"privacy_policy"`
 	TermsOfUse    Consent `yaml:"terms_of_use"`
@@ -192,20 +194,21 @@ func ParseMapping(b []byte) (*Mapping, error) {
 }
 
 // DefaultMapping returns the default schema: columns legacy_id, email, username, display_name, given_name, surname,
-// phone, password_hash, last_sign_in, created (and, in JSON, an identities array). email becomes an emailAddress
+// phone, password_hash, last_sign_in, created, email_verified (a boolean; and, in JSON, an identities array). email becomes an emailAddress
 // identity (issuer empty: the tenant's own) and Mail; username a userName identity. Only legacy_id must exist;
 // other columns are optional and extra columns are ignored.
 func DefaultMapping() *Mapping {
 	m := &Mapping{
-		LegacyID:     Field{Column: "legacy_id"},
-		DisplayName:  Field{Column: "display_name"},
-		GivenName:    Field{Column: "given_name"},
-		Surname:      Field{Column: "surname"},
-		Mail:         Field{Column: "email"},
-		Phone:        Field{Column: "phone"},
-		Created:      Field{Column: "created"},
-		LastSignIn:   Field{Column: "last_sign_in"},
-		PasswordHash: Field{Column: "password_hash"},
+		LegacyID:      Field{Column: "legacy_id"},
+		DisplayName:   Field{Column: "display_name"},
+		GivenName:     Field{Column: "given_name"},
+		Surname:       Field{Column: "surname"},
+		Mail:          Field{Column: "email"},
+		Phone:         Field{Column: "phone"},
+		Created:       Field{Column: "created"},
+		LastSignIn:    Field{Column: "last_sign_in"},
+		PasswordHash:  Field{Column: "password_hash"},
+		EmailVerified: Field{Column: "email_verified"},
 		Identities: []Identity{
 			{SignInType: idshift.SignInEmail, Column: "email"},
 			{SignInType: idshift.SignInUserName, Column: "username"},
@@ -280,6 +283,7 @@ func (m *Mapping) eachField(fn func(path string, f *Field)) {
 	fn("created", &m.Created)
 	fn("last_sign_in", &m.LastSignIn)
 	fn("disabled", &m.Disabled)
+	fn("email_verified", &m.EmailVerified)
 	fn("password", &m.Password)
 	fn("password_hash", &m.PasswordHash)
 	fn("privacy_policy.version", &m.PrivacyPolicy.Version)

@@ -165,6 +165,7 @@ type user struct {
 	CreatedAt          string          `json:"created_at"`
 	LastLogin          string          `json:"last_login"`
 	Blocked            *bool           `json:"blocked"`
+	EmailVerified      *bool           `json:"email_verified"`
 	Identities         []identity      `json:"identities"`
 	PasswordHash       string          `json:"password_hash"`
 	CustomPasswordHash json.RawMessage `json:"custom_password_hash"`
@@ -221,6 +222,9 @@ func (s *src) Next(ctx context.Context) (*idshift.User, error) {
 	r[reader.ColLastSignIn] = u.LastLogin
 	if u.Blocked != nil {
 		r[reader.ColDisabled] = fmt.Sprint(*u.Blocked)
+	}
+	if u.EmailVerified != nil {
+		r[reader.ColEmailVerified] = fmt.Sprint(*u.EmailVerified)
 	}
 	local := len(u.Identities) == 0
 	var fed []idshift.Identity

@@ -297,6 +297,7 @@ func (s *src) user(raw json.RawMessage, line int64) (*idshift.User, error) {
 	r[reader.ColEmail] = attrs["email"]
 	r[reader.ColMail] = attrs["email"]
 	r[reader.ColPhone] = attrs["phone_number"]
+	r[reader.ColEmailVerified] = attrs["email_verified"]
 	r[reader.ColGivenName] = attrs["given_name"]
 	r[reader.ColSurname] = attrs["family_name"]
 	if n := attrs["name"]; n != "" {
@@ -340,7 +341,7 @@ func (s *src) user(raw json.RawMessage, line int64) (*idshift.User, error) {
 // isMapped reports whether an attribute has a column of the default mapping (the others keep their own name).
 func isMapped(name string) bool {
 	switch name {
-	case "email", "phone_number", "given_name", "family_name", "name", "identities", "preferred_username":
+	case "email", "email_verified", "phone_number", "given_name", "family_name", "name", "identities", "preferred_username":
 		return true
 	}
 	// Attribute names never collide with the columns above: theirs are snake_case words Cognito does not use.

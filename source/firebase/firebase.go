@@ -115,6 +115,7 @@ type user struct {
 	LastSignedInAt json.RawMessage `json:"lastSignedInAt"`
 	LastLoginAt    json.RawMessage `json:"lastLoginAt"`
 	Disabled       *bool           `json:"disabled"`
+	EmailVerified  *bool           `json:"emailVerified"`
 	Providers      []provider      `json:"providerUserInfo"`
 }
 
@@ -145,6 +146,9 @@ func (s *src) Next(ctx context.Context) (*idshift.User, error) {
 	r[reader.ColLastSignIn] = last
 	if u.Disabled != nil {
 		r[reader.ColDisabled] = strconv.FormatBool(*u.Disabled)
+	}
+	if u.EmailVerified != nil {
+		r[reader.ColEmailVerified] = strconv.FormatBool(*u.EmailVerified)
 	}
 	local := u.PasswordHash != ""
 	var fed []idshift.Identity
@@ -233,6 +237,9 @@ func (s *src) nextCSV() (*idshift.User, error) {
 	r[reader.ColLegacyID] = rec[0]
 	r[reader.ColMail] = rec[1]
 	r[reader.ColDisplayName] = rec[5]
+	if v := strings.ToLower(rec[2]); v == "true" || v == "false" {
+		r[reader.ColEmailVerified] = v
+	}
 	local := rec[3] != ""
 	var fed []idshift.Identity
 	for _, p := range csvProviders {

@@ -84,6 +84,7 @@ type user struct {
 	FirstName              string       `json:"firstName"`
 	LastName               string       `json:"lastName"`
 	Enabled                *bool        `json:"enabled"`
+	EmailVerified          *bool        `json:"emailVerified"`
 	CreatedTimestamp       json.Number  `json:"createdTimestamp"`
 	ServiceAccountClientID string       `json:"serviceAccountClientId"`
 	Credentials            []credential `json:"credentials"`
@@ -123,6 +124,9 @@ func (s *src) Next(ctx context.Context) (*idshift.User, error) {
 	}
 	if u.Enabled != nil {
 		r[reader.ColDisabled] = strconv.FormatBool(!*u.Enabled)
+	}
+	if u.EmailVerified != nil && u.Email != "" {
+		r[reader.ColEmailVerified] = strconv.FormatBool(*u.EmailVerified)
 	}
 	var fed []idshift.Identity
 	for _, f := range u.FederatedIdentities {

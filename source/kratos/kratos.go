@@ -85,6 +85,12 @@ type identity struct {
 	CreatedAt   string                     `json:"created_at"`
 	Traits      map[string]json.RawMessage `json:"traits"`
 	Credentials map[string]credential      `json:"credentials"`
+	// Addresses are the verifiable addresses; the one of the email trait says whether it was verified.
+	Addresses []struct {
+		Value    string `json:"value"`
+		Via      string `json:"via"`
+		Verified *bool  `json:"verified"`
+	} `json:"verifiable_addresses"`
 }
 
 // Next implements idshift.Source.
@@ -129,6 +135,12 @@ func (s *src) Next(ctx context.Context) (*idshift.User, error) {
 	if email != "" {
 		seen[idshift.SignInEmail+"\x00"+strings.ToLower(email)] = true
 		r[reader.ColEmail] = email
+		for _, a := range id.Addresses {
+			if a.Verified != nil && (a.Via == "email" || a.Via == "") && strings.EqualFold(strings.TrimSpace(a.Value), strings.TrimSpace(email)) {
+				r[reader.ColEmailVerified] = fmt.Sprint(*a.Verified)
+				break
+			}
+		}
 	}
 	if u := r[reader.ColUsername]; u != "" {
 		seen[idshift.SignInUserName+"\x00"+strings.ToLower(u)] = true

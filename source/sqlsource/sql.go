@@ -23,7 +23,8 @@
 // password_hash (encrypted_password, a bcrypt hash), phone (Supabase stores E.164 digits without "+"; the "+" is put
 // back), display_name, given_name and surname (raw_user_meta_data's full_name or name, first_name or given_name,
 // last_name or family_name), last_sign_in, created and disabled (banned_until later than Now). A user with deleted_at
-// set is rejected as deleted.
+// set is rejected as deleted. When the query also returns email_confirmed_at (the default query does), it becomes
+// email_verified: true when set, false when NULL; without the column the source does not say.
 //
 // Rows are streamed (database/sql rows iteration: memory is flat in the number of users). A row that cannot be
 // mapped is an *idshift.RowError whose Line is the row's number (1 for the first row). The DSN is never put in an
@@ -57,7 +58,7 @@ const (
 const PresetSupabase = "supabase"
 
 // SupabaseQuery is the supabase preset's default query.
-const SupabaseQuery = `SELECT id, email, encrypted_password, phone, raw_user_meta_data, last_sign_in_at, created_at, banned_until, deleted_at FROM auth.users ORDER BY created_at, id`
+const SupabaseQuery = `SELECT id, email, encrypted_password, email_confirmed_at, phone, raw_user_meta_data, last_sign_in_at, created_at, banned_until, deleted_at FROM auth.users ORDER BY created_at, id`
 
 // Config configures an SQL source. The zero value with a DSN and a Query (or a Preset) is usable.
 type Config struct {
@@ -174,7 +175,9 @@ type src struct {
 	dsn      string
 	query    string
 	supabase bool
-	now      func() time.Time
+	// confirmed: the supabase query returns email_confirmed_at.
+	confirmed bool
+	now       func() time.Time
 
 	rows *dbsql.Rows
 	cols []string
@@ -206,6 +209,7 @@ func (s *src) start(ctx context.Context) error {
 		return fmt.Errorf("sql: query columns: %w", err)
 	}
 	s.rows, s.cols = rows, cols
+	s.confirmed = s.supabase && missing(cols, []string{"email_confirmed_at"}) == ""
 	s.vals = make([]dbsql.NullString, len(cols))
 	s.ptrs = make([]any, len(cols))
 	for i := range s.vals {
@@ -250,6 +254,9 @@ func (s *src) Next(ctx context.Context) (*idshift.User, error) {
 		}
 		if err := supabaseRecord(s.n, vals, s.now(), r); err != nil {
 			return nil, err
+		}
+		if s.confirmed {
+			r[reader.ColEmailVerified] = fmt.Sprint(vals["email_confirmed_at"] != "")
 		}
 	} else {
 		for i, c := range s.cols {

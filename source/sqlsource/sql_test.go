@@ -161,7 +161,7 @@ func TestSupabase(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			db := connect(t, b)
-			tbl := table(t, db, fmt.Sprintf("n int, id %[3]s, email %[1]s, encrypted_password %[1]s, phone %[1]s, raw_user_meta_data %[4]s, last_sign_in_at %[2]s, created_at %[2]s, banned_until %[2]s, deleted_at %[2]s", b.text, b.ts, b.id, b.json))
+			tbl := table(t, db, fmt.Sprintf("n int, id %[3]s, email %[1]s, encrypted_password %[1]s, phone %[1]s, raw_user_meta_data %[4]s, last_sign_in_at %[2]s, created_at %[2]s, banned_until %[2]s, deleted_at %[2]s, email_confirmed_at %[2]s", b.text, b.ts, b.id, b.json))
 			ins := fmt.Sprintf("INSERT INTO %s (n, id, email, encrypted_password, phone, raw_user_meta_data, last_sign_in_at, created_at, banned_until, deleted_at) VALUES (%s)", tbl, b.placeholders(10))
 			uid := func(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 			created := time.Date(2024, 1, 15, 10, 30, 0, 0, time.UTC)
@@ -199,6 +199,20 @@ func TestSupabase(t *testing.T) {
 			}
 			if len(rs) != 2 || rs[0].Line != 42 || !strings.Contains(rs[0].Reason, "deleted") || rs[1].Line != 43 || rs[1].Field != "raw_user_meta_data" {
 				t.Fatalf("rejects %+v", rs)
+			}
+			// Without email_confirmed_at the source does not say; with it, set means verified and NULL not.
+			for _, u := range us {
+				if u.EmailVerified != nil {
+					t.Fatalf("%s: email verified %v without email_confirmed_at", u.LegacyID, *u.EmailVerified)
+				}
+			}
+			exec(t, db, "UPDATE "+tbl+" SET email_confirmed_at = created_at WHERE n % 2 = 1")
+			q = "SELECT id, email, encrypted_password, email_confirmed_at, phone, raw_user_meta_data, last_sign_in_at, created_at, banned_until, deleted_at FROM " + tbl + " ORDER BY n"
+			us, _ = readertest.ReadAll(t, sqlsource.Config{DSN: b.dsn, Preset: "supabase", Query: q, Now: func() time.Time { return now }}.Open)
+			for i, u := range us[:generated] {
+				if u.EmailVerified == nil || *u.EmailVerified != (i%2 == 0) {
+					t.Errorf("user %d: email verified %v, want %v", i+1, u.EmailVerified, i%2 == 0)
+				}
 			}
 		})
 	}

@@ -30,27 +30,30 @@ const (
 	ColCreated     = "created"
 	ColLastSignIn  = "last_sign_in"
 	ColDisabled    = "disabled"
-	ColPassword    = "password"
-	ColHash        = "password_hash"
-	ColIdentities  = "identities"
+	// ColEmailVerified is "true" or "false" when the export says whether the email address was verified.
+	ColEmailVerified = "email_verified"
+	ColPassword      = "password"
+	ColHash          = "password_hash"
+	ColIdentities    = "identities"
 )
 
 // Mapping is the mapping every native reader uses by default: the columns above, email as an emailAddress identity
 // (set only when the user signs in locally), mail as Mail, username as a userName identity, identities as a JSON array of Graph identities (federated ones).
 func Mapping(name string) *source.Mapping {
 	m := &source.Mapping{
-		Source:       name,
-		LegacyID:     source.Field{Column: ColLegacyID},
-		DisplayName:  source.Field{Column: ColDisplayName},
-		GivenName:    source.Field{Column: ColGivenName},
-		Surname:      source.Field{Column: ColSurname},
-		Mail:         source.Field{Column: ColMail},
-		Phone:        source.Field{Column: ColPhone},
-		Created:      source.Field{Column: ColCreated},
-		LastSignIn:   source.Field{Column: ColLastSignIn},
-		Disabled:     source.Field{Column: ColDisabled},
-		Password:     source.Field{Column: ColPassword, Transform: []string{}},
-		PasswordHash: source.Field{Column: ColHash},
+		Source:        name,
+		LegacyID:      source.Field{Column: ColLegacyID},
+		DisplayName:   source.Field{Column: ColDisplayName},
+		GivenName:     source.Field{Column: ColGivenName},
+		Surname:       source.Field{Column: ColSurname},
+		Mail:          source.Field{Column: ColMail},
+		Phone:         source.Field{Column: ColPhone},
+		Created:       source.Field{Column: ColCreated},
+		LastSignIn:    source.Field{Column: ColLastSignIn},
+		Disabled:      source.Field{Column: ColDisabled},
+		EmailVerified: source.Field{Column: ColEmailVerified},
+		Password:      source.Field{Column: ColPassword, Transform: []string{}},
+		PasswordHash:  source.Field{Column: ColHash},
 		Identities: []source.Identity{
 			{SignInType: idshift.SignInEmail, Column: ColEmail},
 			{SignInType: idshift.SignInUserName, Column: ColUsername},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -192,4 +193,33 @@ func LiveHeap() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// CheckVerified compares each user's EmailVerified with want, in order: true, false, or nil (the source does not
+// say).
+func CheckVerified(t *testing.T, us []*idshift.User, want ...any) {
+	t.Helper()
+	if len(us) != len(want) {
+		t.Fatalf("%d users, want %d", len(us), len(want))
+	}
+	for i, w := range want {
+		got := us[i].EmailVerified
+		switch w := w.(type) {
+		case bool:
+			if got == nil || *got != w {
+				t.Errorf("user %d (%s): email verified %v, want %v", i, us[i].LegacyID, fmtVerified(got), w)
+			}
+		default:
+			if got != nil {
+				t.Errorf("user %d (%s): email verified %v, want nil", i, us[i].LegacyID, *got)
+			}
+		}
+	}
+}
+
+func fmtVerified(b *bool) string {
+	if b == nil {
+		return "nil"
+	}
+	return strconv.FormatBool(*b)
 }
