@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/idshift/idshift/source/internal/readertest"
 	"github.com/idshift/idshift/source/auth0"
+	"github.com/idshift/idshift/source/internal/readertest"
 )
 
 // TestEmailVerified: the export's verification flag becomes User.EmailVerified; nil when the record does not say.
