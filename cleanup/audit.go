@@ -21,18 +21,9 @@ import (
 	"github.com/idshift/idshift/pwhash"
 )
 
-// Seen is the index of the sign-in names already met in an audit: 64-bit fingerprints, each with the value that
-// first used it. store/sqlite.Seen keeps it on disk (memory flat in the number of users); the zero Config keeps it
-// in memory. It is the importer's duplicate index, with the same contract.
-type Seen interface {
-	// Mark records each fingerprint with its value unless it is already there, and returns for each the value
-	// recorded first (earlier in fps counts as first too).
-	Mark(ctx context.Context, fps []uint64, lines []int64) ([]int64, error)
-}
-
 // Config tunes an audit. The zero value is usable: the default pwhash options and Graph rules, a two-year stale
-// threshold, one app registration at the documented write limits, a 300,000-object directory quota, and an
-// in-memory duplicate index.
+// threshold, one app registration at the documented write limits, a 300,000-object directory quota, merges on
+// verified emails, and the duplicate index's temporary files in os.TempDir().
 type Config struct {
 	// HashOptions are the options pwhash.Normalize checks each legacy hash with (formats, cost caps), as import's.
 	HashOptions pwhash.Options
@@ -49,8 +40,14 @@ type Config struct {
 	StaleAfter time.Duration
 	// Now is the clock the stale rule reads; default time.Now.
 	Now func() time.Time
-	// Seen is the duplicate index; default in memory (about 40 bytes a sign-in name).
-	Seen Seen
+	// TempDir is where the duplicate index keeps its temporary files (removed when the audit ends); default
+	// os.TempDir().
+	TempDir string
+	// Rule is the merge rule (default RuleVerifiedEmail).
+	Rule MergeRule
+	// TrustEmail names the sources whose email addresses count as verified whatever their records say: directories
+	// that verified every address at sign-up (Azure AD B2C local accounts, for example).
+	TrustEmail []string
 	// Samples is how many samples each finding keeps (default 5); Merges how many proposed merges are listed
 	// (default 20); Top how many reject reasons are listed (default 10).
 	Samples, Merges, Top int
@@ -74,8 +71,8 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Seen == nil {
-		c.Seen = memSeen{}
+	if c.Rule == "" {
+		c.Rule = RuleVerifiedEmail
 	}
 	if c.Samples <= 0 {
 		c.Samples = 5
@@ -107,21 +104,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-type memSeen map[uint64]int64
-
-func (m memSeen) Mark(_ context.Context, fps []uint64, lines []int64) ([]int64, error) {
-	first := make([]int64, len(fps))
-	for i, fp := range fps {
-		l, ok := m[fp]
-		if !ok {
-			l = lines[i]
-			m[fp] = l
-		}
-		first[i] = l
-	}
-	return first, nil
-}
-
 // NamedSource is one source of an audit with the name its users are reported under.
 type NamedSource struct {
 	Name   string
@@ -129,82 +111,136 @@ type NamedSource struct {
 }
 
 // Run audits every source in order and returns the report. It reads each source to its end; a malformed record is
-// counted, any other read error ends the audit. It writes nothing but what cfg.Seen keeps.
+// counted, any other read error ends the audit. It writes nothing but the duplicate index's temporary files, removed
+// before it returns.
 func Run(ctx context.Context, cfg Config, sources []NamedSource) (*Report, error) {
 	a, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
+	defer a.Close()
 	for i, s := range sources {
 		if err := a.SetSource(ctx, i, s.Name); err != nil {
-			a.Close()
 			return nil, err
 		}
 		if err := Drain(ctx, a, s); err != nil {
-			a.Close()
 			return nil, err
 		}
 	}
 	return a.Report(ctx)
 }
 
+// readBatch is how many records the reading goroutine hands over at a time.
+const readBatch = 256
+
+type readResult struct {
+	users []*idshift.User
+	rows  []*idshift.RowError
+	// order interleaves them as read: false a user, true a row error.
+	order []bool
+	err   error
+}
+
 // Drain reads s to its end into a (after a.SetSource): a malformed record is counted, any other read error is
-// returned.
+// returned. The source is read in its own goroutine while the records read before are audited; when ctx ends, both
+// stop and Drain returns its error.
 func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
-	for {
-		u, err := s.Source.Next(ctx)
-		if err == io.EOF {
-			return nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make(chan *readResult, 4)
+	free := make(chan *readResult, 6)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		for {
+			var b *readResult
+			select {
+			case b = <-free:
+				b.users, b.rows, b.order = b.users[:0], b.rows[:0], b.order[:0]
+			default:
+				b = &readResult{users: make([]*idshift.User, 0, readBatch), order: make([]bool, 0, readBatch)}
+			}
+			for len(b.order) < readBatch {
+				u, err := s.Source.Next(ctx)
+				if err == io.EOF {
+					break
+				}
+				var re *idshift.RowError
+				if errors.As(err, &re) {
+					b.rows, b.order = append(b.rows, re), append(b.order, true)
+					continue
+				}
+				if err != nil {
+					b.err = fmt.Errorf("cleanup: source %s: %w", s.Name, err)
+					break
+				}
+				b.users, b.order = append(b.users, u), append(b.order, false)
+			}
+			last := len(b.order) < readBatch
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				return
+			}
+			if last {
+				return
+			}
 		}
-		var re *idshift.RowError
-		if errors.As(err, &re) {
-			a.AddRowError(re)
-			continue
+	}()
+	defer func() {
+		cancel()
+		for range out {
 		}
-		if err != nil {
-			return fmt.Errorf("cleanup: source %s: %w", s.Name, err)
+		<-done
+	}()
+	for b := range out {
+		ui, ri := 0, 0
+		for _, row := range b.order {
+			if row {
+				a.AddRowError(b.rows[ri])
+				ri++
+				continue
+			}
+			if err := a.Add(ctx, b.users[ui]); err != nil {
+				return err
+			}
+			b.users[ui] = nil
+			ui++
 		}
-		if err := a.Add(ctx, u); err != nil {
-			return err
+		if b.err != nil {
+			return b.err
+		}
+		select {
+		case free <- b:
+		default:
 		}
 	}
+	return ctx.Err()
 }
 
 // Auditor accumulates an audit user by user. Its memory is bounded by the number of attribute names, reasons and
-// samples, not by the number of users (the duplicate index is cfg.Seen). It is used by one goroutine at a time.
+// samples, not by the number of users (the duplicate index is in temporary files); after Report it also holds the
+// proposed merges. Add and the other methods are called by one goroutine at a time.
 type Auditor struct {
 	cfg     Config
 	now     time.Time
 	seed    maphash.Seed
+	hash    maphash.Hash
 	src     int
 	srcName string
+	names   []string // sources by index
+	trusted bool     // the current source's emails count as verified
 	rep     Report
 	fill    map[string]int64
 	reasons map[string]int64
 	flags   map[string]*Flag
 	formats map[string]int64
-	pending []pendingUser
-	// The duplicate worker's: its input, its end, its first error and its scratch slices.
-	batches chan batch
-	done    chan struct{}
-	werr    error
-	fps     []uint64
-	vals    []int64
+	idx     *index
+	// merges are every proposed merge, in the order of their primary, once Report has run.
+	merges []Merge
+	closed bool
 }
-
-// pendingUser is a planned user waiting for its batch of duplicate look-ups.
-type pendingUser struct {
-	source, legacyID string
-	line             int64
-	family           Strength
-	format           string
-	names            []nameKey
-}
-
-type nameKey struct{ kind, value string }
-
-// batchSize is how many planned users go to one Seen.Mark call.
-const batchSize = 512
 
 // maxKeys bounds the distinct attribute names and reject reasons kept; the rest are counted under "(other)".
 const maxKeys = 1000
@@ -215,10 +251,19 @@ func New(cfg Config) (*Auditor, error) {
 	if err := cfg.HashOptions.Validate(); err != nil {
 		return nil, fmt.Errorf("cleanup: hash options: %w", err)
 	}
+	if _, err := ParseMergeRule(string(cfg.Rule)); err != nil {
+		return nil, err
+	}
+	idx, err := newIndex(cfg.TempDir)
+	if err != nil {
+		return nil, err
+	}
 	a := &Auditor{cfg: cfg, now: cfg.Now(), seed: maphash.MakeSeed(), fill: map[string]int64{}, reasons: map[string]int64{},
-		flags: map[string]*Flag{}, formats: map[string]int64{}}
+		flags: map[string]*Flag{}, formats: map[string]int64{}, idx: idx}
+	a.hash.SetSeed(a.seed)
 	a.rep.StaleAfterDays = int(cfg.StaleAfter / (24 * time.Hour))
 	a.rep.Duplicates.ByWeakest = map[string]int64{}
+	a.rep.Duplicates.Rule = string(cfg.Rule)
 	return a, nil
 }
 
@@ -227,14 +272,21 @@ func (a *Auditor) SetSource(ctx context.Context, i int, name string) error {
 	if i < 0 || i > 255 {
 		return fmt.Errorf("cleanup: source %d: at most 256 sources", i)
 	}
-	if err := a.flush(ctx); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	a.src, a.srcName = i, name
 	for len(a.rep.Sources) <= i {
 		a.rep.Sources = append(a.rep.Sources, SourceCount{})
 	}
-	a.rep.Sources[i].Name = name
+	for len(a.names) <= i {
+		a.names = append(a.names, "")
+	}
+	a.rep.Sources[i].Name, a.names[i] = name, name
+	a.trusted = false
+	for _, t := range a.cfg.TrustEmail {
+		a.trusted = a.trusted || t == name
+	}
 	return nil
 }
 
@@ -268,8 +320,8 @@ func (a *Auditor) reason(kind, field, reason string) {
 	a.reasons[key]++
 }
 
-// Add audits one user: its attributes, its staleness, its credential and its plan. A planned user's sign-in names
-// go to the duplicate index in batches.
+// Add audits one user: its attributes, its staleness, its credential and its plan. A planned user's legacy id and
+// sign-in names go to the duplicate index.
 func (a *Auditor) Add(ctx context.Context, u *idshift.User) error {
 	a.ensureSource()
 	sc := &a.rep.Sources[a.src]
@@ -277,7 +329,7 @@ func (a *Auditor) Add(ctx context.Context, u *idshift.User) error {
 	a.rep.Outcomes.Users++
 	a.scan(u)
 	a.stale(u)
-	strength, format := a.password(u)
+	strength, _ := a.password(u)
 
 	if reason, field := a.plan(u); reason != "" {
 		sc.Rejected++
@@ -287,20 +339,39 @@ func (a *Auditor) Add(ctx context.Context, u *idshift.User) error {
 	}
 	sc.Valid++
 	a.rep.Outcomes.Valid++
-	p := pendingUser{source: a.srcName, legacyID: u.LegacyID, line: u.Line, family: strength, format: format}
-	p.names = append(p.names, nameKey{"legacyId", a.srcName + "\x00" + u.LegacyID})
+	ord, err := a.idx.user(u.Line, u.LegacyID, uint8(a.src), uint8(strength))
+	if err != nil {
+		return err
+	}
+	k := key{ord: ord, src: uint8(a.src), str: uint8(strength)}
+	k.kind, k.fp = kindLegacyID, a.fingerprint(kindLegacyID, u.LegacyID)
+	a.idx.add(k)
+	verified, first := u.EmailVerified != nil && *u.EmailVerified, true
+	name := 0
 	for _, id := range u.Identities {
-		v := strings.ToLower(strings.TrimSpace(id.IssuerAssignedID))
 		switch id.SignInType {
 		case idshift.SignInEmail:
-			p.names = append(p.names, nameKey{"email", v})
+			k.kind = kindEmail
 		case idshift.SignInUserName:
-			p.names = append(p.names, nameKey{"userName", v})
+			k.kind = kindUserName
+		default:
+			continue
 		}
-	}
-	a.pending = append(a.pending, p)
-	if len(a.pending) >= batchSize {
-		return a.flush(ctx)
+		if name == maxNames {
+			break
+		}
+		name++
+		v := strings.ToLower(strings.TrimSpace(id.IssuerAssignedID))
+		a.idx.str(v)
+		k.fp, k.flags = a.fingerprint(k.kind, v), uint8(name<<1)
+		// The verification flag speaks of the user's email: the first email identity.
+		if k.kind == kindEmail {
+			if a.trusted || first && verified {
+				k.flags |= 1
+			}
+			first = false
+		}
+		a.idx.add(k)
 	}
 	return nil
 }
@@ -617,141 +688,24 @@ func (a *Auditor) flag(attr, kind, masked string, u *idshift.User) {
 	}
 }
 
-// Values kept in the duplicate index: the source (8 bits), the first side's strength (8 bits) and its line.
-const (
-	lineBits  = 44
-	lineMask  = 1<<lineBits - 1
-	shiftStr  = lineBits
-	shiftSrc  = lineBits + 8
-	maxSource = 255
-)
-
-func encode(src int, s Strength, line int64) int64 {
-	return int64(src)<<shiftSrc | int64(s)<<shiftStr | line&lineMask
-}
-
-func decode(v int64) (src int, s Strength, line int64) {
-	return int(v >> shiftSrc & 0xff), Strength(v >> shiftStr & 0xff), v & lineMask
-}
-
-func (a *Auditor) fingerprint(kind, v string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(a.seed)
-	h.WriteString(kind)
-	h.WriteByte(0)
+// fingerprint hashes a name of kind; a legacy id is the current source's.
+func (a *Auditor) fingerprint(kind uint8, v string) uint64 {
+	h := &a.hash
+	h.Reset()
+	h.WriteByte(kind)
+	if kind == kindLegacyID {
+		h.WriteByte(uint8(a.src))
+	}
 	h.WriteString(v)
 	return h.Sum64()
 }
 
-// batch is a run of planned users of one source on its way to the duplicate index.
-type batch struct {
-	ctx     context.Context
-	src     int
-	srcName string
-	users   []pendingUser
-}
-
-// flush hands the pending users to the duplicate worker, which looks their names up while the next batch is
-// audited (the index is the slowest stage). The worker owns Report.Duplicates until Report waits for it.
-func (a *Auditor) flush(ctx context.Context) error {
-	if len(a.pending) == 0 {
-		return nil
-	}
-	if a.batches == nil {
-		a.batches = make(chan batch, 2)
-		a.done = make(chan struct{})
-		go a.worker()
-	}
-	select {
-	case a.batches <- batch{ctx: ctx, src: a.src, srcName: a.srcName, users: a.pending}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	a.pending = make([]pendingUser, 0, batchSize)
-	return nil
-}
-
-// Close stops an audit abandoned before Report (Report stops it itself). It returns the duplicate index's first
-// error, if any.
-func (a *Auditor) Close() error { return a.wait() }
-
-// wait stops the duplicate worker and returns its first error.
-func (a *Auditor) wait() error {
-	if a.batches == nil {
-		return a.werr
-	}
-	close(a.batches)
-	<-a.done
-	a.batches = nil
-	return a.werr
-}
-
-func (a *Auditor) worker() {
-	defer close(a.done)
-	var names []string
-	for b := range a.batches {
-		if a.werr != nil {
-			continue
-		}
-		for len(names) <= b.src {
-			names = append(names, "")
-		}
-		names[b.src] = b.srcName
-		a.werr = a.mark(b, names)
-	}
-}
-
-// mark looks a batch's names up in the duplicate index and records the duplicates and proposed merges.
-func (a *Auditor) mark(b batch, names []string) error {
-	a.fps, a.vals = a.fps[:0], a.vals[:0]
-	for _, p := range b.users {
-		for _, n := range p.names {
-			a.fps = append(a.fps, a.fingerprint(n.kind, n.value))
-			a.vals = append(a.vals, encode(b.src, p.family, p.line))
-		}
-	}
-	first, err := a.cfg.Seen.Mark(b.ctx, a.fps, a.vals)
-	if err != nil {
-		return fmt.Errorf("cleanup: duplicate index: %w", err)
-	}
-	k := 0
-	d := &a.rep.Duplicates
-	for _, p := range b.users {
-		own := encode(b.src, p.family, p.line)
-		counted := false
-		for i, n := range p.names {
-			f := first[k+i]
-			if f == own || counted {
-				continue
-			}
-			counted = true
-			fsrc, fstr, fline := decode(f)
-			if n.kind == "legacyId" {
-				d.LegacyIDs++
-				continue
-			}
-			if fsrc == b.src {
-				d.WithinSource++
-			} else {
-				d.AcrossSources++
-			}
-			weakest := min(fstr, p.family)
-			d.ByWeakest[weakest.String()]++
-			if len(d.Merges) < a.cfg.Merges {
-				evidence := "same email " + MaskEmail(n.value)
-				if n.kind == "userName" {
-					evidence = "same userName " + maskName(n.value)
-				}
-				d.Merges = append(d.Merges, Merge{
-					Evidence:   evidence,
-					SameSource: fsrc == b.src,
-					Keep:       Side{Source: names[fsrc], Line: fline, Guard: fstr},
-					Merge:      Side{Source: p.source, Line: p.line, LegacyID: p.legacyID, Guard: p.family},
-					Guard:      weakest,
-				})
-			}
-		}
-		k += len(p.names)
+// Close removes the duplicate index's temporary files; an audit abandoned before Report must be closed. It is safe
+// to call more than once.
+func (a *Auditor) Close() error {
+	if !a.closed {
+		a.closed = true
+		a.idx.close()
 	}
 	return nil
 }
@@ -763,13 +717,14 @@ func maskName(v string) string {
 	return v[:1] + "***"
 }
 
-// Report finishes the audit (the last batch of duplicate look-ups) and returns its figures.
+// Report finishes the audit (the duplicates and merges are resolved from the index) and returns its figures. It
+// is called once, and closes the auditor.
 func (a *Auditor) Report(ctx context.Context) (*Report, error) {
-	if err := a.flush(ctx); err != nil {
-		a.wait()
-		return nil, err
+	if a.closed {
+		return nil, errors.New("cleanup: the audit is closed")
 	}
-	if err := a.wait(); err != nil {
+	defer a.Close()
+	if err := a.resolve(ctx); err != nil {
 		return nil, err
 	}
 	r := a.rep
@@ -810,6 +765,11 @@ func (a *Auditor) Report(ctx context.Context) (*Report, error) {
 	}
 	sortCounts(r.Passwords.Formats)
 	r.Duration = Estimate(r.Outcomes.Valid-r.Duplicates.WithinSource-r.Duplicates.AcrossSources-r.Duplicates.LegacyIDs, a.cfg)
+	if len(a.merges) > a.cfg.Merges {
+		r.Duplicates.Merges = a.merges[:a.cfg.Merges]
+	} else {
+		r.Duplicates.Merges = a.merges
+	}
 	return &r, nil
 }
 

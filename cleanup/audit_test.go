@@ -13,7 +13,6 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/cleanup"
-	"github.com/idshift/idshift/store/sqlite"
 )
 
 // sliceSource reads users from a slice; a nil entry is a malformed record.
@@ -80,9 +79,9 @@ func fixture() []cleanup.NamedSource {
 	return []cleanup.NamedSource{{Name: "shop", Source: &sliceSource{users: shop}}, {Name: "forum", Source: &sliceSource{users: forum}}}
 }
 
-func runFixture(t *testing.T, seen cleanup.Seen) *cleanup.Report {
+func runFixture(t *testing.T, rule cleanup.MergeRule) *cleanup.Report {
 	t.Helper()
-	rep, err := cleanup.Run(context.Background(), cleanup.Config{Now: func() time.Time { return now }, Seen: seen}, fixture())
+	rep, err := cleanup.Run(context.Background(), cleanup.Config{Now: func() time.Time { return now }, Rule: rule, TempDir: t.TempDir()}, fixture())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +89,9 @@ func runFixture(t *testing.T, seen cleanup.Seen) *cleanup.Report {
 }
 
 func TestAudit(t *testing.T) {
-	disk, err := sqlite.OpenSeen(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer disk.Close()
-	for name, seen := range map[string]cleanup.Seen{"memory": nil, "sqlite": disk} {
-		t.Run(name, func(t *testing.T) {
-			rep := runFixture(t, seen)
+	{
+		{
+			rep := runFixture(t, cleanup.RuleEmail)
 			o := rep.Outcomes
 			if o.Users != 8 || o.Unreadable != 1 || o.Valid != 6 || o.Rejected != 2 {
 				t.Errorf("outcomes %+v", o)
@@ -106,21 +100,23 @@ func TestAudit(t *testing.T) {
 				t.Errorf("sources %+v", rep.Sources)
 			}
 			d := rep.Duplicates
-			if d.WithinSource != 1 || d.AcrossSources != 2 || d.LegacyIDs != 0 {
+			if d.WithinSource != 1 || d.AcrossSources != 2 || d.LegacyIDs != 0 || d.Proposed != 2 || d.Accounts != 4 || d.Rule != "email" {
 				t.Errorf("duplicates %+v", d)
 			}
-			if d.ByWeakest["fast hash"] != 1 || d.ByWeakest["no credential"] != 1 || d.ByWeakest["slow hash"] != 1 {
+			if len(d.WithinSamples) != 1 || d.WithinSamples[0].Primary.LegacyID != "s1" || d.WithinSamples[0].Members[0].LegacyID != "s4" ||
+				d.WithinSamples[0].Evidence != "same email a***@example.com" {
+				t.Errorf("within-source samples %+v", d.WithinSamples)
+			}
+			if d.ByWeakest["fast hash"] != 1 || d.ByWeakest["no credential"] != 1 || len(d.ByWeakest) != 2 {
 				t.Errorf("by weakest %v", d.ByWeakest)
 			}
-			var bob *cleanup.Merge
-			for i, m := range d.Merges {
-				if m.Merge.LegacyID == "f1" {
-					bob = &d.Merges[i]
-				}
+			if len(d.Merges) != 2 || d.Merges[0].Primary.LegacyID != "s2" || d.Merges[1].Primary.LegacyID != "s3" {
+				t.Fatalf("merges %+v", d.Merges)
 			}
-			if bob == nil || bob.Keep.Source != "shop" || bob.Keep.Line != 2 || bob.Merge.Source != "forum" || bob.Merge.Line != 1 ||
-				bob.Keep.Guard != cleanup.StrengthSlowHash || bob.Merge.Guard != cleanup.StrengthFastHash || bob.Guard != cleanup.StrengthFastHash ||
-				bob.Evidence != "same email b***@example.com" || bob.SameSource {
+			bob := d.Merges[0]
+			if bob.Primary.Source != "shop" || bob.Primary.Line != 2 || len(bob.Members) != 1 || bob.Members[0].Source != "forum" || bob.Members[0].Line != 1 ||
+				bob.Members[0].LegacyID != "f1" || bob.Primary.Guard != cleanup.StrengthSlowHash || bob.Members[0].Guard != cleanup.StrengthFastHash ||
+				bob.Guard != cleanup.StrengthFastHash || bob.Evidence != "same email b***@example.com" {
 				t.Errorf("merge of bob %+v", bob)
 			}
 			st := rep.Stale
@@ -174,12 +170,12 @@ func TestAudit(t *testing.T) {
 					t.Errorf("the report shows %q", secret)
 				}
 			}
-		})
+		}
 	}
 }
 
 func TestLiveCheckAndSamples(t *testing.T) {
-	rep, err := cleanup.Run(context.Background(), cleanup.Config{Now: func() time.Time { return now }, LiveCheck: true, Samples: 1, Merges: 1}, fixture())
+	rep, err := cleanup.Run(context.Background(), cleanup.Config{Now: func() time.Time { return now }, LiveCheck: true, Samples: 1, Merges: 1, Rule: cleanup.RuleEmail}, fixture())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +201,7 @@ func (e errSource) Next(context.Context) (*idshift.User, error) { return nil, e.
 func (e errSource) Close() error                                { return nil }
 
 func TestReportOutputs(t *testing.T) {
-	rep := runFixture(t, nil)
+	rep := runFixture(t, cleanup.RuleEmail)
 	var text bytes.Buffer
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)

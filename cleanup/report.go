@@ -56,34 +56,56 @@ type Count struct {
 	Count int64  `json:"count"`
 }
 
-// Duplicates are the valid users that share a sign-in name (email or userName) with an earlier one, in the same
-// source (the importer would reject them) or in another (a proposed merge), and repeated legacy ids.
+// Duplicates are the valid users the importer would reject as duplicates (a sign-in name an earlier user of the
+// same source has, a repeated legacy id) and the merges the rule proposes across sources.
 type Duplicates struct {
-	WithinSource  int64 `json:"withinSource"`
+	// Rule is the merge rule (verified-email, email, username, email+username).
+	Rule string `json:"rule"`
+	// WithinSource users share a sign-in name (email or userName, case-insensitive) with an earlier user of their
+	// source: the importer rejects them. WithinSamples show a few, each as the earlier and the later account.
+	WithinSource  int64   `json:"withinSource"`
+	WithinSamples []Merge `json:"withinSourceSamples,omitempty"`
+	// LegacyIDs are users whose legacy id an earlier user of their source has.
+	LegacyIDs int64 `json:"legacyIds"`
+	// Proposed is the number of merges the rule proposes, Accounts the accounts in them, AcrossSources the accounts
+	// that join another (Accounts less Proposed): the import creates that many accounts fewer.
+	Proposed      int64 `json:"proposed"`
+	Accounts      int64 `json:"accounts"`
 	AcrossSources int64 `json:"acrossSources"`
-	LegacyIDs     int64 `json:"legacyIds"`
-	// ByWeakest counts the proposed merges by the weakest credential of their two sides, which is what guards
+	// ByWeakest counts the proposed merges by the weakest credential among their accounts, which is what guards
 	// the merged account.
 	ByWeakest map[string]int64 `json:"byWeakest"`
-	Merges    []Merge          `json:"merges"`
+	// Merges lists the first proposed merges (--merges), in the order of their primary.
+	Merges []Merge `json:"merges"`
+	// NotProposed counts, by reason, the sign-in names shared across sources that the rule did not follow (an email
+	// not verified on one side, a name of a kind the rule does not merge on), with samples.
+	NotProposed []Unfollowed `json:"notProposed,omitempty"`
 }
 
-// Merge is a proposed merge: the later account joins the earlier one. Within one source (SameSource) the importer
-// would reject the later account as a duplicate.
+// Merge is a set of accounts, from several sources, that the rule links into one: the primary (the first account
+// read: first source in the order given, then earliest line) and the members that join it.
 type Merge struct {
-	Evidence   string   `json:"evidence"`
-	SameSource bool     `json:"sameSource"`
-	Keep       Side     `json:"keep"`
-	Merge      Side     `json:"merge"`
-	Guard      Strength `json:"guardedBy"`
+	Evidence string   `json:"evidence"`
+	Primary  Side     `json:"primary"`
+	Members  []Side   `json:"members"`
+	Guard    Strength `json:"guardedBy"`
 }
 
-// Side is one account of a merge. The earlier side's legacy id is not kept (only its line).
+// Side is one account of a merge.
 type Side struct {
 	Source   string   `json:"source"`
 	Line     int64    `json:"line"`
-	LegacyID string   `json:"legacyId,omitempty"`
+	LegacyID string   `json:"legacyId"`
 	Guard    Strength `json:"credential"`
+	// EmailVerified (in the samples of unfollowed emails): the side's email is verified or its source trusted.
+	EmailVerified bool `json:"emailVerified,omitempty"`
+}
+
+// Unfollowed counts the names shared across sources that proposed no merge, for one reason.
+type Unfollowed struct {
+	Reason  string  `json:"reason"`
+	Count   int64   `json:"count"`
+	Samples []Merge `json:"samples,omitempty"`
 }
 
 // StaleReport counts the stale accounts by reason (the first that applies: disabled, never signed in, too old).
@@ -187,14 +209,24 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	d := r.Duplicates
-	p("\nDuplicates\t\n  same sign-in name, same source\t%d\n  same sign-in name, across sources (merges)\t%d\n  repeated legacy id\t%d\n", d.WithinSource, d.AcrossSources, d.LegacyIDs)
+	p("\nDuplicates\t\n  same sign-in name, same source (rejected)\t%d\n  repeated legacy id (rejected)\t%d\n", d.WithinSource, d.LegacyIDs)
+	for _, m := range d.WithinSamples {
+		p("    %s\t%s\n", m.Evidence, m.Sides())
+	}
+	p("\nMerges across sources (rule %s)\t\n  proposed\t%d\t(%d accounts, %d fewer to create)\n", d.Rule, d.Proposed, d.Accounts, d.AcrossSources)
 	for _, s := range []Strength{StrengthNone, StrengthUnusable, StrengthPlaintext, StrengthFastHash, StrengthSlowHash} {
 		if n := d.ByWeakest[s.String()]; n > 0 {
 			p("  guarded by %s\t%d\n", s, n)
 		}
 	}
 	for _, m := range d.Merges {
-		p("  %s\t%s:%d (%s) <- %s:%d %s (%s)\tguarded by %s\n", m.Evidence, m.Keep.Source, m.Keep.Line, m.Keep.Guard, m.Merge.Source, m.Merge.Line, m.Merge.LegacyID, m.Merge.Guard, m.Guard)
+		p("    %s\t%s\tguarded by %s\n", m.Evidence, m.Sides(), m.Guard)
+	}
+	for _, u := range d.NotProposed {
+		p("  not proposed: %s\t%d\n", u.Reason, u.Count)
+		for _, m := range u.Samples {
+			p("    %s\t%s\n", m.Evidence, m.Sides())
+		}
 	}
 	st := r.Stale
 	p("\nStale accounts (older than %d days)\t%d\n", r.StaleAfterDays, st.Total)
@@ -229,6 +261,28 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "\nScanned for data not to store: %s.\n", r.Scanned)
 	return err
+}
+
+// Sides describes the merge's accounts: the primary first, then the members after "<-".
+func (m Merge) Sides() string {
+	side := func(s Side) string {
+		t := fmt.Sprintf("%s:%d %s (%s", s.Source, s.Line, s.LegacyID, s.Guard)
+		if s.EmailVerified {
+			t += ", email verified"
+		}
+		return t + ")"
+	}
+	var b strings.Builder
+	b.WriteString(side(m.Primary))
+	for i, s := range m.Members {
+		if i == 0 {
+			b.WriteString(" <- ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(side(s))
+	}
+	return b.String()
 }
 
 func samples(s []Sample) string {
@@ -298,12 +352,15 @@ td.n{text-align:right}
 {{if .R.Outcomes.Reasons}}<h3>Top reasons ({{.R.Outcomes.ReasonKinds}} kinds)</h3>
 <table><tr><th>reason</th><th>users</th></tr>{{range .R.Outcomes.Reasons}}<tr><td>{{.Name}}</td><td class="n">{{.Count}}</td></tr>{{end}}</table>{{end}}
 <h2>Duplicates and proposed merges</h2>
-<table><tr><th>same sign-in name, same source</th><td class="n">{{.R.Duplicates.WithinSource}}</td></tr>
-<tr><th>same sign-in name, across sources</th><td class="n">{{.R.Duplicates.AcrossSources}}</td></tr>
-<tr><th>repeated legacy id</th><td class="n">{{.R.Duplicates.LegacyIDs}}</td></tr></table>
+<table><tr><th>same sign-in name, same source (rejected)</th><td class="n">{{.R.Duplicates.WithinSource}}</td></tr>
+<tr><th>repeated legacy id (rejected)</th><td class="n">{{.R.Duplicates.LegacyIDs}}</td></tr>
+<tr><th>merges proposed (rule {{.R.Duplicates.Rule}})</th><td class="n">{{.R.Duplicates.Proposed}}</td></tr>
+<tr><th>accounts in them</th><td class="n">{{.R.Duplicates.Accounts}}</td></tr>
+{{range .R.Duplicates.NotProposed}}<tr><th>not proposed: {{.Reason}}</th><td class="n">{{.Count}}</td></tr>
+{{end}}</table>
 <p>A merged account is only as safe as its weakest credential.</p>
-{{if .R.Duplicates.Merges}}<table><tr><th>evidence</th><th>kept</th><th>merged</th><th>guarded by</th></tr>
-{{range .R.Duplicates.Merges}}<tr><td>{{.Evidence}}</td><td>{{.Keep.Source}}:{{.Keep.Line}} ({{.Keep.Guard}})</td><td>{{.Merge.Source}}:{{.Merge.Line}} {{.Merge.LegacyID}} ({{.Merge.Guard}})</td><td>{{.Guard}}</td></tr>
+{{if .R.Duplicates.Merges}}<table><tr><th>evidence</th><th>accounts (primary &lt;- members)</th><th>guarded by</th></tr>
+{{range .R.Duplicates.Merges}}<tr><td>{{.Evidence}}</td><td>{{.Sides}}</td><td>{{.Guard}}</td></tr>
 {{end}}</table>{{end}}
 <h2>Stale accounts (last sign-in older than {{.R.StaleAfterDays}} days)</h2>
 <table><tr><th>reason</th><th>accounts</th><th>samples</th></tr>
