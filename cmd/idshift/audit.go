@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/idshift/idshift/cleanup"
+	"github.com/idshift/idshift/mergeplan"
 	"github.com/idshift/idshift/source"
-	"github.com/idshift/idshift/store/sqlite"
 )
 
 // auditKeys are the configuration keys `idshift audit` reads; the rest of import's configuration (tenant
@@ -29,21 +29,26 @@ var auditKeys = map[string]bool{
 var auditHelp = help{
 	usage: "idshift audit --source FILE [flags] [[KIND:]FILE ...]",
 	about: `Reads one or several legacy sources and reports, without writing anywhere but the report files, what an import
-would meet: the users the importer would plan or reject (and why), the accounts that share an email or a
-username (proposed merges, with the credential that would guard each), the stale accounts, the attributes that
+would meet: the users the importer would plan or reject (and why), the accounts of several sources that the merge
+rule links (proposed merges, with the credential that would guard each, and the shared names the rule did not
+follow), the stale accounts, the attributes that
 hold data External ID must not store (payment card numbers, US social security numbers, medical-looking fields),
 the fill rate of every attribute, the consent markers, the usability of the passwords, and the import's expected
 duration and directory quota. Sources after the flags are audited after --source, each as [KIND:]FILE with its
-kind detected when omitted and the default schema. The sign-in name index lives in a temporary file removed at
-the end. Exit status: 0 the report was written; 1 a source or a report could not be read or written; 2 bad flags.`,
+kind detected when omitted and the default schema. The sign-in name index lives in temporary files removed at
+the end. With --plan FILE every proposed merge is also written to a new plan file (never over an existing one) for
+"idshift import --plan" to follow, accepted by --accept. Exit status: 0 the report was written; 1 a source, a
+report or the plan could not be read or written; 2 bad flags.`,
 	examples: []example{
 		{"audit an export with the default schema", "idshift audit --source users.csv"},
 		{"two directories to unify, with a one-year stale threshold, as HTML", "idshift audit --source shop.csv auth0:forum.jsonl --stale-after 365d --html audit.html"},
 		{"the configuration of an import, three app registrations, as JSON", "idshift audit --config idshift.yaml --apps 3 --json"},
+		{"a plan of merges on verified emails, B2C's local accounts trusted, slow-hash merges accepted", "idshift audit --source shop.csv b2cfile:b2c.json --trust-email b2c --plan merges.json --accept slow"},
 	},
 	groups: []flagGroup{
 		{"Source", []string{"config", "source", "source-kind", "source-passwords", "format", "source-name", "mapping"}},
 		{"Rules", []string{"domain", "stale-after", "live-check", "disable-strong-password"}},
+		{"Merges", []string{"merge-rule", "trust-email", "plan", "accept"}},
 		{"Hashes", hashFormatFlags},
 		{"Cost caps (a hash above a cap is unusable)", hashCapFlags},
 		{"Duration and quota", []string{"apps", "quota", "app-writes", "app-window", "tenant-writes", "tenant-window"}},
@@ -79,7 +84,12 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		nSamples   = fs.Int("samples", 5, "samples kept per finding")
 		nMerges    = fs.Int("merges", 20, "proposed merges listed")
 		nTop       = fs.Int("top", 10, "reject reasons listed")
+		mergeRule  = fs.String("merge-rule", "verified-email", "which shared names link accounts of several sources: verified-email (the same email, verified on every side), email, username or email+username")
+		planOut    = fs.String("plan", "", "write every proposed merge to this new plan file (never over an existing one)")
+		acceptRule = fs.String("accept", "none", "the merges a new plan accepts: none (edit the file), all, or slow (those guarded by a slow hash)")
+		trust      stringList
 	)
+	fs.Var(&trust, "trust-email", "a source (by name) whose emails count as verified, for directories that verified them at sign-up; repeatable")
 	auditHelp.install(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
@@ -94,6 +104,19 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 	}
 	if *apps < 1 || *quota < 1 {
 		return exitUsage, errors.New("--apps and --quota: must be at least 1")
+	}
+	rule, err := cleanup.ParseMergeRule(*mergeRule)
+	if err != nil {
+		return exitUsage, fmt.Errorf("--merge-rule: %w", err)
+	}
+	accept, err := cleanup.ParseAccept(*acceptRule)
+	if err != nil {
+		return exitUsage, fmt.Errorf("--accept: %w", err)
+	}
+	if *planOut != "" {
+		if _, err := os.Lstat(*planOut); err == nil {
+			return exitUsage, fmt.Errorf("--plan: %s exists; a plan is never overwritten (it may hold the operator's edits)", *planOut)
+		}
 	}
 	cfg.Hashes.origin = cfg.origin
 	hashOpt, err := cfg.Hashes.options()
@@ -122,14 +145,9 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		return exitUsage, errors.New("at most 256 sources")
 	}
 
-	seen, err := sqlite.OpenSeen(ctx, "")
-	if err != nil {
-		return exitFailed, err
-	}
-	defer seen.Close()
 	ac := cleanup.Config{
 		HashOptions: hashOpt, Domain: cfg.Tenant.Domain, LiveCheck: cfg.Import.LiveCheck,
-		DisableStrongPassword: cfg.Import.DisableStrongPassword, StaleAfter: stale, Seen: seen,
+		DisableStrongPassword: cfg.Import.DisableStrongPassword, StaleAfter: stale, Rule: rule, TrustEmail: trust,
 		Samples: *nSamples, Merges: *nMerges, Top: *nTop, Apps: *apps, Quota: *quota,
 		AppWrites: cfg.Limits.AppWrites, AppWindow: cfg.Limits.AppWindow,
 		TenantWrites: cfg.Limits.TenantWrites, TenantWindow: cfg.Limits.TenantWindow,
@@ -138,7 +156,9 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
+	defer a.Close()
 	var named []cleanup.NamedSource
+	names := map[string]string{}
 	defer func() {
 		for _, n := range named {
 			n.Source.Close()
@@ -149,6 +169,10 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		if name == "" {
 			name = strings.TrimSuffix(filepath.Base(s.Path), filepath.Ext(s.Path))
 		}
+		if prev, dup := names[name]; dup && *planOut != "" {
+			return exitUsage, fmt.Errorf("--plan: sources %s and %s are both named %q; a plan keys accounts by source name (--source-name names the first)", prev, s.Path, name)
+		}
+		names[name] = s.Path
 		src, err := s.Open()
 		if err != nil {
 			return exitFailed, fmt.Errorf("source %s: %w", s.Path, err)
@@ -158,6 +182,16 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 	rep, err := auditAll(ctx, a, named)
 	if err != nil {
 		return exitFailed, err
+	}
+	if *planOut != "" {
+		plan, err := a.Plan(accept, time.Now())
+		if err != nil {
+			return exitFailed, fmt.Errorf("--plan: %w", err)
+		}
+		if err := mergeplan.Write(*planOut, plan); err != nil {
+			return exitFailed, fmt.Errorf("--plan: %w", err)
+		}
+		fmt.Fprintf(env.Stderr, "plan: %d merge(s) written to %s (rule %s, accept %s)\n", len(plan.Merges), *planOut, rule, accept)
 	}
 	if *htmlOut != "" {
 		if err := writeFileAtomic(*htmlOut, rep.WriteHTML); err != nil {
@@ -182,11 +216,9 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 func auditAll(ctx context.Context, a *cleanup.Auditor, sources []cleanup.NamedSource) (*cleanup.Report, error) {
 	for i, s := range sources {
 		if err := a.SetSource(ctx, i, s.Name); err != nil {
-			a.Close()
 			return nil, err
 		}
 		if err := cleanup.Drain(ctx, a, s); err != nil {
-			a.Close()
 			return nil, err
 		}
 	}

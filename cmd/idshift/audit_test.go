@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/idshift/idshift/cleanup"
+	"github.com/idshift/idshift/mergeplan"
 )
 
 // TestAuditExampleUsers checks the audit of examples/users.csv against figures computed apart: the record count from
@@ -58,12 +59,13 @@ func TestAuditExampleUsers(t *testing.T) {
 	}
 }
 
-// TestAuditTwoSources audits a generated source and a second one given after the flags, checks every figure the
-// generator knows, the HTML page, and that nothing but the page was written.
+// TestAuditTwoSources audits a generated source and a second one given after the flags, which share ten emails
+// verified on both sides or not, checks every figure the generator knows, the HTML page, the plan of merges (read
+// back with mergeplan.Read), and that nothing but the page and the plan was written.
 func TestAuditTwoSources(t *testing.T) {
 	dir, scratch := t.TempDir(), t.TempDir()
 	t.Setenv("TMPDIR", scratch)
-	const header = "legacy_id,email,username,display_name,given_name,surname,phone,password_hash,last_sign_in,created\n"
+	const header = "legacy_id,email,username,display_name,given_name,surname,phone,password_hash,last_sign_in,created,email_verified\n"
 	lastYear := time.Now().AddDate(-1, 0, 0).UTC().Format(time.RFC3339)
 	old := time.Now().AddDate(-5, 0, 0).UTC().Format(time.RFC3339)
 	var a strings.Builder
@@ -82,12 +84,18 @@ func TestAuditTwoSources(t *testing.T) {
 		if i%10 == 3 {
 			phone, wantCards = "4111-1111-1111-1111", wantCards+1
 		}
-		fmt.Fprintf(&a, "a%d,user%d@example.com,,User %d,,,%s,$2b$10$y2Lt5R/PjpNSCgpM6/uNTull/VLdy7T0.8AhRALUeQ7w/odh4asem,%s,2020-01-01\n", i, i, i, phone, last)
+		fmt.Fprintf(&a, "a%d,user%d@example.com,,User %d,,,%s,$2b$10$y2Lt5R/PjpNSCgpM6/uNTull/VLdy7T0.8AhRALUeQ7w/odh4asem,%s,2020-01-01,%t\n", i, i, i, phone, last, i%2 == 0)
 	}
 	var b strings.Builder
 	b.WriteString(header)
-	for i := range 10 { // user0..user9 also in b: ten merges across sources, guarded by the hash-less side
-		fmt.Fprintf(&b, "b%d,USER%d@example.com,,B %d,,,,,%s,2021-01-01\n", i, i, i, lastYear)
+	// user0..user9 also in b, verified for 0 to 5 and not saying for the others: the emails verified on both sides
+	// (0, 2, 4) are three merges, guarded by the hash-less side; seven are not proposed.
+	for i := range 10 {
+		verified := ""
+		if i < 6 {
+			verified = "yes"
+		}
+		fmt.Fprintf(&b, "b%d,USER%d@example.com,,B %d,,,,,%s,2021-01-01,%s\n", i, i, i, lastYear, verified)
 	}
 	pa, pb := filepath.Join(dir, "shop.csv"), filepath.Join(dir, "forum.csv")
 	for p, s := range map[string]string{pa: a.String(), pb: b.String()} {
@@ -95,8 +103,8 @@ func TestAuditTwoSources(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	page := filepath.Join(dir, "audit.html")
-	code, stdout, stderr := run(t, nil, "audit", "--source", pa, "--stale-after", "730d", "--apps", "3", "--html", page, "--json", "file:"+pb)
+	page, plan := filepath.Join(dir, "audit.html"), filepath.Join(dir, "plan.json")
+	code, stdout, stderr := run(t, nil, "audit", "--source", pa, "--stale-after", "730d", "--apps", "3", "--html", page, "--plan", plan, "--accept", "all", "--json", "file:"+pb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -110,8 +118,25 @@ func TestAuditTwoSources(t *testing.T) {
 	if st := rep.Stale; st.NeverSignedIn.Count != int64(wantNever) || st.LastSignInOld.Count != int64(wantOld) {
 		t.Errorf("stale %+v, want never %d, old %d", st, wantNever, wantOld)
 	}
-	if d := rep.Duplicates; d.AcrossSources != 10 || d.WithinSource != 0 || d.ByWeakest["no credential"] != 10 {
+	d := rep.Duplicates
+	if d.Rule != "verified-email" || d.Proposed != 3 || d.AcrossSources != 3 || d.WithinSource != 0 || d.ByWeakest["no credential"] != 3 ||
+		len(d.NotProposed) != 1 || d.NotProposed[0].Count != 7 || !strings.Contains(d.NotProposed[0].Reason, "not verified") {
 		t.Errorf("duplicates %+v", d)
+	}
+	p, err := mergeplan.Read(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rule != "verified-email" || len(p.Sources) != 2 || p.Sources[0] != "shop" || p.Sources[1] != "forum" || len(p.Merges) != 3 {
+		t.Fatalf("plan %+v", p)
+	}
+	for i, m := range p.Merges {
+		want := 2 * i // user0, user2, user4
+		if !m.Accept || m.Primary.Source != "shop" || m.Primary.LegacyID != fmt.Sprintf("a%d", want) || m.Primary.Line != int64(want+2) ||
+			len(m.Members) != 1 || m.Members[0].Source != "forum" || m.Members[0].LegacyID != fmt.Sprintf("b%d", want) ||
+			m.GuardedBy != "none" || m.Primary.Guard != "slow" || !strings.Contains(m.Evidence, "verified on every side") || strings.Contains(m.Evidence, "user") {
+			t.Errorf("merge %d: %+v", i, m)
+		}
 	}
 	if len(rep.Sensitive) != 1 || rep.Sensitive[0].Attribute != "phone" || rep.Sensitive[0].Count != int64(wantCards) {
 		t.Errorf("sensitive %+v, want %d cards in phone", rep.Sensitive, wantCards)
@@ -119,7 +144,7 @@ func TestAuditTwoSources(t *testing.T) {
 	if strings.Contains(stdout, "4111") && !strings.Contains(stdout, "************1111") {
 		t.Error("a card number is shown unmasked")
 	}
-	if d := rep.Duration; d.Creates != n || d.Apps != 3 || d.WritesPerSecond != 60 {
+	if d := rep.Duration; d.Creates != n+10-3 || d.Apps != 3 || d.WritesPerSecond != 60 {
 		t.Errorf("duration %+v", d)
 	}
 	if rep.Passwords.NeedReset != 10 || rep.Passwords.Usable != n {
@@ -155,9 +180,9 @@ func TestAuditTwoSources(t *testing.T) {
 		t.Errorf("audit.html has %d tables and %d charts", tables, svgs)
 	}
 
-	// Nothing else written: the directory holds the sources and the page, the scratch index is gone, and no state
-	// file was created here.
-	for d, want := range map[string]int{dir: 3, scratch: 0} {
+	// Nothing else written: the directory holds the sources, the page and the plan, the scratch index is gone, and
+	// no state file was created here.
+	for d, want := range map[string]int{dir: 4, scratch: 0} {
 		entries, err := os.ReadDir(d)
 		if err != nil {
 			t.Fatal(err)
@@ -173,6 +198,28 @@ func TestAuditTwoSources(t *testing.T) {
 	if _, err := os.Stat("idshift-state.db"); err == nil {
 		t.Error("audit created a state file")
 	}
+
+	// A plan is never overwritten.
+	code, _, stderr = run(t, nil, "audit", "--source", pa, "--plan", plan, "file:"+pb)
+	if code != 2 || !strings.Contains(stderr, "exists") {
+		t.Errorf("over an existing plan: exit %d, %s", code, stderr)
+	}
+	// The forum trusted: every shared email verified in the shop merges (0, 2, 4, 6, 8); accepted only when guarded
+	// by a slow hash, which none is.
+	plan2 := filepath.Join(dir, "plan2.json")
+	code, _, stderr = run(t, nil, "audit", "--source", pa, "--trust-email", "forum", "--plan", plan2, "--accept", "slow", "file:"+pb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if p, err := mergeplan.Read(plan2); err != nil || len(p.Merges) != 5 || p.Merges[4].Members[0].LegacyID != "b8" || p.Merges[0].Accept {
+		t.Errorf("trusted forum: plan %+v, %v", p, err)
+	}
+	// The email rule follows the unverified emails too.
+	code, stdout, stderr = run(t, nil, "audit", "--source", pa, "--merge-rule", "email", "--json", "file:"+pb)
+	var all cleanup.Report
+	if code != 0 || json.Unmarshal([]byte(stdout), &all) != nil || all.Duplicates.Proposed != 10 || len(all.Duplicates.NotProposed) != 0 {
+		t.Errorf("email rule: exit %d, duplicates %+v, %s", code, all.Duplicates, stderr)
+	}
 }
 
 func TestAuditFlags(t *testing.T) {
@@ -184,6 +231,8 @@ func TestAuditFlags(t *testing.T) {
 		{[]string{"audit"}, 2, "--source is required"},
 		{[]string{"audit", "--source", "x.csv", "--stale-after", "soon"}, 2, "--stale-after"},
 		{[]string{"audit", "--source", "x.csv", "--apps", "0"}, 2, "--apps"},
+		{[]string{"audit", "--source", "x.csv", "--merge-rule", "phone"}, 2, "--merge-rule"},
+		{[]string{"audit", "--source", "x.csv", "--accept", "some"}, 2, "--accept"},
 		{[]string{"audit", "--source", filepath.Join(t.TempDir(), "missing.csv")}, 1, "missing.csv"},
 	} {
 		code, _, stderr := run(t, nil, c.args...)
