@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"bufio"
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // The duplicate index is an external sort. Every planned user gets an ordinal (its rank among the valid users of the
@@ -56,8 +58,8 @@ func getKey(b []byte) key {
 	return key{fp: binary.LittleEndian.Uint64(b), ord: binary.LittleEndian.Uint32(b[8:]), src: b[12], str: b[13], kind: b[14], flags: b[15]}
 }
 
-// chunkKeys is how many keys a chunk holds before it is sorted and written (4 MiB).
-const chunkKeys = 1 << 18
+// chunkKeys is how many keys a chunk holds before it is sorted and written (4 MiB); tests make it small.
+var chunkKeys = 1 << 18
 
 // maxNames is how many strings of a user (its legacy id and sign-in names) the index tells apart.
 const maxNames = 127
@@ -66,6 +68,8 @@ const maxNames = 127
 // chunks runs in another.
 type index struct {
 	dir     string
+	chunk   int
+	bufs    int // chunk buffers made: two at most, one filled while the other is sorted
 	keys    []key
 	free    chan []key
 	full    chan []key
@@ -86,7 +90,7 @@ func newIndex(dir string) (*index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cleanup: duplicate index: %w", err)
 	}
-	x := &index{dir: d, free: make(chan []key, 2), full: make(chan []key, 1), sorted: make(chan error, 1)}
+	x := &index{dir: d, chunk: chunkKeys, free: make(chan []key, 2), full: make(chan []key, 1), sorted: make(chan error, 1)}
 	x.meta, err = os.Create(filepath.Join(d, "meta"))
 	if err == nil {
 		x.strs, err = os.Create(filepath.Join(d, "strings"))
@@ -96,8 +100,7 @@ func newIndex(dir string) (*index, error) {
 		return nil, fmt.Errorf("cleanup: duplicate index: %w", err)
 	}
 	x.metaW, x.strsW = bufio.NewWriterSize(x.meta, 64<<10), bufio.NewWriterSize(x.strs, 64<<10)
-	x.keys = make([]key, 0, chunkKeys)
-	x.free <- make([]key, 0, chunkKeys)
+	x.bufs = 1
 	go x.sorter()
 	return x, nil
 }
@@ -106,9 +109,12 @@ func newIndex(dir string) (*index, error) {
 // closes.
 func (x *index) sorter() {
 	var first error
-	scratch := make([]key, chunkKeys)
+	var scratch []key
 	for c := range x.full {
 		if first == nil {
+			if scratch == nil {
+				scratch = make([]key, x.chunk)
+			}
 			radixSort(c, scratch[:len(c)])
 			first = x.writeRun(c)
 		}
@@ -161,10 +167,18 @@ func (x *index) str(s string) {
 
 // add records a key; a full chunk goes to the sorter.
 func (x *index) add(k key) {
+	if x.keys == nil {
+		x.keys = make([]key, 0, min(x.chunk, 4096))
+	}
 	x.keys = append(x.keys, k)
-	if len(x.keys) == chunkKeys {
+	if len(x.keys) == x.chunk {
 		x.full <- x.keys
-		x.keys = <-x.free
+		if x.bufs < 2 {
+			x.bufs++
+			x.keys = make([]key, 0, x.chunk)
+		} else {
+			x.keys = <-x.free
+		}
 	}
 }
 
@@ -182,7 +196,11 @@ func (x *index) finish() (*keyStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cleanup: duplicate index: %w", err)
 	}
-	radixSort(x.keys, make([]key, len(x.keys)))
+	var scratch []key
+	if len(x.keys) >= 4096 {
+		scratch = make([]key, len(x.keys))
+	}
+	radixSort(x.keys, scratch)
 	s := &keyStream{mem: x.keys}
 	for i, path := range x.runs {
 		f, err := os.Open(path)
@@ -252,8 +270,12 @@ func (x *index) remove() {
 }
 
 // radixSort sorts keys by fingerprint, stably (keys of one fingerprint stay in their order), with scratch as large
-// as keys: four passes of 16 bits.
+// as keys: four passes of 16 bits (a comparison sort below a few thousand keys).
 func radixSort(keys, scratch []key) {
+	if len(keys) < 4096 {
+		slices.SortStableFunc(keys, func(a, b key) int { return cmp.Compare(a.fp, b.fp) })
+		return
+	}
 	var counts [1 << 16]int
 	src, dst := keys, scratch
 	for shift := uint(0); shift < 64; shift += 16 {
