@@ -135,7 +135,9 @@ const readBatch = 256
 
 type readResult struct {
 	users []*idshift.User
-	rows  []*idshift.RowError
+	// verdicts are the users', computed in the reading goroutine.
+	verdicts []verdict
+	rows     []*idshift.RowError
 	// order interleaves them as read: false a user, true a row error.
 	order []bool
 	err   error
@@ -150,14 +152,16 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 	out := make(chan *readResult, 4)
 	free := make(chan *readResult, 6)
 	done := make(chan struct{})
+	cfg := a.cfg
 	go func() {
 		defer close(done)
 		defer close(out)
+		var p planner
 		for {
 			var b *readResult
 			select {
 			case b = <-free:
-				b.users, b.rows, b.order = b.users[:0], b.rows[:0], b.order[:0]
+				b.users, b.verdicts, b.rows, b.order = b.users[:0], b.verdicts[:0], b.rows[:0], b.order[:0]
 			default:
 				b = &readResult{users: make([]*idshift.User, 0, readBatch), order: make([]bool, 0, readBatch)}
 			}
@@ -176,6 +180,7 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 					break
 				}
 				b.users, b.order = append(b.users, u), append(b.order, false)
+				b.verdicts = append(b.verdicts, p.check(u, &cfg))
 			}
 			last := len(b.order) < readBatch
 			select {
@@ -202,7 +207,7 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 				ri++
 				continue
 			}
-			if err := a.Add(ctx, b.users[ui]); err != nil {
+			if err := a.add(b.users[ui], b.verdicts[ui]); err != nil {
 				return err
 			}
 			b.users[ui] = nil
@@ -237,6 +242,7 @@ type Auditor struct {
 	flags   map[string]*Flag
 	formats map[string]int64
 	idx     *index
+	scratch planner // for Add; Drain's reading goroutine has its own
 	// merges are every proposed merge, in the order of their primary, once Report has run.
 	merges []Merge
 	closed bool
@@ -323,18 +329,23 @@ func (a *Auditor) reason(kind, field, reason string) {
 // Add audits one user: its attributes, its staleness, its credential and its plan. A planned user's legacy id and
 // sign-in names go to the duplicate index.
 func (a *Auditor) Add(ctx context.Context, u *idshift.User) error {
+	return a.add(u, a.scratch.check(u, &a.cfg))
+}
+
+// add audits u with its verdict, computed by check (in the reading goroutine when Drain reads).
+func (a *Auditor) add(u *idshift.User, v verdict) error {
 	a.ensureSource()
 	sc := &a.rep.Sources[a.src]
 	sc.Read++
 	a.rep.Outcomes.Users++
 	a.scan(u)
 	a.stale(u)
-	strength, _ := a.password(u)
+	strength, _ := a.password(u, v.hashErr)
 
-	if reason, field := a.plan(u); reason != "" {
+	if v.reason != "" {
 		sc.Rejected++
 		a.rep.Outcomes.Rejected++
-		a.reason("rejected", field, reason)
+		a.reason("rejected", v.field, v.reason)
 		return nil
 	}
 	sc.Valid++
@@ -376,65 +387,114 @@ func (a *Auditor) Add(ctx context.Context, u *idshift.User) error {
 	return nil
 }
 
-// plan builds the Graph request the importer would send for u and validates it with the same rules; it returns
-// the reason and field of a rejection, or "".
-func (a *Auditor) plan(u *idshift.User) (reason, field string) {
+// verdict is what the importer's planning says of a user: the reason and field of a rejection ("" when planned),
+// and the error pwhash.Normalize gives its legacy hash (nil when it has none or the hash is usable).
+type verdict struct {
+	reason, field string
+	hashErr       error
+}
+
+// planner builds the Graph requests of the importer's planning, reusing its buffers; one goroutine uses it.
+type planner struct {
+	body     graph.User
+	enabled  bool
+	ids      []graph.Identity
+	ext      map[string]any
+	extNames map[string]string
+	profile  graph.PasswordProfile
+}
+
+const appID = "00000000000000000000000000000000"
+
+// extName is the Graph name of an extension attribute.
+func (p *planner) extName(n string) string {
+	if e, ok := p.extNames[n]; ok {
+		return e
+	}
+	e := "extension_" + appID + "_" + n
+	if p.extNames == nil {
+		p.extNames = map[string]string{}
+	}
+	if len(p.extNames) < maxKeys {
+		p.extNames[n] = e
+	}
+	return e
+}
+
+// check checks u's legacy hash with cfg's options, builds the Graph request the importer would send for u and
+// validates it with the same rules. It reads only u and cfg.
+func (p *planner) check(u *idshift.User, cfg *Config) verdict {
+	var v verdict
+	if u.Credential.Kind == idshift.CredentialHash {
+		_, v.hashErr = pwhash.Normalize(u.Credential.Hash, cfg.HashOptions)
+	}
+	v.reason, v.field = p.plan(u, cfg, v.hashErr)
+	return v
+}
+
+// plan returns the reason and field of a rejection, or "".
+func (p *planner) plan(u *idshift.User, cfg *Config, hashErr error) (reason, field string) {
 	if strings.TrimSpace(u.LegacyID) == "" {
 		return "missing legacy id", "legacy_id"
 	}
 	if len(u.Identities) == 0 {
 		return "no sign-in identity (email, username or federated)", "identities"
 	}
-	body := &graph.User{
+	p.body = graph.User{
 		DisplayName: strings.TrimSpace(u.DisplayName), GivenName: strings.TrimSpace(u.GivenName),
 		Surname: strings.TrimSpace(u.Surname), Mail: strings.TrimSpace(u.Mail), OtherMails: u.OtherMails,
 		MobilePhone: strings.TrimSpace(u.Phone),
 	}
-	enabled := !u.Disabled
-	body.AccountEnabled = &enabled
+	body := &p.body
+	p.enabled = !u.Disabled
+	body.AccountEnabled = &p.enabled
 	local := false
+	p.ids = p.ids[:0]
 	for _, id := range u.Identities {
 		gid := graph.Identity{SignInType: id.SignInType, Issuer: id.Issuer, IssuerAssignedID: strings.TrimSpace(id.IssuerAssignedID)}
 		if gid.SignInType == idshift.SignInEmail || gid.SignInType == idshift.SignInUserName {
 			local = true
 			if gid.Issuer == "" {
-				gid.Issuer = a.cfg.Domain
+				gid.Issuer = cfg.Domain
 			}
 			if gid.SignInType == idshift.SignInEmail {
 				gid.IssuerAssignedID = strings.ToLower(gid.IssuerAssignedID)
 			}
 		}
-		body.Identities = append(body.Identities, gid)
+		p.ids = append(p.ids, gid)
 	}
+	body.Identities = p.ids
 	if body.DisplayName == "" {
 		body.DisplayName = strings.TrimSpace(body.GivenName + " " + body.Surname)
 	}
 	if body.DisplayName == "" {
 		body.DisplayName = body.Identities[0].IssuerAssignedID
 	}
-	if u.Credential.Kind == idshift.CredentialHash {
-		if _, err := pwhash.Normalize(u.Credential.Hash, a.cfg.HashOptions); err != nil {
-			return hashReason(err), "password_hash"
-		}
+	if hashErr != nil {
+		return hashReason(hashErr), "password_hash"
 	}
-	const appID = "00000000000000000000000000000000"
-	ext := func(n string) string { return "extension_" + appID + "_" + n }
-	body.Extensions = map[string]any{ext("legacyId"): u.LegacyID}
+	if p.ext == nil {
+		p.ext = map[string]any{}
+	}
+	clear(p.ext)
+	p.ext[p.extName("legacyId")] = u.LegacyID
 	for name, v := range u.Extensions {
 		if t, ok := v.(time.Time); ok {
 			v = t.UTC().Format(time.RFC3339)
 		}
-		body.Extensions[ext(name)] = v
+		p.ext[p.extName(name)] = v
 	}
+	body.Extensions = p.ext
 	if local {
 		body.PasswordPolicies = "DisablePasswordExpiration"
-		if a.cfg.DisableStrongPassword {
+		if cfg.DisableStrongPassword {
 			body.PasswordPolicies += ", DisableStrongPassword"
 		}
-		body.PasswordProfile = &graph.PasswordProfile{Password: "Placeholder-0-Never-Sent"}
-		body.Extensions[ext("requiresMigration")] = true
+		p.profile = graph.PasswordProfile{Password: "Placeholder-0-Never-Sent"}
+		body.PasswordProfile = &p.profile
+		p.ext[p.extName("requiresMigration")] = true
 	}
-	if err := graph.ValidateUser(body, a.cfg.Rules); err != nil {
+	if err := graph.ValidateUser(body, cfg.Rules); err != nil {
 		var e *idshift.Error
 		if errors.As(err, &e) {
 			return e.Message, e.Field
@@ -514,8 +574,9 @@ func FormatStrength(format string) Strength {
 	return StrengthFastHash
 }
 
-// password classifies u's credential as `hashes lint` does and returns its strength and format.
-func (a *Auditor) password(u *idshift.User) (Strength, string) {
+// password classifies u's credential as `hashes lint` does, with the error pwhash.Normalize gave its hash, and
+// returns its strength and format.
+func (a *Auditor) password(u *idshift.User, err error) (Strength, string) {
 	p := &a.rep.Passwords
 	c := u.Credential
 	switch {
@@ -531,7 +592,6 @@ func (a *Auditor) password(u *idshift.User) (Strength, string) {
 		}
 		return StrengthNone, ""
 	}
-	_, err := pwhash.Normalize(c.Hash, a.cfg.HashOptions)
 	switch {
 	case err == nil:
 		name, ok := pwhash.Detect(c.Hash)
