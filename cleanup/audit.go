@@ -144,19 +144,19 @@ type readResult struct {
 }
 
 // Drain reads s to its end into a (after a.SetSource): a malformed record is counted, any other read error is
-// returned. The source is read in its own goroutine while the records read before are audited; when ctx ends, both
-// stop and Drain returns its error.
+// returned. Three goroutines work as a pipeline: one reads the source, one checks each user as the importer's
+// planning would, and the caller's audits what they did before; when ctx ends, all stop and Drain returns its
+// error.
 func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	read := make(chan *readResult, 4)
 	out := make(chan *readResult, 4)
-	free := make(chan *readResult, 6)
-	done := make(chan struct{})
-	cfg := a.cfg
+	free := make(chan *readResult, 10)
+	done := make(chan struct{}, 2)
 	go func() {
-		defer close(done)
-		defer close(out)
-		var p planner
+		defer func() { done <- struct{}{} }()
+		defer close(read)
 		for {
 			var b *readResult
 			select {
@@ -180,11 +180,10 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 					break
 				}
 				b.users, b.order = append(b.users, u), append(b.order, false)
-				b.verdicts = append(b.verdicts, p.check(u, &cfg))
 			}
 			last := len(b.order) < readBatch
 			select {
-			case out <- b:
+			case read <- b:
 			case <-ctx.Done():
 				return
 			}
@@ -193,10 +192,29 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 			}
 		}
 	}()
+	cfg := a.cfg
+	go func() {
+		defer func() { done <- struct{}{} }()
+		defer close(out)
+		var p planner
+		for b := range read {
+			for _, u := range b.users {
+				b.verdicts = append(b.verdicts, p.check(u, &cfg))
+			}
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				for range read {
+				}
+				return
+			}
+		}
+	}()
 	defer func() {
 		cancel()
 		for range out {
 		}
+		<-done
 		<-done
 	}()
 	for b := range out {

@@ -3,6 +3,8 @@ package cleanup_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -233,5 +235,38 @@ func TestMergeRuleNames(t *testing.T) {
 	}
 	if _, err := cleanup.New(cleanup.Config{Rule: "phone"}); err == nil {
 		t.Error("an unknown rule is accepted")
+	}
+}
+
+// endless is a source that never ends; it cancels its context after a thousand users.
+type endless struct {
+	n      int
+	cancel context.CancelFunc
+}
+
+func (e *endless) Next(context.Context) (*idshift.User, error) {
+	e.n++
+	if e.n == 1000 {
+		e.cancel()
+	}
+	return user(fmt.Sprint(e.n), fmt.Sprintf("u%d@example.com", e.n), idshift.Credential{}), nil
+}
+
+func (e *endless) Close() error { return nil }
+
+// TestDrainCancelled: when the context ends, the pipeline stops and Drain says why.
+func TestDrainCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := cleanup.New(cleanup.Config{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.SetSource(ctx, 0, "x"); err != nil {
+		t.Fatal(err)
+	}
+	err = cleanup.Drain(ctx, a, cleanup.NamedSource{Name: "x", Source: &endless{cancel: cancel}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v", err)
 	}
 }
