@@ -82,6 +82,7 @@ type index struct {
 	strsOff      int64
 	n            uint32 // users added
 	buf          [binary.MaxVarintLen64]byte
+	rbuf         [512]byte // account's reads
 }
 
 // newIndex creates the index's temporary directory in dir (default os.TempDir()).
@@ -234,17 +235,36 @@ func (x *index) account(ord uint32, upto int) (line int64, strs []string, src, s
 	}
 	v, off := binary.LittleEndian.Uint64(m[:]), int64(binary.LittleEndian.Uint64(m[8:]))
 	line, src, str = int64(v&lineMask), uint8(v>>48), uint8(v>>56)
-	r := bufio.NewReaderSize(io.NewSectionReader(x.strs, off, 1<<40), 512)
+	// One read of the strings usually holds them all; a longer one is read again whole.
+	n, err := x.strs.ReadAt(x.rbuf[:], off)
+	if err != nil && err != io.EOF {
+		return 0, nil, 0, 0, fmt.Errorf("cleanup: duplicate index: %w", err)
+	}
+	b := x.rbuf[:n]
 	for range upto + 1 {
-		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			return 0, nil, 0, 0, fmt.Errorf("cleanup: duplicate index: %w", err)
+		l, k := binary.Uvarint(b)
+		if k <= 0 {
+			return 0, nil, 0, 0, errors.New("cleanup: duplicate index: damaged strings file")
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return 0, nil, 0, 0, fmt.Errorf("cleanup: duplicate index: %w", err)
+		off += int64(k)
+		b = b[k:]
+		if uint64(len(b)) < l {
+			long := make([]byte, l)
+			if _, err := x.strs.ReadAt(long, off); err != nil {
+				return 0, nil, 0, 0, fmt.Errorf("cleanup: duplicate index: %w", err)
+			}
+			strs = append(strs, string(long))
+			off += int64(l)
+			n, err := x.strs.ReadAt(x.rbuf[:], off)
+			if err != nil && err != io.EOF {
+				return 0, nil, 0, 0, fmt.Errorf("cleanup: duplicate index: %w", err)
+			}
+			b = x.rbuf[:n]
+			continue
 		}
-		strs = append(strs, string(b))
+		strs = append(strs, string(b[:l]))
+		off += int64(l)
+		b = b[l:]
 	}
 	return line, strs, src, str, nil
 }
