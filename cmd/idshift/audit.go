@@ -31,19 +31,18 @@ var auditHelp = help{
 	about: `Reads one or several legacy sources and reports, without writing anywhere but the report files, what an import
 would meet: the users the importer would plan or reject (and why), the accounts of several sources that the merge
 rule links (proposed merges, with the credential that would guard each, and the shared names the rule did not
-follow), the stale accounts, the attributes that
-hold data External ID must not store (payment card numbers, US social security numbers, medical-looking fields),
-the fill rate of every attribute, the consent markers, the usability of the passwords, and the import's expected
-duration and directory quota. Sources after the flags are audited after --source, each as [KIND:]FILE with its
-kind detected when omitted and the default schema. The sign-in name index lives in temporary files removed at
-the end. With --plan FILE every proposed merge is also written to a new plan file (never over an existing one) for
-"idshift import --plan" to follow, accepted by --accept. Exit status: 0 the report was written; 1 a source, a
-report or the plan could not be read or written; 2 bad flags.`,
+follow), the stale accounts, the attributes that hold data External ID must not store (payment card numbers, US
+social security numbers, medical-looking fields), the fill rate of every attribute, the consent markers, the
+usability of the passwords, and the import's expected duration and directory quota. Sources after the flags are
+audited after --source, each as [KIND:]FILE with its kind detected when omitted and the default schema. The sign-in
+name index lives in temporary files removed at the end. With --plan FILE every proposed merge is also written to a
+new plan file (never over an existing one) for "idshift import --plan" to follow, accepted by --accept. Exit
+status: 0 the report was written; 1 a source, a report or the plan could not be read or written; 2 bad flags.`,
 	examples: []example{
 		{"audit an export with the default schema", "idshift audit --source users.csv"},
-		{"two directories to unify, with a one-year stale threshold, as HTML", "idshift audit --source shop.csv auth0:forum.jsonl --stale-after 365d --html audit.html"},
+		{"two directories to unify, with a one-year stale threshold, as HTML", "idshift audit --source shop.csv --stale-after 365d --html audit.html auth0:forum.jsonl"},
 		{"the configuration of an import, three app registrations, as JSON", "idshift audit --config idshift.yaml --apps 3 --json"},
-		{"a plan of merges on verified emails, B2C's local accounts trusted, slow-hash merges accepted", "idshift audit --source shop.csv b2cfile:b2c.json --trust-email b2c --plan merges.json --accept slow"},
+		{"a plan of merges on verified emails, B2C's local accounts trusted, slow-hash merges accepted", "idshift audit --source shop.csv --trust-email b2c --plan merges.json --accept slow b2cfile:b2c.json"},
 	},
 	groups: []flagGroup{
 		{"Source", []string{"config", "source", "source-kind", "source-passwords", "format", "source-name", "mapping"}},
