@@ -659,6 +659,19 @@ func (a *Auditor) stale(u *idshift.User) {
 	}
 }
 
+// identityAttr names the fill attribute of an identity type (without building the string for the usual ones).
+func identityAttr(t string) string {
+	switch t {
+	case idshift.SignInEmail:
+		return "identities." + idshift.SignInEmail
+	case idshift.SignInUserName:
+		return "identities." + idshift.SignInUserName
+	case idshift.SignInFederated:
+		return "identities." + idshift.SignInFederated
+	}
+	return "identities." + t
+}
+
 // scan records the fill of every attribute of u and what it holds that must not be stored.
 func (a *Auditor) scan(u *idshift.User) {
 	filled := func(attr string, ok bool) {
@@ -669,7 +682,7 @@ func (a *Auditor) scan(u *idshift.User) {
 	a.rep.Consent.Users++
 	filled("legacyId", strings.TrimSpace(u.LegacyID) != "")
 	for i, id := range u.Identities {
-		name := "identities." + id.SignInType
+		name := identityAttr(id.SignInType)
 		again := false // a second identity of the same type fills nothing more
 		for _, prev := range u.Identities[:i] {
 			again = again || prev.SignInType == id.SignInType && prev.IssuerAssignedID != ""
