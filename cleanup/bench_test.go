@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/idshift/idshift/cleanup"
+	"github.com/idshift/idshift/mergeplan"
 	"github.com/idshift/idshift/source/file"
 )
 
@@ -143,4 +144,75 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAuditMerges audits the generated source and a second one holding every tenth of its emails, verified on
+// both sides (one merge in ten users), and writes the plan of every merge, as `idshift audit --plan` does.
+func BenchmarkAuditMerges(b *testing.B) {
+	n := benchUsers(b)
+	dir := b.TempDir()
+	path, other := filepath.Join(dir, "users.csv"), filepath.Join(dir, "other.csv")
+	writeDefaultSchema(b, path, n)
+	f, err := os.Create(other)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	w.WriteString("legacy_id,email,display_name,password_hash,email_verified\n")
+	for i := 0; i < n; i += 10 {
+		fmt.Fprintf(w, "o-%d,user%d@example.com,O %d,$2b$10$y2Lt5R/PjpNSCgpM6/uNTull/VLdy7T0.8AhRALUeQ7w/odh4asem,true\n", i, i, i)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	ctx := context.Background()
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	for i := range b.N {
+		var srcs []cleanup.NamedSource
+		for _, p := range []string{path, other} {
+			src, err := file.Config{Path: p}.Open()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer src.Close()
+			srcs = append(srcs, cleanup.NamedSource{Name: filepath.Base(p), Source: src})
+		}
+		a, err := cleanup.New(cleanup.Config{TempDir: dir, Rule: cleanup.RuleEmail, TrustEmail: []string{"users.csv"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j, s := range srcs {
+			if err := a.SetSource(ctx, j, s.Name); err != nil {
+				b.Fatal(err)
+			}
+			if err := cleanup.Drain(ctx, a, s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rep, err := a.Report(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		plan, err := a.Plan(cleanup.AcceptSlow, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := mergeplan.Write(filepath.Join(dir, fmt.Sprintf("plan-%d.json", i)), plan); err != nil {
+			b.Fatal(err)
+		}
+		if want := int64((n + 9) / 10); rep.Duplicates.Proposed != want || int64(len(plan.Merges)) != want {
+			b.Fatalf("%d merges proposed, %d in the plan, want %d", rep.Duplicates.Proposed, len(plan.Merges), want)
+		}
+	}
+	b.StopTimer()
+	users := float64(n + (n+9)/10)
+	b.ReportMetric((cpuTime(b)-cpu0).Seconds()*1e6/float64(b.N)/users, "cpu-µs/user")
+	b.ReportMetric(users*float64(b.N)/b.Elapsed().Seconds(), "users/s")
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peakRSS-MiB")
 }
