@@ -17,14 +17,18 @@
 //     the discovery document's issuer, whose aud holds the client id (and azp, when present, is the client id),
 //     and which is neither expired nor not yet valid: (true, nil). A success is believed only then.
 //   - 400 (or 401) with error "invalid_grant": (false, nil), a wrong password or an unknown user (B2C:
-//     AADB2C90225 "The username or password provided in the request are invalid").
+//     AADB2C90225 "The username or password provided in the request are invalid"), unless the error_description
+//     says more: B2C's AADB2C90111 (disabled) and AADB2C90114 (locked), Entra ID's AADSTS50053 (locked) and
+//     AADSTS50057 (disabled), Keycloak's "Account disabled": verify.ErrLocked; Entra ID's AADSTS50055 (the right
+//     password, expired) and Keycloak's "Account is not fully set up" (the right password, actions pending):
+//     verify.ErrMustChange. docs/verify.md cites the sources.
 //   - anything else (another OAuth error such as invalid_client or unauthorized_client, a 5xx, a redirect, an
 //     answer of the wrong shape, a token that does not verify, a timeout, a TLS failure): an error matching
 //     verify.ErrUnavailable, never a wrong password.
 //
-// Empty passwords and records without a sign-in name are refused (false, nil) before any request. The password
-// grant carries no "locked" or "must change" answer: a provider that refuses a locked account with invalid_grant is
-// read as a wrong password (see docs/verify.md).
+// Empty passwords and records without a sign-in name are refused (false, nil) before any request. A provider that
+// refuses a locked account with a bare invalid_grant (LemonLDAP::NG does, Keycloak's brute-force lock too) is read
+// as a wrong password.
 package oidc
 
 import (
