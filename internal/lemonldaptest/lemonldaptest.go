@@ -30,12 +30,12 @@ import (
 	"github.com/idshift/idshift/internal/servicetest"
 )
 
-// Packages is what Debian needs installed for the portal's OpenID Connect issuer under plackup: the portal and its
-// Recommends that the issuer loads (the captcha module is always loaded and needs GD::SecurityImage with
-// ImageMagick; String::Random and IO::String are the issuer's own).
+// Packages is what Debian needs installed (apt-get install --no-install-recommends) for the portal's OpenID Connect
+// issuer under plackup: the portal, plackup, and the Recommends the issuer loads (the captcha module, always
+// loaded, needs GD::SecurityImage with ImageMagick; the issuer needs Crypt::OpenSSL::Bignum, String::Random and
+// IO::String). Without any one of them the portal answers 500.
 const Packages = "liblemonldap-ng-portal-perl libplack-perl libgd-securityimage-perl libimage-magick-perl " +
-	"libcrypt-openssl-bignum-perl libstring-random-perl libio-string-perl libconvert-base32-perl " +
-	"libmime-tools-perl libunicode-string-perl libio-socket-timeout-perl libipc-run-perl libnet-ldap-perl"
+	"libcrypt-openssl-bignum-perl libstring-random-perl libio-string-perl"
 
 const psgi = "/usr/share/lemonldap-ng/portal/htdocs/index.psgi"
 
