@@ -125,9 +125,12 @@ func alteredMetadata(t *testing.T, srv *lemonldaptest.Server, alter string) http
 		defer resp.Body.Close()
 		return json.NewDecoder(resp.Body).Decode(out)
 	}
-	forger, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
+	var forger *rsa.PrivateKey
+	if alter == "jwks" {
+		var err error
+		if forger, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
