@@ -2,7 +2,7 @@
 // liblemonldap-ng-portal-perl) as a PSGI application under plackup, over HTTPS on a free loopback port, with a
 // generated configuration in a temporary directory: its OpenID Connect issuer on, an RS256 signing key made here,
 // one relying party allowed the resource owner password grant and one that is not, and the Demo user store
-// (users dwho, rtyler and msmith, each with its name as password). Tests that use it skip when the portal is not
+// (users dwho, rtyler and msmith, each with its name as password) or an LDAP directory (StartWith). Tests that use it skip when the portal is not
 // installed and fail instead with IDSHIFT_REQUIRE_SERVICES=1 (Require).
 package lemonldaptest
 
@@ -33,9 +33,9 @@ import (
 // Packages is what Debian needs installed (apt-get install --no-install-recommends) for the portal's OpenID Connect
 // issuer under plackup: the portal, plackup, and the Recommends the issuer loads (the captcha module, always
 // loaded, needs GD::SecurityImage with ImageMagick; the issuer needs Crypt::OpenSSL::Bignum, String::Random and
-// IO::String). Without any one of them the portal answers 500.
+// IO::String; the LDAP user store, Net::LDAP). Without any one of them the portal answers 500.
 const Packages = "liblemonldap-ng-portal-perl libplack-perl libgd-securityimage-perl libimage-magick-perl " +
-	"libcrypt-openssl-bignum-perl libstring-random-perl libio-string-perl"
+	"libcrypt-openssl-bignum-perl libstring-random-perl libio-string-perl libnet-ldap-perl"
 
 const psgi = "/usr/share/lemonldap-ng/portal/htdocs/index.psgi"
 
@@ -71,21 +71,30 @@ func installed() (plackup string, ok bool) {
 	return p, true
 }
 
-// Start starts the portal. It returns an error when something fails, and (nil, nil) when the portal or plackup is
-// not installed. Stop ends it.
-func Start() (*Server, error) {
+// Directory is an LDAP user store for the portal instead of the Demo one: users are searched under Base by uid
+// with BindDN, then bound as themselves, with the password policy control.
+type Directory struct {
+	URL, Base, BindDN, BindPW string
+}
+
+// Start starts the portal with the Demo user store. It returns an error when something fails, and (nil, nil) when
+// the portal or plackup is not installed. Stop ends it.
+func Start() (*Server, error) { return StartWith(nil) }
+
+// StartWith starts the portal with the LDAP user store dir, or the Demo one when dir is nil.
+func StartWith(store *Directory) (*Server, error) {
 	plackup, ok := installed()
 	if !ok {
 		return nil, nil
 	}
-	dir, err := os.MkdirTemp("", "idshift-lemonldap-")
+	tmp, err := os.MkdirTemp("", "idshift-lemonldap-")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir}
+	s := &Server{dir: tmp}
 	fail := func(err error) (*Server, error) { s.Stop(); return nil, err }
 	for _, d := range []string{"conf", "sessions/lock", "psessions/lock", "cache", "confcache"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o700); err != nil {
 			return fail(err)
 		}
 	}
@@ -94,10 +103,10 @@ func Start() (*Server, error) {
 		return fail(err)
 	}
 	s.CA = certPEM
-	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "cert.pem"), certPEM, 0o600); err != nil {
 		return fail(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "key.pem"), keyPEM, 0o600); err != nil {
 		return fail(err)
 	}
 	sigKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -129,14 +138,14 @@ func Start() (*Server, error) {
 		"authentication": "Demo", "userDB": "Same", "passwordDB": "Demo", "registerDB": "Null",
 		"portal": s.URL, "domain": "127.0.0.1", "cookieName": "lemonldap", "securedCookie": 1,
 		"globalStorage": "Apache::Session::File",
-		"globalStorageOptions": map[string]any{"Directory": filepath.Join(dir, "sessions"),
-			"LockDirectory":  filepath.Join(dir, "sessions/lock"),
+		"globalStorageOptions": map[string]any{"Directory": filepath.Join(tmp, "sessions"),
+			"LockDirectory":  filepath.Join(tmp, "sessions/lock"),
 			"generateModule": "Lemonldap::NG::Common::Apache::Session::Generate::SHA256"},
 		"persistentStorage": "Apache::Session::File",
-		"persistentStorageOptions": map[string]any{"Directory": filepath.Join(dir, "psessions"),
-			"LockDirectory": filepath.Join(dir, "psessions/lock")},
+		"persistentStorageOptions": map[string]any{"Directory": filepath.Join(tmp, "psessions"),
+			"LockDirectory": filepath.Join(tmp, "psessions/lock")},
 		"localSessionStorage": "Cache::FileCache",
-		"localSessionStorageOptions": map[string]any{"cache_root": filepath.Join(dir, "cache"),
+		"localSessionStorageOptions": map[string]any{"cache_root": filepath.Join(tmp, "cache"),
 			"namespace": "lemonldap-ng-sessions", "default_expires_in": 600, "directory_umask": "077", "cache_depth": 3},
 		"demoExportedVars": map[string]string{"cn": "cn", "mail": "mail", "uid": "uid"},
 		"exportedVars":     map[string]string{}, "groups": map[string]string{}, "macros": map[string]string{},
@@ -154,11 +163,22 @@ func Start() (*Server, error) {
 			"nogrant": map[string]string{"email": "mail"},
 		},
 	}
+	if store != nil {
+		for k, v := range map[string]any{
+			"authentication": "LDAP", "passwordDB": "LDAP", "ldapServer": store.URL, "ldapBase": store.Base,
+			"managerDn": store.BindDN, "managerPassword": store.BindPW, "ldapPpolicyControl": 1,
+			"AuthLDAPFilter": "(&(uid=$user)(objectClass=inetOrgPerson))",
+			"LDAPFilter":     "(&(uid=$user)(objectClass=inetOrgPerson))",
+			"ldapExportedVars": map[string]string{"uid": "uid", "cn": "cn", "mail": "mail"},
+		} {
+			conf[k] = v
+		}
+	}
 	raw, err := json.MarshalIndent(conf, "", " ")
 	if err != nil {
 		return fail(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "conf", "lmConf-1.json"), raw, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "conf", "lmConf-1.json"), raw, 0o600); err != nil {
 		return fail(err)
 	}
 	ini := fmt.Sprintf(`[all]
@@ -173,17 +193,17 @@ localStorageOptions = { 'namespace' => 'lemonldap-ng-config', 'default_expires_i
 templateDir = /usr/share/lemonldap-ng/portal/templates
 staticPrefix = /static
 languages = en
-`, dir)
-	iniPath := filepath.Join(dir, "lemonldap-ng.ini")
+`, tmp)
+	iniPath := filepath.Join(tmp, "lemonldap-ng.ini")
 	if err := os.WriteFile(iniPath, []byte(ini), 0o600); err != nil {
 		return fail(err)
 	}
 
 	s.cmd = exec.Command(plackup, "-s", "HTTP::Server::PSGI", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
-		"--ssl", "1", "--ssl-key-file", filepath.Join(dir, "key.pem"), "--ssl-cert-file", filepath.Join(dir, "cert.pem"),
+		"--ssl", "1", "--ssl-key-file", filepath.Join(tmp, "key.pem"), "--ssl-cert-file", filepath.Join(tmp, "cert.pem"),
 		psgi)
 	s.cmd.Env = append(os.Environ(), "LLNG_DEFAULTCONFFILE="+iniPath, "PLACK_ENV=deployment")
-	logPath := filepath.Join(dir, "portal.log")
+	logPath := filepath.Join(tmp, "portal.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return fail(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/idshift/idshift/internal/lemonldaptest"
+	"github.com/idshift/idshift/internal/slapdtest"
 	"github.com/idshift/idshift/verify"
 	"github.com/idshift/idshift/verify/internal/verifytest"
 	"github.com/idshift/idshift/verify/oidc"
@@ -162,4 +163,38 @@ func alteredMetadata(t *testing.T, srv *lemonldaptest.Server, alter string) http
 			http.NotFound(w, r)
 		}
 	})
+}
+
+// TestLemonLDAPDirectory: the portal over a real directory with a password policy (internal/slapdtest): its
+// password grant answers a locked account, an expired password and a password to change after a reset with the
+// same bare invalid_grant as a wrong password, even when the password is right (the portal logs the policy's
+// reason; the grant does not carry it). The check can only read them as wrong passwords; the right password of a
+// sound account is a match.
+func TestLemonLDAPDirectory(t *testing.T) {
+	dir, err := slapdtest.Start()
+	dir = slapdtest.Require(t, dir, err)
+	defer dir.Stop()
+	srv, err := lemonldaptest.StartWith(&lemonldaptest.Directory{URL: dir.URL, Base: "ou=people," + slapdtest.Base,
+		BindDN: slapdtest.ServiceDN, BindPW: slapdtest.ServicePW})
+	srv = lemonldaptest.Require(t, srv, err)
+	defer srv.Stop()
+	v := open(t, oidc.Config{Authority: srv.URL, ClientID: lemonldaptest.ClientID, ClientSecret: lemonldaptest.ClientSecret,
+		RootCAData: srv.CA})
+	ctx := context.Background()
+	for _, u := range slapdtest.Users {
+		ok, err := v.Verify(ctx, record(u.UID), u.Password)
+		switch u.UID {
+		case "locked", "expired", "reset":
+			if ok || err != nil {
+				t.Errorf("%s, right password: got %v, %v; want the portal's bare invalid_grant read as a mismatch", u.UID, ok, err)
+			}
+		default:
+			if !ok || err != nil {
+				t.Errorf("%s, right password: got %v, %v; want a match", u.UID, ok, err)
+			}
+		}
+		if ok, err := v.Verify(ctx, record(u.UID), u.Password+"-wrong"); ok || err != nil {
+			t.Errorf("%s, wrong password: got %v, %v; want a mismatch", u.UID, ok, err)
+		}
+	}
 }
