@@ -167,8 +167,8 @@ func StartWith(store *Directory) (*Server, error) {
 		for k, v := range map[string]any{
 			"authentication": "LDAP", "passwordDB": "LDAP", "ldapServer": store.URL, "ldapBase": store.Base,
 			"managerDn": store.BindDN, "managerPassword": store.BindPW, "ldapPpolicyControl": 1,
-			"AuthLDAPFilter": "(&(uid=$user)(objectClass=inetOrgPerson))",
-			"LDAPFilter":     "(&(uid=$user)(objectClass=inetOrgPerson))",
+			"AuthLDAPFilter":   "(&(uid=$user)(objectClass=inetOrgPerson))",
+			"LDAPFilter":       "(&(uid=$user)(objectClass=inetOrgPerson))",
 			"ldapExportedVars": map[string]string{"uid": "uid", "cn": "cn", "mail": "mail"},
 		} {
 			conf[k] = v
