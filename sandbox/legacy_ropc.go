@@ -38,6 +38,9 @@ type LegacyB2CConfig struct {
 	ClientID string
 	// Users are the tenant's local accounts.
 	Users []LegacyUser
+	// Lockout, when positive, is the number of wrong passwords in a row after which an account is locked (B2C's
+	// smart lockout): AADB2C90114 whatever the password, until the emulation is made anew. 0: no lockout.
+	Lockout int
 	// Now is the clock that stamps tokens; time.Now when nil.
 	Now func() time.Time
 	// Logger receives one line per token request (never a password); discarded when nil.
@@ -100,7 +103,8 @@ const (
 // {base}/{tenantId}/v2.0/, aud the client id, oid, tfp the policy) and, when the scope holds the client id, an
 // access token; a wrong password or an unknown account with 400 invalid_grant
 // "AADB2C90225: The username or password provided in the request are invalid."; a disabled account with
-// AADB2C90111 and a locked one with AADB2C90114, whatever the password; a right but expired password
+// AADB2C90111 and a locked one (LegacyUser.Locked, or after LegacyB2CConfig.Lockout wrong passwords in a row)
+// with AADB2C90114, whatever the password; a right but expired password
 // (LegacyUser.MustChange) with AADSTS50055; another client_id with 400
 // unauthorized_client (AADB2C90224, the ROPC flow not enabled for the application). It is an http.Handler, safe
 // for concurrent use; the base URL is read from each request (scheme and Host).
@@ -114,6 +118,9 @@ type LegacyB2C struct {
 	forger                             *ecdsa.PrivateKey
 	fault                              atomic.Int32
 	requests                           atomic.Int64
+	lockout                            int
+	mu                                 sync.Mutex
+	failed                             map[string]int // wrong passwords in a row, by lower-cased sign-in name
 }
 
 // legacySigningKey signs every LegacyB2C's tokens; generated once per process (an RSA key costs about a second
@@ -131,7 +138,8 @@ func NewLegacyB2C(c LegacyB2CConfig) (*LegacyB2C, error) {
 		return nil, fmt.Errorf("sandbox: legacy B2C forger key: %w", err)
 	}
 	l := &LegacyB2C{tenant: c.Tenant, policy: c.Policy, clientID: c.ClientID, now: c.Now, log: c.Logger,
-		key: key, forger: forger, users: make(map[string]LegacyUser, len(c.Users))}
+		key: key, forger: forger, users: make(map[string]LegacyUser, len(c.Users)), lockout: c.Lockout,
+		failed: make(map[string]int)}
 	if l.tenant == "" {
 		l.tenant = "legacy"
 	}
@@ -267,17 +275,29 @@ func (l *LegacyB2C) token(w http.ResponseWriter, r *http.Request, base string) {
 		l.oauthError(w, http.StatusBadRequest, "invalid_request", "AADB2C90083: The request is missing required parameter: username or password.")
 		return
 	}
-	u, known := l.users[strings.ToLower(f.Get("username"))]
+	name := strings.ToLower(f.Get("username"))
+	u, known := l.users[name]
+	right := known && u.Password == f.Get("password")
+	l.mu.Lock()
+	lockedOut := l.lockout > 0 && l.failed[name] >= l.lockout
+	switch {
+	case !known || lockedOut:
+	case right:
+		delete(l.failed, name)
+	default:
+		l.failed[name]++
+	}
+	l.mu.Unlock()
 	switch {
 	case known && u.Disabled:
 		l.log.Info("legacy B2C: ROPC sign-in refused, account disabled")
 		l.oauthError(w, http.StatusBadRequest, "invalid_grant", "AADB2C90111: Your account has been locked. Contact your support person to unlock it, then try again.")
 		return
-	case known && u.Locked:
+	case known && (u.Locked || lockedOut):
 		l.log.Info("legacy B2C: ROPC sign-in refused, account locked")
 		l.oauthError(w, http.StatusBadRequest, "invalid_grant", "AADB2C90114: Your account is temporarily locked to prevent unauthorized use. Try again later.")
 		return
-	case !known || u.Password != f.Get("password"):
+	case !right:
 		l.log.Info("legacy B2C: ROPC sign-in refused", "known", known)
 		l.oauthError(w, http.StatusBadRequest, "invalid_grant", "AADB2C90225: The username or password provided in the request are invalid.")
 		return

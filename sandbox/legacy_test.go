@@ -17,11 +17,12 @@ import (
 // TestLegacyB2CROPC: the emulated tenant answers B2C's documented request and refuses what B2C refuses, with
 // B2C's error codes.
 func TestLegacyB2CROPC(t *testing.T) {
-	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Policy: "B2C_1_ROPC_Auth",
+	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Policy: "B2C_1_ROPC_Auth", Lockout: 2,
 		Users: []sandbox.LegacyUser{{SignInName: "ada@example.com", Password: "Right-Passw0rd!"},
 			{SignInName: "off@example.com", Password: "Right-Passw0rd!", Disabled: true},
 			{SignInName: "locked@example.com", Password: "Right-Passw0rd!", Locked: true},
-			{SignInName: "expired@example.com", Password: "Right-Passw0rd!", MustChange: true}}})
+			{SignInName: "expired@example.com", Password: "Right-Passw0rd!", MustChange: true},
+			{SignInName: "brute@example.com", Password: "Right-Passw0rd!"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +67,10 @@ func TestLegacyB2CROPC(t *testing.T) {
 		{"locked account, wrong password", form(func(f url.Values) { f.Set("username", "locked@example.com"); f.Set("password", "x") }), 400, "invalid_grant AADB2C90114"},
 		{"expired password", form(func(f url.Values) { f.Set("username", "expired@example.com") }), 400, "invalid_grant AADSTS50055"},
 		{"expired password, wrong one", form(func(f url.Values) { f.Set("username", "expired@example.com"); f.Set("password", "x") }), 400, "invalid_grant AADB2C90225"},
+		{"brute, right password", form(func(f url.Values) { f.Set("username", "brute@example.com") }), 200, "access_token id_token"},
+		{"brute 1", form(func(f url.Values) { f.Set("username", "brute@example.com"); f.Set("password", "a") }), 400, "invalid_grant AADB2C90225"},
+		{"brute 2", form(func(f url.Values) { f.Set("username", "brute@example.com"); f.Set("password", "b") }), 400, "invalid_grant AADB2C90225"},
+		{"smart lockout", form(func(f url.Values) { f.Set("username", "brute@example.com") }), 400, "invalid_grant AADB2C90114"},
 		{"another grant", form(func(f url.Values) { f.Set("grant_type", "client_credentials") }), 400, "unsupported_grant_type"},
 		{"no openid", form(func(f url.Values) { f.Set("scope", b2c.ClientID()) }), 400, "invalid_scope"},
 	}

@@ -27,11 +27,12 @@ const (
 // and a counter of the TCP connections it accepted.
 func legacyTenant(t *testing.T) (*sandbox.LegacyB2C, string, []byte, *atomic.Int64) {
 	t.Helper()
-	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Users: []sandbox.LegacyUser{
+	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Lockout: 3, Users: []sandbox.LegacyUser{
 		{SignInName: "ada@example.com", Password: adaPassword},
 		{SignInName: "off@example.com", Password: offPassword, Disabled: true},
 		{SignInName: "locked@example.com", Password: offPassword, Locked: true},
 		{SignInName: "expired@example.com", Password: offPassword, MustChange: true},
+		{SignInName: "brute@example.com", Password: offPassword},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +81,10 @@ func TestROPCOutcomes(t *testing.T) {
 		{"locked account, wrong password", "locked@example.com", "nope", sandbox.FaultNone, locked},
 		{"expired password, right", "expired@example.com", offPassword, sandbox.FaultNone, mustChange},
 		{"expired password, wrong", "expired@example.com", "nope", sandbox.FaultNone, mismatch},
+		{"brute 1", "brute@example.com", "a", sandbox.FaultNone, mismatch},
+		{"brute 2", "brute@example.com", "b", sandbox.FaultNone, mismatch},
+		{"brute 3", "brute@example.com", "c", sandbox.FaultNone, mismatch},
+		{"smart lockout", "brute@example.com", offPassword, sandbox.FaultNone, locked},
 		{"empty password", "ada@example.com", "", sandbox.FaultNone, mismatch},
 		{"server error", "ada@example.com", adaPassword, sandbox.FaultServerError, unavailable},
 		{"server error, wrong password", "ada@example.com", "nope", sandbox.FaultServerError, unavailable},
