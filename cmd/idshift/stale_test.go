@@ -15,6 +15,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/graph"
+	"github.com/idshift/idshift/report"
 	"github.com/idshift/idshift/sandbox"
 )
 
@@ -318,5 +319,72 @@ func TestCutoverStaleDelete(t *testing.T) {
 	code, out = h.cutover(t, append([]string{"--confirm"}, flags...)...)
 	if code != exitComplete || !strings.Contains(out, "0 unmigrated accounts") || tn.Stats().Writes != writes {
 		t.Fatalf("rerun: exit %d, %d writes\n%s", code, tn.Stats().Writes-writes, out)
+	}
+}
+
+// cancelAfterFirst is the sandbox's directory, with a first interrupt arriving while the first write is on the
+// wire.
+type cancelAfterFirst struct {
+	staleDirectory
+	cancel context.CancelFunc
+	writes int
+}
+
+func (d *cancelAfterFirst) UpdateUser(ctx context.Context, id string, patch map[string]any) error {
+	d.writes++
+	d.cancel()
+	return d.staleDirectory.UpdateUser(ctx, id, patch)
+}
+
+// TestCutoverStaleInterrupted: the first interrupt lets the write on the wire finish and be recorded, starts no
+// other, and leaves the rest counted; the next run disables the rest.
+func TestCutoverStaleInterrupted(t *testing.T) {
+	h := newStaleTenant(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logger := slog.New(slog.DiscardHandler)
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	st, _, err := openEndgameStore(ctx, h.cfg, env.Getenv, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lister, err := openTenantLister(ctx, h.cfg, env, logger)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	o := cutoverOptions{confirm: true, stale: staleOptions{after: 2 * 365 * 24 * time.Hour, action: staleDisable, parallel: 1}}
+	var out strings.Builder
+	s, err := newStaler(ctx, st, lister, o, &errWriter{w: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := &cancelAfterFirst{staleDirectory: s.dir, cancel: cancel}
+	s.dir = dir
+	if err := lister.Users(ctx, func(u report.TenantUser) error { s.see(u); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if dir.writes != 1 || s.sum.Stale != 3 || s.sum.Acted != 1 || s.sum.Left != 2 || s.sum.Failed != 0 {
+		t.Fatalf("%d writes, summary %+v\n%s", dir.writes, s.sum, out.String())
+	}
+	disabled := 0
+	for id, r := range h.records(t) {
+		if r.State == idshift.StateDisabled {
+			disabled++
+			if h.tenantUsers()[h.ids[id]]["accountEnabled"] != false {
+				t.Errorf("%s recorded disabled, enabled in the tenant", id)
+			}
+		}
+	}
+	if disabled != 1 {
+		t.Fatalf("%d records disabled, want the one sent", disabled)
+	}
+	code, text := h.cutover(t, "--confirm", "--stale-after", "2y", "--stale-action", "disable")
+	if code != exitComplete || !strings.Contains(text, "2 stale accounts disabled, 0 failed, 0 left") {
+		t.Fatalf("the next run: exit %d\n%s", code, text)
 	}
 }
