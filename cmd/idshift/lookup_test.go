@@ -130,11 +130,16 @@ func testAuditLookups(t *testing.T, withAttr bool) {
 		t.Errorf("%d requests for 4 look-ups", n)
 	}
 
-	// The text summary has the section.
-	code, stdout, _ = run(t, nil, "audit", "--source", csv, "--tenant-lookups", "--domain", tn.Domain(),
+	// The text summary and the HTML page have the section.
+	page := filepath.Join(dir, "audit.html")
+	code, stdout, _ = run(t, nil, "audit", "--source", csv, "--tenant-lookups", "--html", page, "--domain", tn.Domain(),
 		"--tenant-id", tn.TenantID(), "--graph-url", srv.URL, "--authority-host", srv.AuthorityHost, "--ca-file", ca,
 		"--client-id", sandbox.DefaultClientID, "--client-secret", sandbox.DefaultClientSecret)
 	if code != 0 || !strings.Contains(stdout, "In the tenant (read-only look-ups)") || !strings.Contains(stdout, "b***@example.com taken by "+stranger) {
 		t.Errorf("text report: exit %d\n%s", code, stdout)
+	}
+	html, err := os.ReadFile(page)
+	if err != nil || !strings.Contains(string(html), "In the tenant (read-only look-ups)") || !strings.Contains(string(html), "b***@example.com taken by "+stranger) {
+		t.Errorf("html report: %v", err)
 	}
 }
