@@ -476,3 +476,11 @@ func TestRedisCrashedReservationsExpire(t *testing.T) {
 	}
 	reserve(true)
 }
+
+func TestConfigRejectsBadHold(t *testing.T) {
+	for _, hold := range []time.Duration{-time.Second, time.Microsecond} {
+		if _, err := (guard.Config{Hold: hold}).OpenMemory(); err == nil {
+			t.Errorf("OpenMemory with Hold %v: no error", hold)
+		}
+	}
+}
