@@ -9,12 +9,15 @@
 //     limits hold in total across replicas, not per replica.
 //
 // The policy (docs/guard.md says why): the Failures-th failure of a scope within its Window locks that scope for
-// LockFor, and Reserve keeps the limit strict under concurrency: an attempt about to be checked takes a place in
-// each window, atomically with the lock check, and is refused (a Lock of the full scope) when failures and
-// attempts in flight already fill it. Scopes are "account+ip" (a low threshold: one client guessing one account), "account" (a higher
+// LockFor. Scopes are "account+ip" (a low threshold: one client guessing one account), "account" (a higher
 // ceiling over all IPs: distributed guessing) and "ip" (one client spraying many accounts). While any scope of an
 // attempt is locked, Fail counts nothing and returns that lock. A lock resets its scope's counter, so when it
 // ends the scope starts again from zero. Succeed clears the (account, ip) counter only.
+//
+// Reserve keeps the limits strict under concurrency: an attempt about to be checked takes a place in each window,
+// atomically with the lock check, and is refused (a Lock of the full scope) when failures and attempts in flight
+// already fill it; the place counts as a failure until the Reservation is settled (Fail, Succeed, Release), and
+// one never settled (a crashed process) counts as a failure once older than Config.Hold.
 //
 // Accounts and IPs are never stored in clear: each counter is keyed by a SHA-256 digest of its scope and fields.
 package guard
