@@ -59,6 +59,9 @@ type Config struct {
 	AppWindow, TenantWindow time.Duration
 	// Quota is the directory's object quota (default 300,000).
 	Quota int64
+	// Lookup, when set, looks every valid user's identities up in a tenant (read-only); Report waits for it and
+	// adds its figures (Report.Tenant).
+	Lookup *Lookup
 }
 
 func (c Config) withDefaults() Config {
@@ -148,7 +151,9 @@ type readResult struct {
 // planning would, and the caller's audits what they did before; when ctx ends, all stop and Drain returns its
 // error.
 func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
-	ctx, cancel := context.WithCancel(ctx)
+	// rctx stops the reading and checking goroutines; the users are added under ctx, which may outlive Drain (the
+	// tenant look-ups go on after it).
+	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	read := make(chan *readResult, 4)
 	out := make(chan *readResult, 4)
@@ -166,7 +171,7 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 				b = &readResult{users: make([]*idshift.User, 0, readBatch), order: make([]bool, 0, readBatch)}
 			}
 			for len(b.order) < readBatch {
-				u, err := s.Source.Next(ctx)
+				u, err := s.Source.Next(rctx)
 				if err == io.EOF {
 					break
 				}
@@ -184,7 +189,7 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 			last := len(b.order) < readBatch
 			select {
 			case read <- b:
-			case <-ctx.Done():
+			case <-rctx.Done():
 				return
 			}
 			if last {
@@ -203,7 +208,7 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 			}
 			select {
 			case out <- b:
-			case <-ctx.Done():
+			case <-rctx.Done():
 				for range read {
 				}
 				return
@@ -225,7 +230,7 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 				ri++
 				continue
 			}
-			if err := a.add(b.users[ui], b.verdicts[ui]); err != nil {
+			if err := a.add(ctx, b.users[ui], b.verdicts[ui]); err != nil {
 				return err
 			}
 			b.users[ui] = nil
@@ -239,7 +244,7 @@ func Drain(ctx context.Context, a *Auditor, s NamedSource) error {
 		default:
 		}
 	}
-	return ctx.Err()
+	return rctx.Err()
 }
 
 // Auditor accumulates an audit user by user. Its memory is bounded by the number of attribute names, reasons and
@@ -347,11 +352,11 @@ func (a *Auditor) reason(kind, field, reason string) {
 // Add audits one user: its attributes, its staleness, its credential and its plan. A planned user's legacy id and
 // sign-in names go to the duplicate index.
 func (a *Auditor) Add(ctx context.Context, u *idshift.User) error {
-	return a.add(u, a.scratch.check(u, &a.cfg))
+	return a.add(ctx, u, a.scratch.check(u, &a.cfg))
 }
 
 // add audits u with its verdict, computed by check (in the reading goroutine when Drain reads).
-func (a *Auditor) add(u *idshift.User, v verdict) error {
+func (a *Auditor) add(ctx context.Context, u *idshift.User, v verdict) error {
 	a.ensureSource()
 	sc := &a.rep.Sources[a.src]
 	sc.Read++
@@ -368,6 +373,11 @@ func (a *Auditor) add(u *idshift.User, v verdict) error {
 	}
 	sc.Valid++
 	a.rep.Outcomes.Valid++
+	if a.cfg.Lookup != nil {
+		if err := a.cfg.Lookup.Add(ctx, a.srcName, u); err != nil {
+			return err
+		}
+	}
 	ord, err := a.idx.user(u.Line, u.LegacyID, uint8(a.src), uint8(strength))
 	if err != nil {
 		return err
@@ -860,6 +870,13 @@ func (a *Auditor) Report(ctx context.Context) (*Report, error) {
 		r.Duplicates.Merges = a.merges[:a.cfg.Merges]
 	} else {
 		r.Duplicates.Merges = a.merges
+	}
+	if a.cfg.Lookup != nil {
+		t, err := a.cfg.Lookup.Report(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.Tenant = t
 	}
 	return &r, nil
 }
