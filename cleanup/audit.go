@@ -62,6 +62,9 @@ type Config struct {
 	AppWindow, TenantWindow time.Duration
 	// Quota is the directory's object quota (default 300,000).
 	Quota int64
+	// Unmapped says the sources were opened to expose the values their mappings leave out (User.Unmapped): the
+	// report then says they were scanned too. The values are scanned whenever users carry them.
+	Unmapped bool
 }
 
 func (c Config) withDefaults() Config {
@@ -183,7 +186,9 @@ type Auditor struct {
 	reasons map[string]int64
 	flags   map[string]*Flag
 	formats map[string]int64
-	pending []pendingUser
+	// unmapped holds the unmapped attribute names met in the current user (each fills once).
+	unmapped map[string]bool
+	pending  []pendingUser
 	// The duplicate worker's: its input, its end, its first error and its scratch slices.
 	batches chan batch
 	done    chan struct{}
@@ -574,11 +579,12 @@ func (a *Auditor) scan(u *idshift.User) {
 			s = fmt.Sprint(v)
 		}
 		filled(attr, s != "")
-		if s != "" && MedicalName(name) {
-			a.flag(attr, "medical-looking name", "", u)
+		if kind, ok := SensitiveName(name); s != "" && ok {
+			a.flag(attr, kind, "", u)
 		}
 		a.check(attr, s, u)
 	}
+	a.scanUnmapped(u)
 }
 
 func (a *Auditor) count(attr string) {
@@ -594,10 +600,10 @@ func (a *Auditor) check(attr, v string, u *idshift.User) {
 		return
 	}
 	if d, ok := FindCard(v); ok {
-		a.flag(attr, "payment card number", MaskCard(d), u)
+		a.flag(attr, KindCard, MaskCard(d), u)
 	}
 	if s, ok := FindSSN(v); ok {
-		a.flag(attr, "US social security number", MaskSSN(s), u)
+		a.flag(attr, KindSSN, MaskSSN(s), u)
 	}
 }
 
@@ -773,8 +779,7 @@ func (a *Auditor) Report(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	r := a.rep
-	r.Scanned = "every value a reader maps into a user (identities, names, mail, otherMails, phone, extensions); " +
-		"columns a mapping leaves out are not exposed by the readers and were not scanned"
+	r.Scanned = scanned(a.cfg.Unmapped)
 	for k, n := range a.reasons {
 		r.Outcomes.Reasons = append(r.Outcomes.Reasons, Count{Name: k, Count: n})
 	}
