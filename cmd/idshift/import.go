@@ -58,7 +58,9 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 		jsonOut      = fs.Bool("json", false, "print the final summary as JSON")
 		logEvery     = fs.Duration("progress-every", 10*time.Second, "interval of progress log lines when not on a terminal")
 		cpuProfile   = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
+		allowSens    stringList
 	)
+	fs.Var(&allowSens, "allow-sensitive", "allow this attribute (extension or source column) to look like data External ID must not hold: a medical, national-id or card name, or card numbers and SSNs in its values (repeat; import.allow_sensitive)")
 	importHelp.install(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
@@ -67,6 +69,7 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 		return exitUsage, fmt.Errorf("unexpected argument %q (flags come before it? see idshift import -h)", fs.Arg(0))
 	}
 	cfg.origin.noteFlags(fs, cfg.bindings())
+	cfg.Import.AllowSensitive = append(cfg.Import.AllowSensitive, allowSens...)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -137,6 +140,9 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 			return exitFailed, err
 		}
 		mapping = m
+		if err := checkSensitiveNames(m, cfg.Import.AllowSensitive); err != nil {
+			return exitFailed, fmt.Errorf("config: %s: %w", cfg.Source.Mapping, err)
+		}
 	}
 	srcCfg := sourceSpec{Kind: cfg.Source.Kind, Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Passwords: cfg.Source.Passwords, DSN: cfg.Source.DSN, Query: cfg.Source.Query, Mapping: mapping, Stdin: env.Stdin, Logger: logger}
 	src, err := srcCfg.Open()
@@ -224,9 +230,13 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		}
 		pool, dir = p, p
 		if extAppID == "" || !opts.dryRun {
-			id, err := tenant.EnsureExtensions(ctx, pool.Clients()[0], extAppID, []tenant.Attribute{
+			attrs := []tenant.Attribute{
 				{Name: cfg.Import.MigrationAttribute, DataType: "Boolean"}, {Name: cfg.Import.LegacyIDAttribute, DataType: "String"},
-			}, opts.setupExtensions && !opts.dryRun)
+			}
+			if cfg.Import.Consent {
+				attrs = append(attrs, consentAttributes()...)
+			}
+			id, err := tenant.EnsureExtensions(ctx, pool.Clients()[0], extAppID, attrs, opts.setupExtensions && !opts.dryRun)
 			if err != nil {
 				return exitFailed, err
 			}
@@ -267,6 +277,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		Workers: cfg.Import.Workers, ChunkSize: cfg.Import.ChunkSize,
 		Shard: shard, Shards: shards,
 		Rejects: rejectsW, Logger: logger,
+		AllowSensitive: cfg.Import.AllowSensitive, Consent: cfg.Import.Consent,
 	}
 	if pool != nil && !opts.dryRun && !opts.ignoreQuota {
 		if err := checkImportQuota(ctx, pool, icfg, srcCfg, seenDir, logger); err != nil {
@@ -517,4 +528,24 @@ func openDirectory(ctx context.Context, cfg *Config, env *Env, logger *slog.Logg
 		clients = append(clients, c)
 	}
 	return graph.NewPool(clients...), nil
+}
+
+// consentAttributes are the extension attributes import.consent writes, for tenant setup and the start-up check.
+func consentAttributes() []tenant.Attribute {
+	var out []tenant.Attribute
+	for _, a := range importer.ConsentAttributes() {
+		out = append(out, tenant.Attribute{Name: a[0], DataType: a[1]})
+	}
+	return out
+}
+
+// checkSensitiveNames refuses a mapping that sends an attribute whose name looks medical, like a national
+// identifier or like a payment card (its extension attributes and the source columns it reads), unless
+// import.allow_sensitive names it.
+func checkSensitiveNames(m *source.Mapping, allow []string) error {
+	names := m.Columns()
+	for n := range m.Extensions {
+		names = append(names, n)
+	}
+	return importer.CheckNames(names, allow)
 }
