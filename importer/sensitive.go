@@ -62,15 +62,16 @@ func (e *SensitiveNameError) Error() string {
 // mapping sends) whose name looks medical, like a national identifier or like a payment card, unless allow names
 // it (case-insensitively).
 func CheckNames(names, allow []string) error {
-	sorted := append([]string(nil), names...)
-	sort.Strings(sorted)
-	for _, n := range sorted {
+	for _, n := range names {
 		if kind, ok := cleanup.SensitiveName(n); ok && !allowed(allow, n) {
 			return &SensitiveNameError{Attribute: n, Kind: kind}
 		}
 	}
 	return nil
 }
+
+// Allowed reports whether allow names name (case-insensitively, spaces around an entry ignored).
+func Allowed(allow []string, name string) bool { return allowed(allow, name) }
 
 func allowed(allow []string, name string) bool {
 	for _, a := range allow {

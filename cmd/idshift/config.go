@@ -197,6 +197,23 @@ func (d nodeDecoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 		v.Set(s)
 		d.origin[path] = fmt.Sprintf("%s:%d", d.file, n.Line)
 		return nil
+	case v.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, e := range n.Content {
+			if err := d.decode(fmt.Sprintf("%s[%d]", path, i), e, s.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+		d.origin[path] = fmt.Sprintf("%s:%d", d.file, n.Line)
+		return nil
+	case v.Kind() == reflect.Slice: // a single value is a list of one
+		e := reflect.New(v.Type().Elem()).Elem()
+		if err := d.decode(path, n, e); err != nil {
+			return err
+		}
+		v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), e))
+		return nil
 	}
 	if n.Kind != yaml.ScalarNode {
 		return d.errorf(n, "%s: want a single value", path)

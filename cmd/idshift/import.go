@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"time"
 
@@ -140,9 +141,11 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 			return exitFailed, err
 		}
 		mapping = m
-		if err := checkSensitiveNames(m, cfg.Import.AllowSensitive); err != nil {
+		allow, err := checkSensitiveNames(m, cfg.Import.AllowSensitive)
+		if err != nil {
 			return exitFailed, fmt.Errorf("config: %s: %w", cfg.Source.Mapping, err)
 		}
+		cfg.Import.AllowSensitive = allow
 	}
 	srcCfg := sourceSpec{Kind: cfg.Source.Kind, Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Passwords: cfg.Source.Passwords, DSN: cfg.Source.DSN, Query: cfg.Source.Query, Mapping: mapping, Stdin: env.Stdin, Logger: logger}
 	src, err := srcCfg.Open()
@@ -541,11 +544,35 @@ func consentAttributes() []tenant.Attribute {
 
 // checkSensitiveNames refuses a mapping that sends an attribute whose name looks medical, like a national
 // identifier or like a payment card (its extension attributes and the source columns it reads), unless
-// import.allow_sensitive names it.
-func checkSensitiveNames(m *source.Mapping, allow []string) error {
-	names := m.Columns()
+// import.allow_sensitive names it. An extension attribute and its column are one attribute: allowing either name
+// allows both, and the error names the extension attribute. It returns allow with the extension attributes
+// allowed through their column added (the importer checks values by extension name).
+func checkSensitiveNames(m *source.Mapping, allow []string) ([]string, error) {
+	exts := make([]string, 0, len(m.Extensions))
 	for n := range m.Extensions {
-		names = append(names, n)
+		exts = append(exts, n)
 	}
-	return importer.CheckNames(names, allow)
+	sort.Strings(exts)
+	cols := map[string]bool{}
+	for _, n := range exts {
+		col := m.Extensions[n].Column
+		cols[col] = true
+		if col != "" && importer.Allowed(allow, col) && !importer.Allowed(allow, n) {
+			allow = append(allow[:len(allow):len(allow)], n)
+		}
+		a := allow
+		if importer.Allowed(allow, n) {
+			a = append([]string{col}, allow...)
+		}
+		if err := importer.CheckNames([]string{n, col}, a); err != nil {
+			return nil, err
+		}
+	}
+	var rest []string
+	for _, c := range m.Columns() {
+		if !cols[c] {
+			rest = append(rest, c)
+		}
+	}
+	return allow, importer.CheckNames(rest, allow)
 }
