@@ -76,9 +76,13 @@ func walkUnmapped(path string, v any, read map[string]bool, out *[]idshift.Attr,
 			*out = append(*out, idshift.Attr{Name: path, Value: v})
 		}
 	case json.Number:
-		*out = append(*out, idshift.Attr{Name: path, Value: v.String()})
+		if path != "" {
+			*out = append(*out, idshift.Attr{Name: path, Value: v.String()})
+		}
 	case bool:
-		*out = append(*out, idshift.Attr{Name: path, Value: strconv.FormatBool(v)})
+		if path != "" {
+			*out = append(*out, idshift.Attr{Name: path, Value: strconv.FormatBool(v)})
+		}
 	}
 }
 
