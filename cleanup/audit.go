@@ -188,6 +188,7 @@ type Auditor struct {
 	formats map[string]int64
 	// unmapped holds the unmapped attribute names met in the current user (each fills once).
 	unmapped map[string]bool
+	kinds    map[string]string // SensitiveName by attribute name, "" when not sensitive
 	pending  []pendingUser
 	// The duplicate worker's: its input, its end, its first error and its scratch slices.
 	batches chan batch
@@ -579,7 +580,7 @@ func (a *Auditor) scan(u *idshift.User) {
 			s = fmt.Sprint(v)
 		}
 		filled(attr, s != "")
-		if kind, ok := SensitiveName(name); s != "" && ok {
+		if kind, ok := a.sensitiveName(name); s != "" && ok {
 			a.flag(attr, kind, "", u)
 		}
 		a.check(attr, s, u)

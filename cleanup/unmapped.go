@@ -28,12 +28,27 @@ func (a *Auditor) scanUnmapped(u *idshift.User) {
 		if !a.unmapped[at.Name] {
 			a.unmapped[at.Name] = true
 			a.count(attr)
-			if kind, ok := SensitiveName(at.Name); ok {
+			if kind, ok := a.sensitiveName(at.Name); ok {
 				a.flag(attr, kind, "", u)
 			}
 		}
 		a.check(attr, at.Value, u)
 	}
+}
+
+// sensitiveName is SensitiveName, remembered for up to maxKeys names.
+func (a *Auditor) sensitiveName(name string) (string, bool) {
+	if k, ok := a.kinds[name]; ok {
+		return k, k != ""
+	}
+	k, _ := SensitiveName(name)
+	if a.kinds == nil {
+		a.kinds = map[string]string{}
+	}
+	if len(a.kinds) < maxKeys {
+		a.kinds[name] = k
+	}
+	return k, k != ""
 }
 
 // scanned says what the scan for data not to store read.
