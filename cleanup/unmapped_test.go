@@ -72,3 +72,31 @@ func kv(pairs ...string) []idshift.Attr {
 	}
 	return out
 }
+
+func TestSensitiveName(t *testing.T) {
+	for name, want := range map[string]string{
+		"bloodType": cleanup.KindMedicalName, "diagnosis_code": cleanup.KindMedicalName,
+		"ssn": cleanup.KindIDName, "SSN": cleanup.KindIDName, "userSSN": cleanup.KindIDName, "ssn_last4": cleanup.KindIDName,
+		"socialSecurityNumber": cleanup.KindIDName, "passport_no": cleanup.KindIDName, "national-id": cleanup.KindIDName,
+		"creditCard": cleanup.KindCardName, "card_number": cleanup.KindCardName, "CVV": cleanup.KindCardName,
+		"classname": "", "lessons": "", "single": "", "panel": "", "tinyUrl": "", "email": "", "loyaltyTier": "", "": "",
+	} {
+		if got, ok := cleanup.SensitiveName(name); got != want || ok != (want != "") {
+			t.Errorf("SensitiveName(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+}
+
+func TestSensitiveValue(t *testing.T) {
+	for v, want := range map[string][2]string{
+		"card 4111 1111 1111 1111": {cleanup.KindCard, "************1111"},
+		"ssn: 123-45-6789":         {cleanup.KindSSN, "***-**-****"},
+		"4111 1111 1111 1112":      {"", ""},
+		"666-45-6789":              {"", ""},
+		"short":                    {"", ""},
+	} {
+		if k, m := cleanup.SensitiveValue(v); k != want[0] || m != want[1] {
+			t.Errorf("SensitiveValue(%q) = %q, %q; want %v", v, k, m, want)
+		}
+	}
+}

@@ -20,10 +20,14 @@ const (
 	TermsOfUseAcceptedAtAttribute    = "termsOfUseAcceptedAt"
 )
 
-// ConsentAttributes returns the consent attributes' short names and Graph data types, in the order tenant setup
-// creates them.
-func ConsentAttributes() [][2]string {
-	return [][2]string{
+// ExtensionAttribute is an extension attribute the import writes: its short name and Graph data type.
+type ExtensionAttribute struct {
+	Name, DataType string
+}
+
+// ConsentAttributes returns the attributes Config.Consent writes, in the order tenant setup creates them.
+func ConsentAttributes() []ExtensionAttribute {
+	return []ExtensionAttribute{
 		{PrivacyPolicyVersionAttribute, "String"}, {PrivacyPolicyAcceptedAtAttribute, "DateTime"},
 		{TermsOfUseVersionAttribute, "String"}, {TermsOfUseAcceptedAtAttribute, "DateTime"},
 	}

@@ -35,12 +35,12 @@ func (e *env) withMapping(t *testing.T, csv, mapping string) func(*importer.Conf
 }
 
 // extensions creates String/DateTime extension attributes in the sandbox tenant.
-func (e *env) extensions(t *testing.T, attrs [][2]string) {
+func (e *env) extensions(t *testing.T, attrs []importer.ExtensionAttribute) {
 	t.Helper()
 	for _, a := range attrs {
-		p := graph.ExtensionProperty{Name: a[0], DataType: a[1], TargetObjects: []string{"User"}}
+		p := graph.ExtensionProperty{Name: a.Name, DataType: a.DataType, TargetObjects: []string{"User"}}
 		if _, err := e.dir.CreateExtensionProperty(context.Background(), e.srv.Tenant.ExtensionsAppObjectID(), p); err != nil {
-			t.Fatalf("create extension property %s: %v", a[0], err)
+			t.Fatalf("create extension property %s: %v", a.Name, err)
 		}
 	}
 }
@@ -65,7 +65,7 @@ u5,u5@example.com,Five,order 4111 1111 1111 1112 (not a card),bronze
 
 func TestImportRejectsSensitiveValuesUnlessAllowed(t *testing.T) {
 	e := newEnv(t, sandbox.Config{DisableThrottling: true})
-	e.extensions(t, [][2]string{{"notes", "String"}, {"tier", "String"}})
+	e.extensions(t, []importer.ExtensionAttribute{{Name: "notes", DataType: "String"}, {Name: "tier", DataType: "String"}})
 	mod := e.withMapping(t, sensitiveCSV, sensitiveMapping)
 	sum, rejects, err := e.run(t, genCSV(0), func(c *importer.Config) { mod(c); c.LiveCheck = true })
 	if err != nil {
@@ -118,7 +118,7 @@ func TestImportRejectsSensitiveValuesUnlessAllowed(t *testing.T) {
 
 func TestImportRejectsSensitiveExtensionNames(t *testing.T) {
 	e := newEnv(t, sandbox.Config{DisableThrottling: true})
-	e.extensions(t, [][2]string{{"bloodType", "String"}})
+	e.extensions(t, []importer.ExtensionAttribute{{Name: "bloodType", DataType: "String"}})
 	mapping := "legacy_id: legacy_id\nidentities:\n  - {sign_in_type: emailAddress, column: email}\nextensions:\n  bloodType: blood\n"
 	csv := "legacy_id,email,blood\nu1,u1@example.com,A+\nu2,u2@example.com,\n"
 	mod := e.withMapping(t, csv, mapping)
@@ -201,8 +201,8 @@ func TestImportSendsConsentMarkers(t *testing.T) {
 		}
 	}
 	for _, a := range importer.ConsentAttributes() {
-		if v, ok := users["u2"][0][x(a[0])]; ok {
-			t.Errorf("u2 without consent carries %s = %v", a[0], v)
+		if v, ok := users["u2"][0][x(a.Name)]; ok {
+			t.Errorf("u2 without consent carries %s = %v", a.Name, v)
 		}
 	}
 

@@ -537,7 +537,7 @@ func openDirectory(ctx context.Context, cfg *Config, env *Env, logger *slog.Logg
 func consentAttributes() []tenant.Attribute {
 	var out []tenant.Attribute
 	for _, a := range importer.ConsentAttributes() {
-		out = append(out, tenant.Attribute{Name: a[0], DataType: a[1]})
+		out = append(out, tenant.Attribute{Name: a.Name, DataType: a.DataType})
 	}
 	return out
 }
