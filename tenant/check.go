@@ -43,11 +43,11 @@ func Check(ctx context.Context, c *graph.Client, cfg Config) ([]Finding, error) 
 		short := strings.ReplaceAll(ext.AppID, "-", "")
 		migrationProp = graph.ExtensionName(short, cfg.MigrationAttribute)
 		if err == nil {
-			f := Finding{Item: "extension attributes", OK: len(missing) == 0,
-				Detail: "extension_" + short + "_" + cfg.MigrationAttribute + " (Boolean) and extension_" + short + "_" + cfg.LegacyIDAttribute + " (String) exist"}
-			for _, a := range cfg.Attributes {
-				f.Detail += ", extension_" + short + "_" + a.Name + " (" + a.DataType + ")"
+			var have []string
+			for _, a := range cfg.attributes() {
+				have = append(have, graph.ExtensionName(short, a.Name)+" ("+a.DataType+")")
 			}
+			f := Finding{Item: "extension attributes", OK: len(missing) == 0, Detail: strings.Join(have, ", ") + " exist"}
 			if !f.OK {
 				names := make([]string, len(missing))
 				for i, a := range missing {
