@@ -101,6 +101,16 @@ type User struct {
 
 	// Credential is excluded from JSON so that it never travels with the profile by accident.
 	Credential Credential `json:"-"`
+
+	// Unmapped holds the record's values that the mapping does not read, when the reader was opened to expose
+	// them (an audit); otherwise it is nil and costs nothing. It is never sent, stored or put in JSON.
+	Unmapped []Attr `json:"-"`
+}
+
+// Attr is one value of a source record that no mapping reads, under the name the record gives it: a column, or a
+// key path into a JSON record (user_metadata.plan) or an LDAP attribute name. A list holds one Attr per element.
+type Attr struct {
+	Name, Value string
 }
 
 // Key identifies a user in the state store.

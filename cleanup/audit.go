@@ -62,6 +62,9 @@ type Config struct {
 	// Lookup, when set, looks every valid user's identities up in a tenant (read-only); Report waits for it and
 	// adds its figures (Report.Tenant).
 	Lookup *Lookup
+	// Unmapped says the sources were opened to expose the values their mappings leave out (User.Unmapped): the
+	// report then says they were scanned too. The values are scanned whenever users carry them.
+	Unmapped bool
 }
 
 func (c Config) withDefaults() Config {
@@ -269,6 +272,9 @@ type Auditor struct {
 	// merges are every proposed merge, in the order of their primary, once Report has run.
 	merges []Merge
 	closed bool
+	// unmapped holds the unmapped attribute names met in the current user (each fills once).
+	unmapped map[string]bool
+	kinds    map[string]string // SensitiveName by attribute name, "" when not sensitive
 }
 
 // maxKeys bounds the distinct attribute names and reject reasons kept; the rest are counted under "(other)".
@@ -746,11 +752,12 @@ func (a *Auditor) scan(u *idshift.User) {
 			s = fmt.Sprint(v)
 		}
 		filled(attr, s != "")
-		if s != "" && MedicalName(name) {
-			a.flag(attr, "medical-looking name", "", u)
+		if kind, ok := a.sensitiveName(name); s != "" && ok {
+			a.flag(attr, kind, "", u)
 		}
 		a.check(attr, s, u)
 	}
+	a.scanUnmapped(u)
 }
 
 func (a *Auditor) count(attr string) {
@@ -766,10 +773,10 @@ func (a *Auditor) check(attr, v string, u *idshift.User) {
 		return
 	}
 	if d, ok := FindCard(v); ok {
-		a.flag(attr, "payment card number", MaskCard(d), u)
+		a.flag(attr, KindCard, MaskCard(d), u)
 	}
 	if s, ok := FindSSN(v); ok {
-		a.flag(attr, "US social security number", MaskSSN(s), u)
+		a.flag(attr, KindSSN, MaskSSN(s), u)
 	}
 }
 
@@ -829,8 +836,7 @@ func (a *Auditor) Report(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	r := a.rep
-	r.Scanned = "every value a reader maps into a user (identities, names, mail, otherMails, phone, extensions); " +
-		"columns a mapping leaves out are not exposed by the readers and were not scanned"
+	r.Scanned = scanned(a.cfg.Unmapped)
 	for k, n := range a.reasons {
 		r.Outcomes.Reasons = append(r.Outcomes.Reasons, Count{Name: k, Count: n})
 	}

@@ -128,6 +128,99 @@ func MedicalName(name string) bool {
 	return false
 }
 
+// Kinds of data that must not be stored, as findings and rejections name them.
+const (
+	KindCard        = "payment card number"
+	KindSSN         = "US social security number"
+	KindMedicalName = "medical-looking name"
+	KindIDName      = "national-id-looking name"
+	KindCardName    = "card-looking name"
+)
+
+// idWords and cardWords make an attribute name look like a national identifier or a payment card when the
+// lowercase letters and digits of the name contain one; idTokens and cardTokens when a word of the name (split at
+// separators and lower-to-upper case changes) is one or starts with one ("SSN", "user_ssn", "ssnLast4").
+var (
+	idWords    = []string{"socialsecurity", "nationalid", "nationalidentity", "nationalinsurance", "passport", "driverslicen", "driverlicen", "taxpayerid", "personalnumber", "personnummer"}
+	idTokens   = []string{"ssn", "nin", "sin", "tin", "itin"}
+	cardWords  = []string{"creditcard", "debitcard", "paymentcard", "cardnumber", "cardno", "ccnumber", "cardholder", "cardexpir", "cardverification"}
+	cardTokens = []string{"cvv", "cvc", "cvv2", "cvc2", "pan"}
+)
+
+// SensitiveName reports whether an attribute name looks medical (MedicalName), like a national identifier (ssn,
+// socialSecurityNumber, passport_no) or like a payment card (creditCard, card_number, cvv), and which kind
+// (KindMedicalName, KindIDName, KindCardName). The test is on the name alone, whatever the values.
+func SensitiveName(name string) (kind string, ok bool) {
+	if MedicalName(name) {
+		return KindMedicalName, true
+	}
+	var b strings.Builder
+	var tokens []string
+	start := 0
+	rs := []rune(name)
+	flush := func(end int) {
+		if end > start {
+			tokens = append(tokens, strings.ToLower(string(rs[start:end])))
+		}
+	}
+	for i, r := range rs {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		switch {
+		case !alnum:
+			flush(i)
+			start = i + 1
+			continue
+		case i > 0 && r >= 'A' && r <= 'Z' && rs[i-1] >= 'a' && rs[i-1] <= 'z':
+			flush(i)
+			start = i
+		}
+		b.WriteRune(r)
+	}
+	flush(len(rs))
+	n := strings.ToLower(b.String())
+	has := func(words, toks []string) bool {
+		for _, w := range words {
+			if strings.Contains(n, w) {
+				return true
+			}
+		}
+		for _, t := range tokens {
+			for _, w := range toks {
+				if t == w || len(w) >= 3 && strings.HasPrefix(t, w) && !isLetterAfter(t, len(w)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	switch {
+	case has(idWords, idTokens):
+		return KindIDName, true
+	case has(cardWords, cardTokens):
+		return KindCardName, true
+	}
+	return "", false
+}
+
+// isLetterAfter reports whether t has a lowercase letter at i ("ssnumber" is not "ssn" + something).
+func isLetterAfter(t string, i int) bool { return i < len(t) && t[i] >= 'a' && t[i] <= 'z' }
+
+// SensitiveValue reports whether v holds a payment card number (FindCard) or a US social security number
+// (FindSSN): the kind (KindCard or KindSSN) and the value masked (MaskCard, MaskSSN). kind is "" when it holds
+// neither.
+func SensitiveValue(v string) (kind, masked string) {
+	if len(v) < 11 {
+		return "", ""
+	}
+	if d, ok := FindCard(v); ok {
+		return KindCard, MaskCard(d)
+	}
+	if s, ok := FindSSN(v); ok {
+		return KindSSN, MaskSSN(s)
+	}
+	return "", ""
+}
+
 // Staleness is why an account is stale.
 type Staleness string
 

@@ -103,6 +103,15 @@ type Config struct {
 	// should have its own app registration(s), and the tenant's write limit divided between them.
 	Shard, Shards int
 
+	// AllowSensitive names the attributes (extension attributes, or displayName, givenName, surname) that may hold
+	// what looks like data External ID must not store: without it a user whose extension attribute has a
+	// medical, national-id or card name, or whose value holds a payment card number or a US social security
+	// number, is rejected (see CheckNames for the names of a whole mapping, checked before a run).
+	AllowSensitive []string
+	// Consent sends each user's consent markers (privacy policy, terms of use) as the extension attributes of
+	// ConsentAttributes, which must exist in the tenant.
+	Consent bool
+
 	Rules       graph.Rules
 	HashOptions pwhash.Options
 	Logger      *slog.Logger

@@ -204,6 +204,12 @@ func (p *planner) plan(u *idshift.User) (*plan, error) {
 		}
 		body.Extensions[ext(name)] = v
 	}
+	if re := p.sensitive(u); re != nil {
+		return nil, re
+	}
+	if p.cfg.Consent {
+		p.consent(u, body.Extensions)
+	}
 	if local {
 		policies := "DisablePasswordExpiration"
 		if p.cfg.DisableStrongPassword {

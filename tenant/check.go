@@ -39,12 +39,15 @@ func Check(ctx context.Context, c *graph.Client, cfg Config) ([]Finding, error) 
 	ext, err := extensionsApp(ctx, c, cfg.ExtensionsAppID)
 	if err == nil {
 		var missing []Attribute
-		missing, err = missingAttributes(ctx, c, ext, []Attribute{{cfg.MigrationAttribute, "Boolean"}, {cfg.LegacyIDAttribute, "String"}})
+		missing, err = missingAttributes(ctx, c, ext, cfg.attributes())
 		short := strings.ReplaceAll(ext.AppID, "-", "")
 		migrationProp = graph.ExtensionName(short, cfg.MigrationAttribute)
 		if err == nil {
-			f := Finding{Item: "extension attributes", OK: len(missing) == 0,
-				Detail: "extension_" + short + "_" + cfg.MigrationAttribute + " (Boolean) and extension_" + short + "_" + cfg.LegacyIDAttribute + " (String) exist"}
+			var have []string
+			for _, a := range cfg.attributes() {
+				have = append(have, graph.ExtensionName(short, a.Name)+" ("+a.DataType+")")
+			}
+			f := Finding{Item: "extension attributes", OK: len(missing) == 0, Detail: strings.Join(have, ", ") + " exist"}
 			if !f.OK {
 				names := make([]string, len(missing))
 				for i, a := range missing {

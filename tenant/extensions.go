@@ -102,3 +102,9 @@ func dashed(id string) string {
 	}
 	return id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
 }
+
+// attributes are the extension attributes Setup creates and Check checks: the migration flag, the legacy id and
+// Config.Attributes.
+func (cfg Config) attributes() []Attribute {
+	return append([]Attribute{{cfg.MigrationAttribute, "Boolean"}, {cfg.LegacyIDAttribute, "String"}}, cfg.Attributes...)
+}

@@ -109,7 +109,7 @@ func Setup(ctx context.Context, c *graph.Client, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	missing, err := missingAttributes(ctx, c, ext, []Attribute{{cfg.MigrationAttribute, "Boolean"}, {cfg.LegacyIDAttribute, "String"}})
+	missing, err := missingAttributes(ctx, c, ext, cfg.attributes())
 	if err != nil {
 		return nil, err
 	}

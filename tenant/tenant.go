@@ -49,6 +49,9 @@ type Config struct {
 	// MigrationAttribute (Boolean, default "requiresMigration") and LegacyIDAttribute (String, default
 	// "legacyId") are the short names of the migration's extension attributes.
 	MigrationAttribute, LegacyIDAttribute string
+	// Attributes are more extension attributes the import writes (the consent markers of import.consent): Setup
+	// creates the missing ones and Check reports them, as the two above.
+	Attributes []Attribute
 
 	// TargetURL is the https URL Entra calls (idshift serve's Entra front). Required by Setup; Check takes the
 	// custom extension's when empty.

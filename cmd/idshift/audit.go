@@ -153,7 +153,7 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		return exitUsage, err
 	}
 
-	specs := []sourceSpec{{Kind: cfg.Source.Kind, Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Passwords: cfg.Source.Passwords, Stdin: env.Stdin}}
+	specs := []sourceSpec{{Kind: cfg.Source.Kind, Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Passwords: cfg.Source.Passwords, Stdin: env.Stdin, Unmapped: true}}
 	if cfg.Source.Mapping != "" {
 		m, err := source.LoadMapping(cfg.Source.Mapping)
 		if err != nil {
@@ -162,7 +162,7 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		specs[0].Mapping = m
 	}
 	for _, a := range fs.Args() {
-		s := sourceSpec{Path: a, Stdin: env.Stdin}
+		s := sourceSpec{Path: a, Stdin: env.Stdin, Unmapped: true}
 		if k, p, ok := strings.Cut(a, ":"); ok {
 			if _, known := sourceKinds[strings.ToLower(k)]; known {
 				s.Kind, s.Path = k, p
@@ -179,7 +179,7 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		DisableStrongPassword: cfg.Import.DisableStrongPassword, StaleAfter: stale, Rule: rule, TrustEmail: trust,
 		Samples: *nSamples, Merges: *nMerges, Top: *nTop, Apps: *apps, Quota: *quota,
 		AppWrites: cfg.Limits.AppWrites, AppWindow: cfg.Limits.AppWindow,
-		TenantWrites: cfg.Limits.TenantWrites, TenantWindow: cfg.Limits.TenantWindow,
+		TenantWrites: cfg.Limits.TenantWrites, TenantWindow: cfg.Limits.TenantWindow, Unmapped: true,
 	}
 	if *lookups {
 		l, err := openLookup(ctx, env, cfg, *lookupRate)

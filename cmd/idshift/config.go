@@ -88,6 +88,11 @@ type Config struct {
 		ChunkSize             int    `yaml:"chunk_size"`
 		Rejects               string `yaml:"rejects"`
 		Shard                 string `yaml:"shard"`
+		// Consent sends the consent markers as extension attributes (importer.ConsentAttributes).
+		Consent bool `yaml:"consent"`
+		// AllowSensitive names the attributes allowed to look like data External ID must not hold
+		// (--allow-sensitive, repeatable).
+		AllowSensitive []string `yaml:"allow_sensitive"`
 	} `yaml:"import"`
 	Hashes HashConfig `yaml:"hashes"`
 
@@ -191,6 +196,23 @@ func (d nodeDecoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 		}
 		v.Set(s)
 		d.origin[path] = fmt.Sprintf("%s:%d", d.file, n.Line)
+		return nil
+	case v.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, e := range n.Content {
+			if err := d.decode(fmt.Sprintf("%s[%d]", path, i), e, s.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+		d.origin[path] = fmt.Sprintf("%s:%d", d.file, n.Line)
+		return nil
+	case v.Kind() == reflect.Slice: // a single value is a list of one
+		e := reflect.New(v.Type().Elem()).Elem()
+		if err := d.decode(path, n, e); err != nil {
+			return err
+		}
+		v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), e))
 		return nil
 	}
 	if n.Kind != yaml.ScalarNode {
@@ -314,6 +336,7 @@ func (c *Config) bindings() []binding {
 		{"import.chunk_size", "chunk-size", "IDSHIFT_CHUNK_SIZE", "users per chunk", &c.Import.ChunkSize},
 		{"import.rejects", "rejects", "IDSHIFT_REJECTS", "reject file, JSON Lines (default: next to the store)", &c.Import.Rejects},
 		{"import.shard", "shard", "IDSHIFT_SHARD", "I/N: send only shard I of N (several processes sharing a PostgreSQL store)", &c.Import.Shard},
+		{"import.consent", "consent", "IDSHIFT_CONSENT", "send the consent markers (privacy policy, terms of use: version and acceptance date) as extension attributes; tenant setup creates them", &c.Import.Consent},
 	}, c.Hashes.bindings()...)
 }
 
@@ -449,5 +472,6 @@ to retry them); 1 the run stopped; 2 bad flags or configuration.`,
 		{"Limits (cost caps of legacy hashes)", hashCapFlags},
 		{"Run", []string{"config", "store", "allow-unsealed-secrets", "rejects", "shard", "dry-run", "update", "adopt-existing", "flag-adopted", "json",
 			"migration-attribute", "legacy-id-attribute", "disable-strong-password", "live-check", "progress-every", "cpuprofile"}},
+		{"Attributes", []string{"consent", "allow-sensitive"}},
 	},
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"time"
 
@@ -58,7 +59,9 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 		jsonOut      = fs.Bool("json", false, "print the final summary as JSON")
 		logEvery     = fs.Duration("progress-every", 10*time.Second, "interval of progress log lines when not on a terminal")
 		cpuProfile   = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
+		allowSens    stringList
 	)
+	fs.Var(&allowSens, "allow-sensitive", "allow this attribute (extension or source column) to look like data External ID must not hold: a medical, national-id or card name, or card numbers and SSNs in its values (repeat; import.allow_sensitive)")
 	importHelp.install(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
@@ -67,6 +70,7 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 		return exitUsage, fmt.Errorf("unexpected argument %q (flags come before it? see idshift import -h)", fs.Arg(0))
 	}
 	cfg.origin.noteFlags(fs, cfg.bindings())
+	cfg.Import.AllowSensitive = append(cfg.Import.AllowSensitive, allowSens...)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -137,6 +141,11 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 			return exitFailed, err
 		}
 		mapping = m
+		allow, err := checkSensitiveNames(m, cfg.Import.AllowSensitive)
+		if err != nil {
+			return exitFailed, fmt.Errorf("config: %s: %w", cfg.Source.Mapping, err)
+		}
+		cfg.Import.AllowSensitive = allow
 	}
 	srcCfg := sourceSpec{Kind: cfg.Source.Kind, Path: cfg.Source.Path, Format: cfg.Source.Format, Name: cfg.Source.Name, Passwords: cfg.Source.Passwords, DSN: cfg.Source.DSN, Query: cfg.Source.Query, Mapping: mapping, Stdin: env.Stdin, Logger: logger}
 	src, err := srcCfg.Open()
@@ -224,9 +233,13 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		}
 		pool, dir = p, p
 		if extAppID == "" || !opts.dryRun {
-			id, err := tenant.EnsureExtensions(ctx, pool.Clients()[0], extAppID, []tenant.Attribute{
+			attrs := []tenant.Attribute{
 				{Name: cfg.Import.MigrationAttribute, DataType: "Boolean"}, {Name: cfg.Import.LegacyIDAttribute, DataType: "String"},
-			}, opts.setupExtensions && !opts.dryRun)
+			}
+			if cfg.Import.Consent {
+				attrs = append(attrs, consentAttributes()...)
+			}
+			id, err := tenant.EnsureExtensions(ctx, pool.Clients()[0], extAppID, attrs, opts.setupExtensions && !opts.dryRun)
 			if err != nil {
 				return exitFailed, err
 			}
@@ -267,6 +280,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		Workers: cfg.Import.Workers, ChunkSize: cfg.Import.ChunkSize,
 		Shard: shard, Shards: shards,
 		Rejects: rejectsW, Logger: logger,
+		AllowSensitive: cfg.Import.AllowSensitive, Consent: cfg.Import.Consent,
 	}
 	if pool != nil && !opts.dryRun && !opts.ignoreQuota {
 		if err := checkImportQuota(ctx, pool, icfg, srcCfg, seenDir, logger); err != nil {
@@ -517,4 +531,48 @@ func openDirectory(ctx context.Context, cfg *Config, env *Env, logger *slog.Logg
 		clients = append(clients, c)
 	}
 	return graph.NewPool(clients...), nil
+}
+
+// consentAttributes are the extension attributes import.consent writes, for tenant setup and the start-up check.
+func consentAttributes() []tenant.Attribute {
+	var out []tenant.Attribute
+	for _, a := range importer.ConsentAttributes() {
+		out = append(out, tenant.Attribute{Name: a.Name, DataType: a.DataType})
+	}
+	return out
+}
+
+// checkSensitiveNames refuses a mapping that sends an attribute whose name looks medical, like a national
+// identifier or like a payment card (its extension attributes and the source columns it reads), unless
+// import.allow_sensitive names it. An extension attribute and its column are one attribute: allowing either name
+// allows both, and the error names the extension attribute. It returns allow with the extension attributes
+// allowed through their column added (the importer checks values by extension name).
+func checkSensitiveNames(m *source.Mapping, allow []string) ([]string, error) {
+	exts := make([]string, 0, len(m.Extensions))
+	for n := range m.Extensions {
+		exts = append(exts, n)
+	}
+	sort.Strings(exts)
+	cols := map[string]bool{}
+	for _, n := range exts {
+		col := m.Extensions[n].Column
+		cols[col] = true
+		if col != "" && importer.Allowed(allow, col) && !importer.Allowed(allow, n) {
+			allow = append(allow[:len(allow):len(allow)], n)
+		}
+		a := allow
+		if importer.Allowed(allow, n) {
+			a = append([]string{col}, allow...)
+		}
+		if err := importer.CheckNames([]string{n, col}, a); err != nil {
+			return nil, err
+		}
+	}
+	var rest []string
+	for _, c := range m.Columns() {
+		if !cols[c] {
+			rest = append(rest, c)
+		}
+	}
+	return allow, importer.CheckNames(rest, allow)
 }

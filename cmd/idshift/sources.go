@@ -40,40 +40,43 @@ type sourceSpec struct {
 	Stdin      io.Reader
 	// Logger takes the default schema's warnings (an unknown column, with the nearest known one).
 	Logger *slog.Logger
+	// Unmapped opens the reader to expose the values its mapping leaves out (User.Unmapped), for the audit. The
+	// b2c and b2cfile kinds do not expose them.
+	Unmapped bool
 }
 
 // sourceKinds maps --source-kind to the config of its reader: an explicit table, no registration at init.
 var sourceKinds = map[string]func(s sourceSpec) sourceOpener{
 	"file": func(s sourceSpec) sourceOpener {
-		return file.Config{Path: s.Path, Format: s.Format, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Logger: s.Logger}
+		return file.Config{Path: s.Path, Format: s.Format, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Logger: s.Logger, Unmapped: s.Unmapped}
 	},
 	b2cfile.Kind: func(s sourceSpec) sourceOpener {
 		return b2cfile.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
 	},
 	"auth0": func(s sourceSpec) sourceOpener {
-		return auth0.Config{Path: s.Path, Passwords: s.Passwords, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+		return auth0.Config{Path: s.Path, Passwords: s.Passwords, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Unmapped: s.Unmapped}
 	},
 	"firebase": func(s sourceSpec) sourceOpener {
-		return firebase.Config{Path: s.Path, Format: s.Format, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+		return firebase.Config{Path: s.Path, Format: s.Format, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Unmapped: s.Unmapped}
 	},
 	"keycloak": func(s sourceSpec) sourceOpener {
-		return keycloak.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+		return keycloak.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Unmapped: s.Unmapped}
 	},
 	"kratos": func(s sourceSpec) sourceOpener {
-		return kratos.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+		return kratos.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Unmapped: s.Unmapped}
 	},
 	"ldif": func(s sourceSpec) sourceOpener {
-		return ldif.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+		return ldif.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Unmapped: s.Unmapped}
 	},
 	"sql": func(s sourceSpec) sourceOpener {
-		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Name: s.Name, Mapping: s.Mapping}
+		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Name: s.Name, Mapping: s.Mapping, Unmapped: s.Unmapped}
 	},
 	"b2c": func(s sourceSpec) sourceOpener { return b2cSpec(s) },
 	"cognito": func(s sourceSpec) sourceOpener {
-		return cognito.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin}
+		return cognito.Config{Path: s.Path, Name: s.Name, Mapping: s.Mapping, Stdin: s.Stdin, Unmapped: s.Unmapped}
 	},
 	"supabase": func(s sourceSpec) sourceOpener {
-		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Preset: sqlsource.PresetSupabase, Name: s.Name, Mapping: s.Mapping}
+		return sqlsource.Config{DSN: s.DSN, Query: s.Query, Preset: sqlsource.PresetSupabase, Name: s.Name, Mapping: s.Mapping, Unmapped: s.Unmapped}
 	},
 }
 

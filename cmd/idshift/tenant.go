@@ -133,7 +133,7 @@ func parseTenantFlags(env *Env, sub string, args []string) (*tenantFlags, error)
 	}
 	var bs []binding
 	for _, b := range cfg.bindings() {
-		if strings.HasPrefix(b.key, "tenant.") || b.key == "import.migration_attribute" || b.key == "import.legacy_id_attribute" {
+		if strings.HasPrefix(b.key, "tenant.") || b.key == "import.migration_attribute" || b.key == "import.legacy_id_attribute" || b.key == "import.consent" {
 			bs = append(bs, b)
 		}
 	}
@@ -189,6 +189,9 @@ func parseTenantFlags(env *Env, sub string, args []string) (*tenantFlags, error)
 		MigrationAttribute: cfg.Import.MigrationAttribute, LegacyIDAttribute: cfg.Import.LegacyIDAttribute,
 		TargetURL: *target, AppDisplayName: *appName, ClientAppIDs: clientApps,
 		Timeout: time.Duration(*timeoutMS) * time.Millisecond, KeyOut: *keyOut, KeyFiles: keyFiles, DryRun: *dryRun,
+	}
+	if cfg.Import.Consent {
+		t.tc.Attributes = consentAttributes()
 	}
 	return t, nil
 }
@@ -336,7 +339,7 @@ keyCredentials), the OnPasswordSubmit custom extension and its listener. A secon
 	h.groups = []flagGroup{
 		{"The extension", []string{"target-url", "app-name", "client-app", "timeout-ms", "key-out", "key-file", "key-id", "dry-run", "json"}},
 		{"Tenant and credentials", []string{"config", "domain", "tenant-id", "client-id", "client-secret", "client-certificate",
-			"graph-url", "authority-host", "ca-file", "extensions-app-id", "migration-attribute", "legacy-id-attribute"}},
+			"graph-url", "authority-host", "ca-file", "extensions-app-id", "migration-attribute", "legacy-id-attribute", "consent"}},
 		{"Limits (writes to the tenant)", []string{"app-writes", "app-window", "tenant-writes", "tenant-window"}},
 	}
 	return h

@@ -47,6 +47,9 @@ type Config struct {
 	Mapping *source.Mapping `yaml:"-"`
 	// Stdin is read when Path is "-"; default os.Stdin.
 	Stdin io.Reader `yaml:"-"`
+	// Unmapped puts in User.Unmapped the record's keys this reader does not read (for an audit; import leaves it
+	// off and pays nothing).
+	Unmapped bool `yaml:"-"`
 }
 
 type hashEntry struct {
@@ -62,6 +65,8 @@ func (c Config) Open() (idshift.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	base.Unmapped, base.Read = c.Unmapped, reader.Set("user_id", "email", "username", "name", "nickname", "given_name", "family_name", "phone_number",
+		"created_at", "last_login", "blocked", "identities", "password_hash", "custom_password_hash")
 	s := &src{Base: base}
 	if c.Passwords != "" {
 		if err := s.index(c.Passwords); err != nil {

@@ -48,6 +48,9 @@ type Config struct {
 	Mapping *source.Mapping `yaml:"-"`
 	// Stdin is read when Path is "-"; default os.Stdin.
 	Stdin io.Reader `yaml:"-"`
+	// Unmapped puts in User.Unmapped the user's attributes the mapping does not read (custom:… and the like), for
+	// an audit; import leaves it off and pays nothing.
+	Unmapped bool `yaml:"-"`
 }
 
 // Open checks the configuration and opens the file.
@@ -61,6 +64,9 @@ func (c Config) Open() (idshift.Source, error) {
 		return nil, err
 	}
 	s := &src{Base: base, rec: reader.Record{}}
+	if c.Unmapped {
+		s.Unmapped, s.Read = true, reader.Set(base.Mapping.Columns()...)
+	}
 	s.Closer = closer
 	s.ln = &lineCounter{r: br, line: 1}
 	s.dec = json.NewDecoder(bufio.NewReaderSize(s.ln, 64<<10))
@@ -335,7 +341,16 @@ func (s *src) user(raw json.RawMessage, line int64) (*idshift.User, error) {
 	case u.UserStatus != "EXTERNAL_PROVIDER" && len(ids) == 0 && !strings.Contains(u.Username, "@") && !isUUID(u.Username):
 		r[reader.ColUsername] = u.Username
 	}
-	return s.User(line, r)
+	out, err := s.User(line, r)
+	if err != nil || !s.Unmapped {
+		return out, err
+	}
+	for _, a := range u.Attributes {
+		if a.Value != nil && *a.Value != "" && !isMapped(a.Name) && !s.Read[a.Name] {
+			out.Unmapped = append(out.Unmapped, idshift.Attr{Name: a.Name, Value: *a.Value})
+		}
+	}
+	return out, nil
 }
 
 // isMapped reports whether an attribute has a column of the default mapping (the others keep their own name).

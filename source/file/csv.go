@@ -12,6 +12,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source"
+	ireader "github.com/idshift/idshift/source/internal/reader"
 )
 
 // csvParser reads RFC 4180 records: fields separated by comma, optionally quoted with '"', a quote inside a quoted
@@ -168,6 +169,7 @@ type csvSource struct {
 	index  map[string]int
 	idCol  int // index of the legacy id column, -1 if none
 	bind   *source.Binding
+	extra  []int // the columns the mapping does not read, when they go to User.Unmapped
 }
 
 func newCSV(base reader, br *bufio.Reader, comma byte, max int) (*csvSource, error) {
@@ -206,6 +208,9 @@ func newCSV(base reader, br *bufio.Reader, comma byte, max int) (*csvSource, err
 	s.idCol = -1
 	if i, ok := s.index[s.mapping.LegacyID.Column]; ok {
 		s.idCol = i
+	}
+	if s.read != nil {
+		s.extra = ireader.UnmappedColumns(s.header, s.read)
 	}
 	if s.bind, err = s.mapping.Bind(s.header); err != nil {
 		return nil, fmt.Errorf("file: Mapping: %w", err)
@@ -251,6 +256,11 @@ func (s *csvSource) Next(ctx context.Context) (*idshift.User, error) {
 		return nil, err
 	}
 	u.Source = s.name
+	for _, i := range s.extra {
+		if fields[i] != "" {
+			u.Unmapped = append(u.Unmapped, idshift.Attr{Name: s.header[i], Value: fields[i]})
+		}
+	}
 	return u, nil
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/source"
+	ireader "github.com/idshift/idshift/source/internal/reader"
 )
 
 // Formats.
@@ -65,6 +66,9 @@ type Config struct {
 	Stdin io.Reader `yaml:"-"`
 	// Logger receives the warnings (a CSV column the default schema does not know); default none.
 	Logger *slog.Logger `yaml:"-"`
+	// Unmapped puts in User.Unmapped the columns (CSV) or keys (JSON, by dotted path) the mapping does not read,
+	// for an audit; import leaves it off and pays nothing.
+	Unmapped bool `yaml:"-"`
 }
 
 // Open checks the configuration, opens the file and, for CSV, reads and checks the header against the mapping.
@@ -155,6 +159,9 @@ func (c Config) Open() (idshift.Source, error) {
 		_, _ = br.Discard(3)
 	}
 	base := reader{closer: rc, mapping: m, name: name, path: c.Path, logger: c.Logger, defaultSchema: c.Mapping == nil}
+	if c.Unmapped {
+		base.read = ireader.Set(m.Columns()...)
+	}
 
 	var (
 		src idshift.Source
@@ -186,6 +193,8 @@ type reader struct {
 	defaultSchema bool
 	known         []string        // the default schema's columns, once a warning is due
 	warned        map[string]bool // the columns already warned about
+	// read are the mapping's columns when the values it leaves out go to User.Unmapped; nil otherwise.
+	read map[string]bool
 }
 
 // warnUnknownColumns warns once for each column (a CSV header name, a JSON record's key) that the default schema
@@ -214,13 +223,16 @@ func (r *reader) warnUnknownColumns(names []string) {
 
 func (r *reader) Close() error { return r.closer.Close() }
 
-// user maps a record and stamps the source name.
-func (r *reader) user(line int64, get func(string) (string, bool)) (*idshift.User, error) {
+// user maps a record and stamps the source name. raw is the record's JSON text, for User.Unmapped.
+func (r *reader) user(line int64, get func(string) (string, bool), raw []byte) (*idshift.User, error) {
 	u, err := r.mapping.Apply(line, get)
 	if err != nil {
 		return nil, err
 	}
 	u.Source = r.name
+	if r.read != nil {
+		u.Unmapped = ireader.UnmappedJSON(raw, r.read)
+	}
 	return u, nil
 }
 

@@ -253,7 +253,7 @@ func (s *jsonlSource) Next(ctx context.Context) (*idshift.User, error) {
 		if s.defaultSchema && s.logger != nil {
 			s.warnUnknownColumns(s.rec.keys(nil))
 		}
-		return s.user(line, s.getFunc)
+		return s.user(line, s.getFunc, b)
 	}
 }
 
@@ -323,7 +323,7 @@ func (s *jsonArraySource) Next(ctx context.Context) (*idshift.User, error) {
 	if s.defaultSchema && s.logger != nil {
 		s.warnUnknownColumns(s.rec.keys(nil))
 	}
-	u, err := s.user(line, s.getFunc)
+	u, err := s.user(line, s.getFunc, raw)
 	var re *idshift.RowError
 	if errors.As(err, &re) {
 		re.Reason = fmt.Sprintf("record %d: %s", s.record, re.Reason)

@@ -53,6 +53,9 @@ type Config struct {
 	Mapping *source.Mapping `yaml:"-"`
 	// Stdin is read when Path is "-"; default os.Stdin.
 	Stdin io.Reader `yaml:"-"`
+	// Unmapped puts in User.Unmapped the record's keys this reader does not read (for an audit; import leaves it
+	// off and pays nothing).
+	Unmapped bool `yaml:"-"`
 }
 
 // Open checks the configuration and opens the export.
@@ -71,6 +74,8 @@ func (c Config) Open() (idshift.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	base.Unmapped, base.Read = c.Unmapped, reader.Set("localId", "email", "displayName", "phoneNumber", "passwordHash", "salt", "createdAt",
+		"lastSignedInAt", "lastLoginAt", "disabled", "providerUserInfo")
 	br, closer, err := reader.OpenInput("firebase", c.Path, c.Stdin)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,9 @@ type Config struct {
 	Mapping *source.Mapping `yaml:"-"`
 	// Stdin is read when Path is "-"; default os.Stdin.
 	Stdin io.Reader `yaml:"-"`
+	// Unmapped puts in User.Unmapped the record's keys this reader does not read (for an audit; import leaves it
+	// off and pays nothing).
+	Unmapped bool `yaml:"-"`
 }
 
 // Open checks the configuration and reads the export up to its users array (a file that is one array of users
@@ -51,6 +54,8 @@ func (c Config) Open() (idshift.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	base.Unmapped, base.Read = c.Unmapped, reader.Set("id", "username", "email", "firstName", "lastName", "enabled", "createdTimestamp",
+		"serviceAccountClientId", "credentials", "requiredActions", "federatedIdentities")
 	s := &src{Base: base, rec: reader.Record{}}
 	if s.objs, err = s.OpenObjects(c.Path, c.Stdin, "users"); err != nil {
 		return nil, err

@@ -44,6 +44,9 @@ type Config struct {
 	Mapping *source.Mapping `yaml:"-"`
 	// Stdin is read when Path is "-"; default os.Stdin.
 	Stdin io.Reader `yaml:"-"`
+	// Unmapped puts in User.Unmapped the record's keys this reader does not read (for an audit; import leaves it
+	// off and pays nothing).
+	Unmapped bool `yaml:"-"`
 }
 
 // Open checks the configuration and opens the file.
@@ -59,6 +62,8 @@ func (c Config) Open() (idshift.Source, error) {
 	if s.userTrait == "" {
 		s.userTrait = "username"
 	}
+	s.Unmapped = c.Unmapped
+	s.Read = reader.Set("id", "state", "created_at", "credentials", "traits."+s.emailTrait, "traits."+s.userTrait, "traits.name")
 	if s.objs, err = s.OpenObjects(c.Path, c.Stdin, ""); err != nil {
 		return nil, err
 	}

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -58,6 +59,9 @@ type Config struct {
 	Mapping *source.Mapping `yaml:"-"`
 	// Stdin is read when Path is "-"; default os.Stdin.
 	Stdin io.Reader `yaml:"-"`
+	// Unmapped puts in User.Unmapped the entry's attributes this reader does not read, one Attr per value (for an
+	// audit; import leaves it off and pays nothing).
+	Unmapped bool `yaml:"-"`
 }
 
 // Open checks the configuration and opens the file.
@@ -71,6 +75,7 @@ func (c Config) Open() (idshift.Source, error) {
 		classes = DefaultObjectClasses
 	}
 	s := &src{Base: base, rec: reader.Record{}, classes: map[string]bool{}}
+	s.Unmapped, s.Read = c.Unmapped, readAttrs
 	for _, oc := range classes {
 		s.classes[strings.ToLower(oc)] = true
 	}
@@ -163,8 +168,29 @@ func (s *src) user(e *Entry) (*idshift.User, error) {
 		}
 		break
 	}
-	return s.User(e.Line, r)
+	u, err := s.User(e.Line, r)
+	if err != nil || !s.Unmapped {
+		return u, err
+	}
+	names := make([]string, 0, len(e.Attrs))
+	for n := range e.Attrs {
+		if !s.Read[n] {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		for _, v := range e.Attrs[n] {
+			if v != "" {
+				u.Unmapped = append(u.Unmapped, idshift.Attr{Name: n, Value: v})
+			}
+		}
+	}
+	return u, nil
 }
+
+// readAttrs are the attributes user reads (lower case), left out of User.Unmapped.
+var readAttrs = reader.Set("objectclass", "mail", "uid", "displayname", "cn", "givenname", "sn", "telephonenumber", "mobile", "userpassword")
 
 // hasScheme reports whether v starts with "{SCHEME}".
 func hasScheme(v string) (string, bool) {

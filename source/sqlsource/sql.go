@@ -79,6 +79,10 @@ type Config struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// Now is the clock banned_until is compared with; default time.Now.
 	Now func() time.Time `yaml:"-"`
+	// Unmapped puts in User.Unmapped the row's columns the mapping does not read (with the supabase preset, the
+	// columns it does not read and the keys of raw_user_meta_data it does not read), for an audit; import leaves
+	// it off and pays nothing.
+	Unmapped bool `yaml:"-"`
 }
 
 // Open checks the configuration and the connection (a ping within ConnectTimeout). The query runs on the first Next,
@@ -138,6 +142,7 @@ func (c Config) Open() (idshift.Source, error) {
 	}
 	s := &src{Base: base, db: db, dsn: c.DSN, query: query, supabase: preset == PresetSupabase, now: now, rec: reader.Record{}}
 	s.Closer = closerFunc(s.close)
+	s.Unmapped = c.Unmapped
 	return s, nil
 }
 
@@ -186,6 +191,8 @@ type src struct {
 	n    int64
 	done bool
 	rec  reader.Record
+	// extra are the positions of the columns no mapping reads, with Unmapped.
+	extra []int
 }
 
 // start runs the query and checks its columns.
@@ -210,6 +217,13 @@ func (s *src) start(ctx context.Context) error {
 	}
 	s.rows, s.cols = rows, cols
 	s.confirmed = s.supabase && missing(cols, []string{"email_confirmed_at"}) == ""
+	if s.Unmapped {
+		read := supabaseRead
+		if !s.supabase {
+			read = reader.Set(s.Mapping.Columns()...)
+		}
+		s.extra = reader.UnmappedColumns(cols, read)
+	}
 	s.vals = make([]dbsql.NullString, len(cols))
 	s.ptrs = make([]any, len(cols))
 	for i := range s.vals {
@@ -265,8 +279,34 @@ func (s *src) Next(ctx context.Context) (*idshift.User, error) {
 			}
 		}
 	}
-	return s.User(s.n, r)
+	u, err := s.User(s.n, r)
+	if err != nil || !s.Unmapped {
+		return u, err
+	}
+	for _, i := range s.extra {
+		if s.vals[i].Valid && s.vals[i].String != "" {
+			u.Unmapped = append(u.Unmapped, idshift.Attr{Name: s.cols[i], Value: s.vals[i].String})
+		}
+	}
+	if s.supabase {
+		for i, c := range s.cols {
+			if c != "raw_user_meta_data" || !s.vals[i].Valid {
+				continue
+			}
+			for _, a := range reader.UnmappedJSON([]byte(s.vals[i].String), supabaseMetaRead) {
+				u.Unmapped = append(u.Unmapped, idshift.Attr{Name: c + "." + a.Name, Value: a.Value})
+			}
+		}
+	}
+	return u, nil
 }
+
+// supabaseRead are the columns the supabase preset reads (encrypted_password among them: it is never exposed),
+// and supabaseMetaRead the keys of raw_user_meta_data it reads.
+var (
+	supabaseRead     = reader.Set(supabaseColumns...)
+	supabaseMetaRead = reader.Set("full_name", "name", "first_name", "given_name", "last_name", "family_name")
+)
 
 func (s *src) close() error {
 	var err error

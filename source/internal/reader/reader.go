@@ -84,6 +84,14 @@ type Base struct {
 	Closer  io.Closer
 	Mapping *source.Mapping
 	Name    string
+
+	// Unmapped puts in User.Unmapped the values of each JSON record (NextObject) whose key paths are not in Read
+	// (UnmappedJSON): an audit sees what the reader leaves out. Off, the reader keeps nothing more.
+	Unmapped bool
+	// Read are the key paths of a record the reader reads, or must never expose (credentials): they and
+	// everything below them are left out of User.Unmapped.
+	Read map[string]bool
+	raw  []byte // the current record, kept only with Unmapped
 }
 
 // NewBase checks the mapping (nil means Mapping) and names the source (name, else the mapping's, else kind).
@@ -106,10 +114,15 @@ func NewBase(kind, name string, m *source.Mapping) (Base, error) {
 // User maps a record and stamps the source name.
 func (b *Base) User(line int64, r Record) (*idshift.User, error) {
 	u, err := b.Mapping.Apply(line, r.Get)
+	raw := b.raw
+	b.raw = nil
 	if err != nil {
 		return nil, err
 	}
 	u.Source = b.Name
+	if b.Unmapped && raw != nil {
+		u.Unmapped = UnmappedJSON(raw, b.Read)
+	}
 	return u, nil
 }
 
@@ -162,6 +175,9 @@ func (b *Base) NextObject(ctx context.Context, objs *Objects, v any, what string
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return 0, Reject(line, "", "", "not %s: %s", what, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if b.Unmapped {
+		b.raw = raw
 	}
 	return line, nil
 }
