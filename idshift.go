@@ -61,6 +61,9 @@ type Credential struct {
 type Alternate struct {
 	Source   string `json:"source"`
 	LegacyID string `json:"legacyId"`
+	// SignInNames are the merged account's own local sign-in names (lower-cased), for a live check at its legacy
+	// system.
+	SignInNames []string `json:"signInNames,omitempty"`
 	Credential
 }
 

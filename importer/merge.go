@@ -258,7 +258,13 @@ func (g *group) merge(domain string) (*idshift.User, *mergeInfo) {
 		}
 		c := v.Credential
 		c.Alternates = nil
-		u.Credential.Alternates = append(u.Credential.Alternates, idshift.Alternate{Source: v.Source, LegacyID: v.LegacyID, Credential: c})
+		var names []string
+		for _, id := range v.Identities {
+			if id.SignInType == idshift.SignInEmail || id.SignInType == idshift.SignInUserName {
+				names = append(names, strings.ToLower(strings.TrimSpace(id.IssuerAssignedID)))
+			}
+		}
+		u.Credential.Alternates = append(u.Credential.Alternates, idshift.Alternate{Source: v.Source, LegacyID: v.LegacyID, SignInNames: names, Credential: c})
 	}
 	return &u, info
 }
