@@ -109,15 +109,7 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		}
 		specs[0].Mapping = m
 	}
-	for _, a := range fs.Args() {
-		s := sourceSpec{Path: a, Stdin: env.Stdin}
-		if k, p, ok := strings.Cut(a, ":"); ok {
-			if _, known := sourceKinds[strings.ToLower(k)]; known {
-				s.Kind, s.Path = k, p
-			}
-		}
-		specs = append(specs, s)
-	}
+	specs = append(specs, argSources(fs.Args(), env.Stdin, nil)...)
 	if len(specs) > 256 {
 		return exitUsage, errors.New("at most 256 sources")
 	}
