@@ -398,7 +398,8 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 				im.rejectPlan(&plan{user: u, pos: pos, merge: info}, re)
 				return true
 			}
-			abandon(1)
+			p := &plan{merge: info}
+			abandon(p.weight())
 			stopErr = err
 			return false
 		}

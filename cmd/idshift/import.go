@@ -71,6 +71,11 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 			return exitUsage, fmt.Errorf("unexpected argument %q (flags come before the sources; see idshift import -h)", a)
 		}
 	}
+	for i, s := range argSources(fs.Args(), env.Stdin, nil) {
+		if _, err := os.Stat(s.Path); err != nil && s.Path != "-" {
+			return exitUsage, fmt.Errorf("unexpected argument %q: not a source file ([KIND:]FILE; see idshift import -h): %w", fs.Arg(i), err)
+		}
+	}
 	var plan *mergeplan.Plan
 	if *planFile != "" {
 		p, err := mergeplan.Read(*planFile)
