@@ -91,8 +91,8 @@ type Config struct {
 	// MaxAttempts bounds the creates sent for one user in a run when outcomes stay unknown (default 4).
 	MaxAttempts int
 
-	// Rejects receives one JSON line per rejected record (line, legacyId, field, reason, firstLine). The first
-	// write error stops the run (Run returns it).
+	// Rejects receives one JSON line per rejected record (source when the run reads several, line, legacyId, field,
+	// reason, firstLine). The first write error stops the run (Run returns it).
 	Rejects io.Writer
 
 	// Grace is how long a request already sent may take to complete once the run is stopping (default 3s). Waits
