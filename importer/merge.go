@@ -37,6 +37,8 @@ type mergeInfo struct {
 	members []memberRef
 	// missing are the members not read before the sources ended.
 	missing []idshift.Key
+	// holdsMissing: some missing members were merged into the account by an earlier run (it holds them).
+	holdsMissing bool
 }
 
 type memberRef struct {

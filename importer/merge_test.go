@@ -278,3 +278,54 @@ func TestMergeOverIdentityLimitRejectsTheGroup(t *testing.T) {
 		t.Errorf("rejects %+v: want the primary rejected naming the merge", rejects)
 	}
 }
+
+func TestMergeUpdateRewritesTheAlternates(t *testing.T) {
+	e := newEnv(t, sandbox.Config{DisableThrottling: true})
+	ctx := context.Background()
+	files := shopAndForum(t)
+	if sum, _, _ := e.runSources(t, files, annMerge, nil); sum.Created != 3 {
+		t.Fatalf("first run %+v", sum)
+	}
+	// The member's legacy password changed in the forum before the cutover.
+	lines := strings.Split(files[1][1], "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "f2,") {
+			f := strings.Split(l, ",")
+			f[7] = bcryptOf(t, "forum-secret-NEW")
+			lines[i] = strings.Join(f, ",")
+		}
+	}
+	files[1][1] = strings.Join(lines, "\n")
+	sum, rejects, _ := e.runSources(t, files, annMerge, func(c *importer.Config) { c.Update = true })
+	if sum.Updated != 1 || sum.Skipped != 2 || sum.Merged != 1 || len(rejects) != 0 {
+		t.Fatalf("update run %+v, rejects %v", sum, rejects)
+	}
+	cred, err := e.store.Credential(ctx, idshift.Key{Source: "shop", LegacyID: "s1"})
+	if err != nil || len(cred.Alternates) != 1 || bcrypt.CompareHashAndPassword([]byte(cred.Alternates[0].Hash), []byte("forum-secret-NEW")) != nil {
+		t.Errorf("credential after the update: %v, %v; want the member's new hash as the alternate", cred, err)
+	}
+}
+
+func TestMergeMemberUnreadLaterKeepsTheAccount(t *testing.T) {
+	// A member merged by a first run is unreadable in a second one: the merged account is neither patched down nor
+	// stripped of the member's credential, even with --update.
+	e := newEnv(t, sandbox.Config{DisableThrottling: true})
+	ctx := context.Background()
+	files := shopAndForum(t)
+	if sum, _, _ := e.runSources(t, files, annMerge, nil); sum.Created != 3 {
+		t.Fatalf("first run %+v", sum)
+	}
+	writes := e.srv.Tenant.Stats().Writes
+	files[1][1] = strings.Replace(files[1][1], "f2,ANN@example.com", "f2,,,ANN@example.com", 1) // a row with too many fields
+	sum, rejects, _ := e.runSources(t, files, annMerge, func(c *importer.Config) { c.Update = true })
+	if sum.Rejected != 1 || sum.MergesIncomplete != 1 || sum.Updated != 0 || sum.Skipped != 3 || len(rejects) != 1 {
+		t.Fatalf("second run %+v, rejects %v", sum, rejects)
+	}
+	if w := e.srv.Tenant.Stats().Writes; w != writes {
+		t.Errorf("the second run wrote %d times", w-writes)
+	}
+	cred, err := e.store.Credential(ctx, idshift.Key{Source: "shop", LegacyID: "s1"})
+	if err != nil || len(cred.Alternates) != 1 {
+		t.Errorf("credential after the second run: %v, %v; want the member's still there", cred, err)
+	}
+}

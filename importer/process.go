@@ -31,6 +31,9 @@ func (im *Importer) process(w workCtx, chunk []*plan) error {
 	}
 	for _, p := range chunk {
 		keys = append(keys, p.memberKeys()...)
+		if p.merge != nil {
+			keys = append(keys, p.merge.missing...)
+		}
 	}
 	var recs map[idshift.Key]*idshift.Record
 	if im.cfg.Store != nil {
@@ -123,6 +126,13 @@ func (im *Importer) classify(p *plan, rec *idshift.Record) action {
 		return actResolve
 	case idshift.StateCreated, idshift.StateAdopted, idshift.StateMigrated:
 		if im.cfg.Update && rec.Digest != p.digest && rec.ObjectID != "" {
+			if p.merge != nil && p.merge.holdsMissing {
+				// Members merged by an earlier run were not read in this one: patching the account to what was read
+				// would take their identities and credentials away.
+				im.cfg.Logger.Warn("not updated: members of this merge were not read in this run",
+					"source", p.user.Source, "legacyId", p.user.LegacyID)
+				return actSkip
+			}
 			if strings.HasPrefix(rec.Digest, mergedBodyPrefix) && p.merge == nil {
 				// A merged account, and this run's plan does not hold its merge: patching it down to the primary's
 				// own identities and credential would lock its members out.
@@ -613,6 +623,20 @@ func (im *Importer) merges(w workCtx, chunk []*plan, recs map[idshift.Key]*idshi
 		}
 		im.progress.merges.Add(1)
 		im.progress.merged.Add(int64(len(p.merge.members)))
+		for _, k := range p.merge.missing {
+			r := recs[k]
+			if into, ok := mergedInto(r); !ok || into != p.merge.primary {
+				continue
+			}
+			if inTenant(recs[p.merge.primary]) {
+				p.merge.holdsMissing = true // the account holds it already
+				continue
+			}
+			// Recorded merged by an earlier run, but the account is created without it now: no longer merged, so
+			// that a later run reading it refuses the merge instead of counting it as merged.
+			members = append(members, &idshift.Record{Key: k, Line: r.Line, State: idshift.StatePending,
+				LastError: "left out of the merge into " + keyText(p.merge.primary) + ": not read when the account was created"})
+		}
 		for _, m := range p.merge.members {
 			if into, ok := mergedInto(recs[m.key]); ok && into == p.merge.primary {
 				continue
