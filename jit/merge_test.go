@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/guard"
 	"github.com/idshift/idshift/jit"
 	"github.com/idshift/idshift/store/sqlite"
@@ -189,4 +191,52 @@ type verifierFunc func(ctx context.Context, rec *idshift.Record, password string
 
 func (f verifierFunc) Verify(ctx context.Context, rec *idshift.Record, password string) (bool, error) {
 	return f(ctx, rec, password)
+}
+
+// TestHarvestMergedAccount: the harvest front finds a merged account by a member's sign-in name, migrates it with
+// the member's password, and records whose credential matched.
+func TestHarvestMergedAccount(t *testing.T) {
+	const secret = "harvest-bearer-secret-0123456789"
+	env := newHarvestEnv(t, jit.HarvestFront{BearerSecrets: []string{secret}})
+	ctx := context.Background()
+	enabled := true
+	u, err := env.client.CreateUser(ctx, &graph.User{DisplayName: "Ann", AccountEnabled: &enabled,
+		Identities: []graph.Identity{
+			{SignInType: idshift.SignInEmail, Issuer: env.tenant.Tenant.Domain(), IssuerAssignedID: "ann@example.com"},
+			{SignInType: idshift.SignInUserName, Issuer: env.tenant.Tenant.Domain(), IssuerAssignedID: "ann_forum"},
+		},
+		PasswordProfile: &graph.PasswordProfile{Password: "Rand0m-Import-Pass!ann"}, Extensions: map[string]any{env.flag: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.ids["ann_forum"] = u.ID
+	cred := idshift.Credential{Kind: idshift.CredentialHash, Hash: hashOf(t, "Shop-pass-1", cheapCost), Alternates: []idshift.Alternate{
+		{Source: forumKey.Source, LegacyID: forumKey.LegacyID, SignInNames: []string{"ann_forum"},
+			Credential: idshift.Credential{Kind: idshift.CredentialHash, Hash: hashOf(t, "Forum-pass-2", cheapCost)}}}}
+	if err := env.f.store.PutRecords(ctx, []*idshift.Record{
+		{Key: mergedKey, ObjectID: u.ID, SignInNames: []string{"ann@example.com", "ann_forum"}, State: idshift.StateCreated},
+		{Key: forumKey, State: idshift.StateMerged, LastError: "merged into shop/s1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.f.store.PutCredentials(ctx, map[idshift.Key]idshift.Credential{mergedKey: cred}); err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+secret) }
+	if code, body := env.post(t, map[string]string{"signInName": "ann_forum", "password": "Shop-pass-2"}, false, bearer); code != 409 {
+		t.Errorf("a wrong password: %d %v", code, body)
+	}
+	code, body := env.post(t, map[string]string{"signInName": "ANN_forum", "password": "Forum-pass-2"}, false, bearer)
+	if code != 200 || body["migrated"] != true {
+		t.Fatalf("the member's name and password: %d %v", code, body)
+	}
+	if env.flagged(t, "ann_forum") {
+		t.Error("the merged account is still flagged")
+	}
+	if err := env.f.svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if by, err := env.f.store.MigratedByHow(ctx); err != nil || by["harvest:forum/f2"] != 1 {
+		t.Errorf("migrations by how %v, %v; want one by the forum member's credential", by, err)
+	}
 }
