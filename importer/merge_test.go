@@ -329,3 +329,28 @@ func TestMergeMemberUnreadLaterKeepsTheAccount(t *testing.T) {
 		t.Errorf("credential after the second run: %v, %v; want the member's still there", cred, err)
 	}
 }
+
+func TestMergeMemberDroppedFromThePlan(t *testing.T) {
+	// A member is taken out of a merge an earlier run followed: it is rejected (the account holds it), and the
+	// merged account is not patched down, even with --update.
+	e := newEnv(t, sandbox.Config{DisableThrottling: true})
+	ctx := context.Background()
+	files := shopAndForum(t)
+	both := []importer.Merge{{Primary: idshift.Key{Source: "shop", LegacyID: "s1"},
+		Members: []idshift.Key{{Source: "forum", LegacyID: "f2"}, {Source: "forum", LegacyID: "f1"}}}}
+	if sum, _, _ := e.runSources(t, files, both, nil); sum.Created != 2 || sum.Merged != 2 {
+		t.Fatalf("first run %+v", sum)
+	}
+	writes := e.srv.Tenant.Stats().Writes
+	sum, rejects, _ := e.runSources(t, files, annMerge, func(c *importer.Config) { c.Update = true })
+	if sum.Updated != 0 || sum.Skipped != 2 || sum.Merged != 1 || sum.Rejected != 1 || len(rejects) != 1 || rejects[0].LegacyID != "f1" ||
+		!strings.Contains(rejects[0].Reason, "merged into shop/s1 by an earlier run") {
+		t.Fatalf("second run %+v, rejects %+v", sum, rejects)
+	}
+	if w := e.srv.Tenant.Stats().Writes; w != writes {
+		t.Errorf("the second run wrote %d times", w-writes)
+	}
+	if cred, err := e.store.Credential(ctx, idshift.Key{Source: "shop", LegacyID: "s1"}); err != nil || len(cred.Alternates) != 2 {
+		t.Errorf("credential after the second run: %v, %v; want both members' still", cred, err)
+	}
+}

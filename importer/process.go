@@ -415,6 +415,17 @@ func (im *Importer) lookupFailed() {
 // may have migrated since. A failed patch is counted as failed and recorded with the old digest, so the next
 // --update tries again; only a store failure is returned.
 func (im *Importer) update(w workCtx, p *plan, rec *idshift.Record) (*idshift.Record, error) {
+	if dropped, err := im.droppedMembers(w, p); err != nil {
+		return nil, err
+	} else if len(dropped) > 0 {
+		// The plan no longer holds members an earlier run merged in: patching would take their identities and
+		// credentials away from the person. Left as it is; the members are rejected with the reason.
+		im.cfg.Logger.Warn("not updated: the plan no longer holds members merged into this account",
+			"source", p.user.Source, "legacyId", p.user.LegacyID, "members", strings.Join(keyTexts(dropped), ", "))
+		im.progress.skipped.Add(1)
+		r := *rec
+		return &r, nil
+	}
 	oldBody, oldCred, _ := strings.Cut(rec.Digest, ".")
 	newBody, newCred, _ := strings.Cut(p.digest, ".")
 	if oldCred != newCred && (p.cred.Kind == idshift.CredentialHash || len(p.cred.Alternates) > 0) && rec.State != idshift.StateMigrated {
@@ -443,6 +454,32 @@ func (im *Importer) update(w workCtx, p *plan, rec *idshift.Record) (*idshift.Re
 	}
 	im.progress.updated.Add(1)
 	return im.record(p, rec.State, rec.ObjectID, rec.Attempts, ""), nil
+}
+
+// droppedMembers returns the members a merged account's stored credential holds (as alternates) that the plan's
+// merge no longer holds (read or missing).
+func (im *Importer) droppedMembers(w workCtx, p *plan) ([]idshift.Key, error) {
+	if p.merge == nil {
+		return nil, nil
+	}
+	old, err := im.cfg.Store.Credential(w.store, p.user.Key())
+	if idshift.ErrorCode(err) == idshift.ENOTFOUND {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("importer: read credential: %w", err)
+	}
+	held := map[idshift.Key]bool{}
+	for _, k := range append(p.memberKeys(), p.merge.missing...) {
+		held[k] = true
+	}
+	var out []idshift.Key
+	for _, a := range old.Alternates {
+		if !held[a.Key()] {
+			out = append(out, a.Key())
+		}
+	}
+	return out, nil
 }
 
 func (im *Importer) record(p *plan, st idshift.State, objectID string, attempts int, lastErr string) *idshift.Record {
