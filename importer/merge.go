@@ -23,7 +23,7 @@ import (
 //
 // A merge whose accounts the tenant already holds apart (a member created or adopted on its own, or the primary
 // created without a member, by a run without the plan) is refused: nothing is created or changed for its accounts,
-// those already in the tenant are counted as skipped and the others as rejected, each with a reason that names
+// those already imported are counted as skipped and the others as rejected, each with a reason that names
 // the merge and what the operator can do; the rest of the run goes on.
 type Merge struct {
 	Primary idshift.Key
@@ -298,16 +298,18 @@ func mergeText(primary idshift.Key, members []idshift.Key) string {
 	return "merge of " + keyText(primary) + " with " + strings.Join(names, ", ")
 }
 
-// inTenant reports whether a record says its account may exist in the tenant on its own.
+// inTenant reports whether a record says its account may have been sent to the tenant on its own: any state but
+// those of an account never sent (pending, failed, rejected) and merged. States this code does not know count as
+// sent, so that a merge is refused rather than followed over an account it cannot account for.
 func inTenant(rec *idshift.Record) bool {
 	if rec == nil {
 		return false
 	}
 	switch rec.State {
-	case idshift.StateInFlight, idshift.StateCreated, idshift.StateAdopted, idshift.StateMigrated, idshift.StateCollision:
-		return true
+	case idshift.StatePending, idshift.StateFailed, idshift.StateRejected, idshift.StateMerged:
+		return false
 	}
-	return false
+	return true
 }
 
 // refusal says why a merge cannot be followed any more ("" when it can): the tenant already holds some of its
@@ -324,7 +326,7 @@ func refusal(p *plan, recs map[idshift.Key]*idshift.Record) string {
 			continue
 		}
 		if inTenant(r) {
-			what := "is already in the tenant on its own"
+			what := "was already imported on its own"
 			if r.ObjectID != "" {
 				what += " (object " + r.ObjectID + ")"
 			} else {
@@ -339,7 +341,7 @@ func refusal(p *plan, recs map[idshift.Key]*idshift.Record) string {
 	} else if inTenant(pr) {
 		for _, k := range p.memberKeys() {
 			if into, ok := mergedInto(recs[k]); !ok || into != primary {
-				why = append(why, sprintf("%s is already in the tenant without %s", keyText(primary), keyText(k)))
+				why = append(why, sprintf("%s was already imported without %s", keyText(primary), keyText(k)))
 			}
 		}
 	}

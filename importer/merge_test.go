@@ -225,7 +225,7 @@ func TestMergeRefusedWhenTheAccountsExistApart(t *testing.T) {
 	e2.runSources(t, files[:1], nil, nil) // the shop alone: s1 exists without its member
 	sum, rejects, _ = e2.runSources(t, files, annMerge, nil)
 	if sum.MergesRefused != 1 || len(rejects) != 1 || rejects[0].LegacyID != "f2" ||
-		!strings.Contains(rejects[0].Reason, "merge of shop/s1 with forum/f2 refused: shop/s1 is already in the tenant without forum/f2") ||
+		!strings.Contains(rejects[0].Reason, "merge of shop/s1 with forum/f2 refused: shop/s1 was already imported without forum/f2") ||
 		!strings.Contains(rejects[0].Reason, `"accept" to false`) {
 		t.Fatalf("summary %+v, rejects %+v", sum, rejects)
 	}

@@ -696,7 +696,7 @@ func (im *Importer) merges(w workCtx, chunk []*plan, recs map[idshift.Key]*idshi
 	return kept, nil
 }
 
-// refuse counts and reports a refused merge: its accounts already in the tenant are skipped, the others rejected,
+// refuse counts and reports a refused merge: its accounts already imported are skipped, the others rejected,
 // each with the reason.
 func (im *Importer) refuse(p *plan, recs map[idshift.Key]*idshift.Record, why string) error {
 	im.progress.mergesRefused.Add(1)
