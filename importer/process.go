@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/graph"
@@ -125,7 +126,7 @@ func (im *Importer) classify(p *plan, rec *idshift.Record) action {
 	case idshift.StateInFlight:
 		return actResolve
 	case idshift.StateCreated, idshift.StateAdopted, idshift.StateMigrated:
-		if im.cfg.Update && rec.Digest != p.digest && rec.ObjectID != "" {
+		if im.cfg.Update && rec.ObjectID != "" && (rec.Digest != p.digest || legacyActivityChanged(rec, p.user)) {
 			if p.merge != nil && p.merge.holdsMissing {
 				// Members merged by an earlier run were not read in this one: patching the account to what was read
 				// would take their identities and credentials away.
@@ -143,6 +144,8 @@ func (im *Importer) classify(p *plan, rec *idshift.Record) action {
 			return actUpdate
 		}
 		return actSkip
+	case idshift.StateDisabled, idshift.StateDeleted:
+		return actSkip // retired at cutover as stale
 	case idshift.StateCollision:
 		if im.cfg.AdoptExisting {
 			return actResolve
@@ -486,7 +489,13 @@ func (im *Importer) record(p *plan, st idshift.State, objectID string, attempts 
 	return &idshift.Record{
 		Key: p.user.Key(), Line: p.user.Line, Digest: p.digest, ObjectID: objectID, SignInNames: p.names,
 		State: st, Attempts: attempts, LastError: lastErr,
+		LegacyLastSignIn: p.user.LastSignIn, LegacyDisabled: p.user.Disabled,
 	}
+}
+
+// legacyActivityChanged reports whether the source's last sign-in or disabled flag differs from the record's.
+func legacyActivityChanged(rec *idshift.Record, u *idshift.User) bool {
+	return rec.LegacyDisabled != u.Disabled || !rec.LegacyLastSignIn.Equal(u.LastSignIn.Truncate(time.Microsecond))
 }
 
 // errText is a short, secret-free description of a Graph error: its code and message, never a request body.
