@@ -84,6 +84,8 @@ func ErrorCode(err error) string {
 // RowError is a malformed or invalid source record. Sources return it from Next and go on; the importer writes it
 // to the reject file (JSON Lines) with its line and reason.
 type RowError struct {
+	// Source names the record's source when a run reads several (empty otherwise).
+	Source   string `json:"source,omitempty"`
 	Line     int64  `json:"line"`
 	LegacyID string `json:"legacyId,omitempty"`
 	Field    string `json:"field,omitempty"`
@@ -94,6 +96,9 @@ type RowError struct {
 
 func (e *RowError) Error() string {
 	s := fmt.Sprintf("line %d", e.Line)
+	if e.Source != "" {
+		s = e.Source + " " + s
+	}
 	if e.LegacyID != "" {
 		s += fmt.Sprintf(" (%s)", e.LegacyID)
 	}

@@ -6,6 +6,7 @@ package idshift
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -49,14 +50,50 @@ type Credential struct {
 	MustChange bool `json:"mustChange,omitempty"`
 	// Disabled: the account is disabled in the legacy system; a sign-in is answered Block.
 	Disabled bool `json:"disabled,omitempty"`
+	// Alternates are the legacy credentials of the other accounts merged into this one (package mergeplan): a
+	// password that verifies against this credential or any alternate is the account's password. They are sealed
+	// together with this credential, under the merged account's (the primary's) key.
+	Alternates []Alternate `json:"alternates,omitempty"`
 }
+
+// Alternate is the legacy credential of one account merged into another: its own key and its own credential
+// (Kind, Hash, Password, MustChange, Disabled; an Alternate never has alternates of its own).
+type Alternate struct {
+	Source   string `json:"source"`
+	LegacyID string `json:"legacyId"`
+	// SignInNames are the merged account's own local sign-in names (lower-cased), for a live check at its legacy
+	// system.
+	SignInNames []string `json:"signInNames,omitempty"`
+	Credential
+}
+
+// Key returns the merged account's store key.
+func (a Alternate) Key() Key { return Key{Source: a.Source, LegacyID: a.LegacyID} }
 
 // String never reveals the secret.
 func (c Credential) String() string {
+	s := string(c.Kind) + ":[redacted]"
 	if c.Kind == CredentialNone {
-		return "none"
+		s = "none"
 	}
-	return string(c.Kind) + ":[redacted]"
+	if len(c.Alternates) > 0 {
+		s += "+" + strconv.Itoa(len(c.Alternates)) + " alternates"
+	}
+	return s
+}
+
+// Usable reports whether the credential or one of its alternates holds something to verify a password against
+// (a hash or a plaintext).
+func (c Credential) Usable() bool {
+	if c.Kind != CredentialNone {
+		return true
+	}
+	for _, a := range c.Alternates {
+		if a.Kind != CredentialNone {
+			return true
+		}
+	}
+	return false
 }
 
 // GoString never reveals the secret, even through %#v.

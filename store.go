@@ -17,6 +17,11 @@ const (
 	StateRejected  State = "rejected"  // invalid input; never sent
 	StateFailed    State = "failed"    // the tenant refused it for a reason retrying will not fix (or retries ran out)
 	StateMigrated  State = "migrated"  // the user's password has been migrated (stage 3)
+	// StateMerged: the account was merged into another (package mergeplan): it has no account of its own in the
+	// tenant; its identities and its legacy credential (an Alternate) are the other's. LastError names the account
+	// it was merged into ("merged into <source>/<legacyId>"); ObjectID and SignInNames stay empty, so that lookups
+	// by object id or sign-in name find the merged account's record.
+	StateMerged State = "merged"
 	// StateDisabled and StateDeleted are the stale accounts cutover retired (idshift cutover --stale-action): the
 	// account was disabled, or deleted (ObjectID empty once purged from the deleted items). An import skips them.
 	StateDisabled State = "disabled"

@@ -36,7 +36,13 @@ type Directory interface {
 
 // Config configures a run. The zero value of every optional field is usable.
 type Config struct {
-	Source    idshift.Source
+	Source idshift.Source
+	// Sources are further sources read after Source, in order, in the same run (the legacy systems a plan's
+	// merges span). Each stamps its own name on its users (idshift.User.Source).
+	Sources []idshift.Source
+	// Merges are the accepted merges of a plan (package mergeplan) that the run follows: the accounts of each are
+	// held as they are read until their group is complete, then planned as one user (see Merge).
+	Merges    []Merge
 	Store     idshift.Store // nil only with DryRun (then every user is planned as new)
 	Directory Directory     // unused with DryRun
 
@@ -85,8 +91,8 @@ type Config struct {
 	// MaxAttempts bounds the creates sent for one user in a run when outcomes stay unknown (default 4).
 	MaxAttempts int
 
-	// Rejects receives one JSON line per rejected record (line, legacyId, field, reason, firstLine). The first
-	// write error stops the run (Run returns it).
+	// Rejects receives one JSON line per rejected record (source when the run reads several, line, legacyId, field,
+	// reason, firstLine). The first write error stops the run (Run returns it).
 	Rejects io.Writer
 
 	// Grace is how long a request already sent may take to complete once the run is stopping (default 3s). Waits
@@ -180,7 +186,7 @@ func (c *Config) extensionName(short string) string {
 }
 
 // Summary counts what a run did with every user it read. Read = Created + Adopted + Updated + Skipped + Collisions
-// + Rejected + Failed + OtherShard, always.
+// + Rejected + Failed + OtherShard + Merged, always.
 type Summary struct {
 	Read       int64 `json:"read"`
 	Created    int64 `json:"created"`
@@ -192,6 +198,16 @@ type Summary struct {
 	Failed     int64 `json:"failed"`
 	// OtherShard counts valid users left to the other processes of a sharded import.
 	OtherShard int64 `json:"otherShard,omitempty"`
+	// Merged counts the accounts folded into another by an accepted merge (the members, not the primary, whose
+	// account is counted as created, adopted, skipped…): they have no account of their own.
+	Merged int64 `json:"merged,omitempty"`
+	// Merges counts the accepted merges planned (their primaries are in Created, Adopted, Skipped…);
+	// MergesIncomplete those planned without every member (a member was not in the sources read: reported in the
+	// log); MergesRefused those refused because the tenant already holds some of their accounts separately (their
+	// accounts are counted as skipped or rejected, each with the reason).
+	Merges           int64 `json:"merges,omitempty"`
+	MergesIncomplete int64 `json:"mergesIncomplete,omitempty"`
+	MergesRefused    int64 `json:"mergesRefused,omitempty"`
 	// ToReset counts the users created (or, in a dry run, to be created) without the migration flag because
 	// nothing can check their legacy password (no legacy credential and no live check): they set a password
 	// through self-service password reset. Included in Created.
@@ -204,12 +220,13 @@ type Summary struct {
 
 // Reconciles reports whether the counts add up.
 func (s Summary) Reconciles() bool {
-	return s.Read == s.Created+s.Adopted+s.Updated+s.Skipped+s.Collisions+s.Rejected+s.Failed+s.OtherShard
+	return s.Read == s.Created+s.Adopted+s.Updated+s.Skipped+s.Collisions+s.Rejected+s.Failed+s.OtherShard+s.Merged
 }
 
 // Progress is a live view of a run, safe to read from another goroutine.
 type Progress struct {
 	read, created, adopted, updated, skipped, collisions, rejected, failed, otherShard, toReset atomic.Int64
+	merged, merges, mergesIncomplete, mergesRefused                                             atomic.Int64
 	start                                                                                       atomic.Int64 // unix nanoseconds
 }
 
@@ -219,7 +236,9 @@ func (p *Progress) Snapshot() Summary {
 		Read: p.read.Load(), Created: p.created.Load(), Adopted: p.adopted.Load(), Updated: p.updated.Load(),
 		Skipped: p.skipped.Load(), Collisions: p.collisions.Load(), Rejected: p.rejected.Load(), Failed: p.failed.Load(),
 		OtherShard: p.otherShard.Load(), ToReset: p.toReset.Load(),
-		Elapsed: time.Since(time.Unix(0, p.start.Load())),
+		Merged: p.merged.Load(), Merges: p.merges.Load(), MergesIncomplete: p.mergesIncomplete.Load(),
+		MergesRefused: p.mergesRefused.Load(),
+		Elapsed:       time.Since(time.Unix(0, p.start.Load())),
 	}
 }
 
@@ -233,6 +252,8 @@ type Importer struct {
 	stop context.Context
 	// leftover is set when users read were left for the next run.
 	leftover atomic.Bool
+	// names are the sources' names by index, as their first user says (read's goroutine only, then read-only).
+	names []string
 }
 
 // workCtx holds the contexts of a chunk's work: net for requests to the tenant, store for the state store.
@@ -341,16 +362,24 @@ func (im *Importer) Run(ctx context.Context) (Summary, error) {
 
 func (im *Importer) setFatal(err error) { im.fatal.CompareAndSwap(nil, &err) }
 
-// read plans every user of the source and hands them out in chunks.
+// read plans every user of the sources and hands them out in chunks. The accounts of accepted merges are held
+// until their group is complete (or the sources end), then planned as one user.
 func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 	pl := newPlanner(&im.cfg)
+	mx, err := newMerger(im.cfg.Merges)
+	if err != nil {
+		return err
+	}
 	chunk := make([]*plan, 0, im.cfg.ChunkSize)
+	// abandon takes back from the read count what was read but will not be sent: the chunk, the records held for
+	// merges, and extra.
+	abandon := func(extra int64) { im.unread(weight(chunk) + mx.held + extra) }
 	var dedupeErr error
 	flush := func() bool {
-		kept, err := pl.dedupe(ctx, chunk, im.reject)
+		kept, err := pl.dedupe(ctx, chunk, im.names, im.rejectPlan)
 		if err != nil {
 			dedupeErr = err
-			im.unread(int64(len(chunk)))
+			abandon(0)
 			return false
 		}
 		chunk = im.ownShard(kept)
@@ -363,52 +392,170 @@ func (im *Importer) read(ctx context.Context, chunks chan<- []*plan) error {
 			return true
 		case <-ctx.Done():
 			// Not sent: these users are not counted as read, so the counts still reconcile.
-			im.unread(int64(len(chunk)))
+			abandon(0)
 			return false
 		}
 	}
-	for {
+	// add plans u (a user read, or a merge's user with info) and appends it to the chunk; false means stop (with
+	// the error in stopErr).
+	var stopErr error
+	add := func(u *idshift.User, pos int64, info *mergeInfo) bool {
+		p, err := pl.plan(u)
+		if err != nil {
+			var re *idshift.RowError
+			if errors.As(err, &re) {
+				im.rejectPlan(&plan{user: u, pos: pos, merge: info}, re)
+				return true
+			}
+			p := &plan{merge: info}
+			abandon(p.weight())
+			stopErr = err
+			return false
+		}
+		p.pos, p.merge = pos, info
+		if info != nil {
+			for _, m := range info.members {
+				p.fps = append(p.fps, pl.fingerprint("legacy", m.key.Source, m.key.LegacyID))
+			}
+		}
+		chunk = append(chunk, p)
+		if len(chunk) == im.cfg.ChunkSize && !flush() {
+			stopErr = errors.Join(dedupeErr, ctx.Err())
+			return false
+		}
+		return true
+	}
+	sources := append([]idshift.Source{im.cfg.Source}, im.cfg.Sources...)
+	for si := 0; si < len(sources); {
 		if err := ctx.Err(); err != nil {
-			im.unread(int64(len(chunk))) // not sent: not counted as read
+			abandon(0) // not sent: not counted as read
 			return err
 		}
 		if p := im.fatal.Load(); p != nil {
-			im.unread(int64(len(chunk)))
+			abandon(0)
 			return *p
 		}
-		u, err := im.cfg.Source.Next(ctx)
+		u, err := sources[si].Next(ctx)
 		if err == io.EOF {
-			break
+			si++
+			continue
 		}
 		var re *idshift.RowError
 		if errors.As(err, &re) {
 			im.progress.read.Add(1)
+			if re.Source == "" && len(sources) > 1 && si < len(im.names) {
+				re.Source = im.names[si]
+			}
 			im.reject(re)
 			continue
 		}
 		if err != nil {
-			im.unread(int64(len(chunk)))
+			abandon(0)
 			return fmt.Errorf("importer: read source: %w", err)
 		}
 		im.progress.read.Add(1)
-		p, err := pl.plan(u)
-		if err != nil {
-			if errors.As(err, &re) {
-				im.reject(re)
-				continue
-			}
-			im.unread(int64(len(chunk)) + 1)
-			return err
+		if u.Source == "" {
+			u.Source = im.cfg.SourceName
 		}
-		chunk = append(chunk, p)
-		if len(chunk) == im.cfg.ChunkSize && !flush() {
-			return errors.Join(dedupeErr, ctx.Err())
+		for len(im.names) <= si {
+			im.names = append(im.names, "")
+		}
+		if im.names[si] == "" {
+			im.names[si] = u.Source
+		}
+		pos := int64(si)<<posBits | u.Line&(1<<posBits-1)
+		held, g, dup := mx.add(u)
+		switch {
+		case dup != nil:
+			im.rejectPlan(&plan{user: u, pos: pos}, dup)
+			continue
+		case held && g == nil:
+			continue
+		case held:
+			mu, info := g.merge(im.cfg.Domain)
+			if !add(mu, im.posOf(g.primary), info) {
+				return stopErr
+			}
+			continue
+		}
+		if !add(u, pos, nil) {
+			return stopErr
+		}
+	}
+	// The groups not complete: planned with what was read, when their primary was.
+	for _, g := range mx.rest() {
+		if !im.incomplete(g, add) {
+			return stopErr
 		}
 	}
 	if !flush() {
 		return errors.Join(dedupeErr, ctx.Err())
 	}
 	return nil
+}
+
+// posOf is the position of a held user, read from the source whose name it carries.
+func (im *Importer) posOf(u *idshift.User) int64 {
+	for i, n := range im.names {
+		if n == u.Source {
+			return int64(i)<<posBits | u.Line&(1<<posBits-1)
+		}
+	}
+	return u.Line & (1<<posBits - 1)
+}
+
+// incomplete plans a group the sources ended without: with the members read, the others reported, when its
+// primary was read; else its accounts are rejected (a merge is created under its primary's key or not at all).
+func (im *Importer) incomplete(g *group, add func(*idshift.User, int64, *mergeInfo) bool) bool {
+	if g.primary == nil {
+		for _, u := range g.users() {
+			im.reject(&idshift.RowError{Line: u.Line, LegacyID: u.LegacyID, Source: im.sourceText(u), Field: "merge",
+				Reason: mergeText(g.m.Primary, g.m.Members) + ": the primary " + keyText(g.m.Primary) + " was not read from this run's sources, " +
+					"so the merge was not followed; import it with the primary's source, or set \"accept\" to false for this merge"})
+		}
+		return true
+	}
+	mu, info := g.merge(im.cfg.Domain)
+	im.progress.mergesIncomplete.Add(1)
+	missing := make([]string, len(info.missing))
+	for i, k := range info.missing {
+		missing[i] = keyText(k)
+	}
+	im.cfg.Logger.Warn("merge planned without every member: the members not read from this run's sources are left out "+
+		"(a later run that reads them refuses the merge: the account will already exist)",
+		"merge", mergeText(g.m.Primary, g.m.Members), "missing", strings.Join(missing, ", "))
+	return add(mu, im.posOf(g.primary), info)
+}
+
+// sourceText is the source to name in a reject line: the user's when the run reads several sources.
+func (im *Importer) sourceText(u *idshift.User) string {
+	if len(im.cfg.Sources) == 0 {
+		return ""
+	}
+	return u.Source
+}
+
+// rejectPlan rejects a planned user and, for a merge, each member folded into it (each counted once).
+func (im *Importer) rejectPlan(p *plan, re *idshift.RowError) {
+	if re.Source == "" {
+		re.Source = im.sourceText(p.user)
+	}
+	if p.merge == nil {
+		im.reject(re)
+		return
+	}
+	primary := p.merge.primary
+	r := *re
+	r.Reason = mergeText(primary, p.memberKeys()) + ": " + re.Reason
+	im.reject(&r)
+	for _, m := range p.merge.members {
+		mr := &idshift.RowError{Line: m.line, LegacyID: m.key.LegacyID, Field: "merge",
+			Reason: sprintf("to be merged into %s, which was rejected (%s: %s)", keyText(primary), re.Field, re.Reason)}
+		if len(im.cfg.Sources) > 0 {
+			mr.Source = m.key.Source
+		}
+		im.reject(mr)
+	}
 }
 
 // ownShard keeps the plans of this process's shard and counts the others.
@@ -421,7 +568,7 @@ func (im *Importer) ownShard(plans []*plan) []*plan {
 		if ShardOf(p.user.Key(), im.cfg.Shards) == im.cfg.Shard {
 			kept = append(kept, p)
 		} else {
-			im.progress.otherShard.Add(1)
+			im.progress.otherShard.Add(p.weight())
 		}
 	}
 	return kept

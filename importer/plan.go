@@ -30,9 +30,20 @@ type plan struct {
 	names  []string
 	// lookup is the identity used to find the user in the tenant after a conflict or a lost response.
 	lookup graph.Identity
-	// fps are fingerprints of the legacy id (first) and of each identity, in body.Identities order.
+	// fps are fingerprints of the legacy id (first), of each identity, in body.Identities order, and of the
+	// legacy id of each member of a merge, in merge.members order.
 	fps []uint64
+	// pos is the record's position in the run: its source's index (bits 40 and up) and its line, so that lines
+	// of different sources never meet in the duplicate index.
+	pos int64
+	// merge is set on the user planned for an accepted merge.
+	merge *mergeInfo
 }
+
+// posBits is the shift of a source's index in a plan's pos.
+const posBits = 40
+
+func lineOf(pos int64) int64 { return pos & (1<<posBits - 1) }
 
 // planner turns source users into plans, rejecting what External ID would refuse and (in dedupe) what repeats
 // inside the source. It is used by one goroutine only.
@@ -73,14 +84,24 @@ func (m memSeen) Mark(_ context.Context, fps []uint64, lines []int64) ([]int64, 
 
 // dedupe rejects the plans whose legacy id or an identity was planned before in the run (at an earlier line, or
 // earlier in this chunk), pointing at the first occurrence, and returns the others in order.
-func (p *planner) dedupe(ctx context.Context, chunk []*plan, reject func(*idshift.RowError)) ([]*plan, error) {
+//
+// Positions (plan.pos) stand for lines in the index, so that the same line number in two sources is not taken for
+// the same record; the reason names the first occurrence's source when it is another one (names by source index).
+func (p *planner) dedupe(ctx context.Context, chunk []*plan, names []string, reject func(*plan, *idshift.RowError)) ([]*plan, error) {
 	var fps []uint64
 	var lines []int64
 	for _, pl := range chunk {
 		fps = append(fps, pl.fps...)
 		for range pl.fps {
-			lines = append(lines, pl.user.Line)
+			lines = append(lines, pl.pos)
 		}
+	}
+	at := func(own, first int64) string {
+		s := sprintf("line %d", lineOf(first))
+		if i := int(first >> posBits); i != int(own>>posBits) && i < len(names) {
+			s += " of " + names[i]
+		}
+		return s
 	}
 	first, err := p.cfg.Seen.Mark(ctx, fps, lines)
 	if err != nil {
@@ -92,22 +113,27 @@ func (p *planner) dedupe(ctx context.Context, chunk []*plan, reject func(*idshif
 		var re *idshift.RowError
 		for i := range pl.fps {
 			f := first[k+i]
-			if f == pl.user.Line || re != nil {
+			if f == pl.pos || re != nil {
 				continue
 			}
-			re = &idshift.RowError{Line: pl.user.Line, LegacyID: pl.user.LegacyID, FirstLine: f}
-			if i == 0 {
+			re = &idshift.RowError{Line: pl.user.Line, LegacyID: pl.user.LegacyID, FirstLine: lineOf(f)}
+			switch n := len(pl.body.Identities); {
+			case i == 0:
 				re.Field = "legacy_id"
-				re.Reason = sprintf("duplicate legacy id %q, first at line %d", pl.user.LegacyID, f)
-			} else {
+				re.Reason = sprintf("duplicate legacy id %q, first at %s", pl.user.LegacyID, at(pl.pos, f))
+			case i <= n:
 				id := pl.body.Identities[i-1]
 				re.Field = sprintf("identities[%d].issuerAssignedId", i-1)
-				re.Reason = sprintf("duplicate identity %q, first at line %d", id.IssuerAssignedID, f)
+				re.Reason = sprintf("duplicate identity %q, first at %s", id.IssuerAssignedID, at(pl.pos, f))
+			default:
+				m := pl.merge.members[i-1-n]
+				re.Field = "merge"
+				re.Reason = sprintf("member %s: duplicate legacy id, first at %s", keyText(m.key), at(pl.pos, f))
 			}
 		}
 		k += len(pl.fps)
 		if re != nil {
-			reject(re)
+			reject(pl, re)
 			continue
 		}
 		kept = append(kept, pl)
@@ -192,8 +218,32 @@ func (p *planner) plan(u *idshift.User) (*plan, error) {
 		cred.Hash = norm
 	case idshift.CredentialPlaintext:
 		if cred.Password == "" {
-			cred = idshift.Credential{}
+			cred = idshift.Credential{Alternates: cred.Alternates}
 		}
+	}
+	// The alternates of a merged user (its members' credentials), normalised the same way.
+	anyHash := cred.Kind == idshift.CredentialHash
+	if len(cred.Alternates) > 0 {
+		alts := make([]idshift.Alternate, len(cred.Alternates))
+		for i, a := range cred.Alternates {
+			switch a.Kind {
+			case idshift.CredentialHash:
+				norm, err := pwhash.Normalize(a.Hash, p.cfg.HashOptions)
+				if err != nil {
+					return nil, reject("password_hash", "merge member %s/%s: %s", a.Source, a.LegacyID, hashReason(err))
+				}
+				a.Hash = norm
+				anyHash = true
+			case idshift.CredentialPlaintext:
+				if a.Password == "" {
+					a.Kind = idshift.CredentialNone
+				} else {
+					anyHash = true // checked at sign-in like a hash
+				}
+			}
+			alts[i] = a
+		}
+		cred.Alternates = alts
 	}
 
 	ext := p.cfg.extensionName
@@ -221,7 +271,7 @@ func (p *planner) plan(u *idshift.User) (*plan, error) {
 		body.PasswordProfile = &graph.PasswordProfile{Password: placeholderPassword}
 		// A user whose plaintext is known is created with it and needs no migration; a user without a legacy
 		// credential is flagged only when a live check can verify the password at sign-in (Config.LiveCheck).
-		body.Extensions[ext(p.cfg.MigrationAttribute)] = cred.Kind == idshift.CredentialHash ||
+		body.Extensions[ext(p.cfg.MigrationAttribute)] = anyHash ||
 			(cred.Kind == idshift.CredentialNone && p.cfg.LiveCheck)
 	}
 
@@ -241,6 +291,9 @@ func (p *planner) plan(u *idshift.User) (*plan, error) {
 	}
 
 	d := digest(body)
+	if len(cred.Alternates) > 0 {
+		d = mergedBodyPrefix + d
+	}
 	if fp := credentialFingerprint(p.cfg.CredentialKey, cred); fp != "" {
 		d += "." + fp
 	}
@@ -267,8 +320,10 @@ func digest(u *graph.User) string {
 // it changed: HMAC-SHA256 under key (SHA-256 when key is nil) of the normalised hash and its flags, 16 bytes in hex;
 // "" for other kinds. Keyed, it tells nothing about the hash to whoever reads the store without the key; unkeyed,
 // it is a password oracle as fast as the hash for unsalted legacy digests (salted hashes keep their salt sealed).
+//
+// A merged user's alternates are part of it (after the primary's own, which then counts whatever its kind).
 func credentialFingerprint(key []byte, c idshift.Credential) string {
-	if c.Kind != idshift.CredentialHash {
+	if c.Kind != idshift.CredentialHash && len(c.Alternates) == 0 {
 		return ""
 	}
 	var h hash.Hash
@@ -280,6 +335,10 @@ func credentialFingerprint(key []byte, c idshift.Credential) string {
 	h.Write([]byte("idshift credential fingerprint v1\x00"))
 	h.Write([]byte(c.Hash))
 	h.Write([]byte{0, flag(c.MustChange), flag(c.Disabled)})
+	for _, a := range c.Alternates {
+		h.Write([]byte("\x00alternate\x00" + a.Source + "\x00" + a.LegacyID + "\x00" + string(a.Kind) + "\x00" + a.Hash + "\x00" + a.Password))
+		h.Write([]byte{0, flag(a.MustChange), flag(a.Disabled)})
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 

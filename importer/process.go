@@ -26,9 +26,15 @@ const (
 // process handles one chunk: classify against the store, resolve leftovers, mark in flight, create, resolve
 // conflicts and lost responses, record the outcome. It returns an error only for what must stop the run.
 func (im *Importer) process(w workCtx, chunk []*plan) error {
-	keys := make([]idshift.Key, len(chunk))
-	for i, p := range chunk {
-		keys[i] = p.user.Key()
+	keys := make([]idshift.Key, 0, len(chunk))
+	for _, p := range chunk {
+		keys = append(keys, p.user.Key())
+	}
+	for _, p := range chunk {
+		keys = append(keys, p.memberKeys()...)
+		if p.merge != nil {
+			keys = append(keys, p.merge.missing...)
+		}
 	}
 	var recs map[idshift.Key]*idshift.Record
 	if im.cfg.Store != nil {
@@ -37,6 +43,14 @@ func (im *Importer) process(w workCtx, chunk []*plan) error {
 		if err != nil {
 			return fmt.Errorf("importer: read state: %w", err)
 		}
+	}
+	chunk, err := im.merges(w, chunk, recs)
+	if err != nil {
+		return err
+	}
+	keys = keys[:len(chunk)]
+	for i, p := range chunk {
+		keys[i] = p.user.Key()
 	}
 
 	acts := make([]action, len(chunk))
@@ -113,6 +127,20 @@ func (im *Importer) classify(p *plan, rec *idshift.Record) action {
 		return actResolve
 	case idshift.StateCreated, idshift.StateAdopted, idshift.StateMigrated:
 		if im.cfg.Update && rec.ObjectID != "" && (rec.Digest != p.digest || legacyActivityChanged(rec, p.user)) {
+			if p.merge != nil && p.merge.holdsMissing {
+				// Members merged by an earlier run were not read in this one: patching the account to what was read
+				// would take their identities and credentials away.
+				im.cfg.Logger.Warn("not updated: members of this merge were not read in this run",
+					"source", p.user.Source, "legacyId", p.user.LegacyID)
+				return actSkip
+			}
+			if strings.HasPrefix(rec.Digest, mergedBodyPrefix) && p.merge == nil {
+				// A merged account, and this run's plan does not hold its merge: patching it down to the primary's
+				// own identities and credential would lock its members out.
+				im.cfg.Logger.Warn("not updated: the account is a merge this run's plan does not accept",
+					"source", p.user.Source, "legacyId", p.user.LegacyID)
+				return actSkip
+			}
 			return actUpdate
 		}
 		return actSkip
@@ -194,7 +222,7 @@ func (im *Importer) createBatch(w workCtx, plans []*plan, prev map[idshift.Key]*
 			k := p.user.Key()
 			attempts[k]++
 			marks[i] = im.record(p, idshift.StateInFlight, "", attempts[k], "")
-			if p.cred.Kind == idshift.CredentialHash {
+			if p.cred.Kind == idshift.CredentialHash || len(p.cred.Alternates) > 0 {
 				creds[k] = p.cred
 			}
 		}
@@ -390,9 +418,20 @@ func (im *Importer) lookupFailed() {
 // may have migrated since. A failed patch is counted as failed and recorded with the old digest, so the next
 // --update tries again; only a store failure is returned.
 func (im *Importer) update(w workCtx, p *plan, rec *idshift.Record) (*idshift.Record, error) {
+	if dropped, err := im.droppedMembers(w, p); err != nil {
+		return nil, err
+	} else if len(dropped) > 0 {
+		// The plan no longer holds members an earlier run merged in: patching would take their identities and
+		// credentials away from the person. Left as it is; the members are rejected with the reason.
+		im.cfg.Logger.Warn("not updated: the plan no longer holds members merged into this account",
+			"source", p.user.Source, "legacyId", p.user.LegacyID, "members", strings.Join(keyTexts(dropped), ", "))
+		im.progress.skipped.Add(1)
+		r := *rec
+		return &r, nil
+	}
 	oldBody, oldCred, _ := strings.Cut(rec.Digest, ".")
 	newBody, newCred, _ := strings.Cut(p.digest, ".")
-	if oldCred != newCred && p.cred.Kind == idshift.CredentialHash && rec.State != idshift.StateMigrated {
+	if oldCred != newCred && (p.cred.Kind == idshift.CredentialHash || len(p.cred.Alternates) > 0) && rec.State != idshift.StateMigrated {
 		if err := im.cfg.Store.PutCredentials(w.store, map[idshift.Key]idshift.Credential{p.user.Key(): p.cred}); err != nil {
 			return nil, fmt.Errorf("importer: save credentials: %w", err)
 		}
@@ -418,6 +457,32 @@ func (im *Importer) update(w workCtx, p *plan, rec *idshift.Record) (*idshift.Re
 	}
 	im.progress.updated.Add(1)
 	return im.record(p, rec.State, rec.ObjectID, rec.Attempts, ""), nil
+}
+
+// droppedMembers returns the members a merged account's stored credential holds (as alternates) that the plan's
+// merge no longer holds (read or missing).
+func (im *Importer) droppedMembers(w workCtx, p *plan) ([]idshift.Key, error) {
+	if p.merge == nil {
+		return nil, nil
+	}
+	old, err := im.cfg.Store.Credential(w.store, p.user.Key())
+	if idshift.ErrorCode(err) == idshift.ENOTFOUND {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("importer: read credential: %w", err)
+	}
+	held := map[idshift.Key]bool{}
+	for _, k := range append(p.memberKeys(), p.merge.missing...) {
+		held[k] = true
+	}
+	var out []idshift.Key
+	for _, a := range old.Alternates {
+		if !held[a.Key()] {
+			out = append(out, a.Key())
+		}
+	}
+	return out, nil
 }
 
 func (im *Importer) record(p *plan, st idshift.State, objectID string, attempts int, lastErr string) *idshift.Record {
@@ -464,6 +529,16 @@ func (im *Importer) dryRun(chunk []*plan, acts []action) error {
 	defer im.rejectMu.Unlock()
 	for i, p := range chunk {
 		line := map[string]any{"line": p.user.Line, "legacyId": p.user.LegacyID}
+		if len(im.cfg.Sources) > 0 || p.merge != nil {
+			line["source"] = p.user.Source
+		}
+		if p.merge != nil {
+			m := map[string]any{"members": keyTexts(p.memberKeys())}
+			if len(p.merge.missing) > 0 {
+				m["missing"] = keyTexts(p.merge.missing)
+			}
+			line["merge"] = m
+		}
 		switch acts[i] {
 		case actSkip:
 			line["action"] = "skip"
@@ -499,6 +574,39 @@ func (im *Importer) dryRun(chunk []*plan, acts []action) error {
 	return nil
 }
 
+// dryRunMerge writes a dry run's line for each member a merged user folds in.
+func (im *Importer) dryRunMerge(p *plan) error {
+	for _, m := range p.merge.members {
+		if err := im.dryRunLine(map[string]any{"action": "merge", "source": m.key.Source, "legacyId": m.key.LegacyID,
+			"line": m.line, "into": keyText(p.merge.primary)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dryRunLine writes one line of a dry run's output.
+func (im *Importer) dryRunLine(line map[string]any) error {
+	b, err := json.Marshal(line)
+	if err != nil {
+		return fmt.Errorf("importer: dry run: %w", err)
+	}
+	im.rejectMu.Lock()
+	defer im.rejectMu.Unlock()
+	if _, err := im.cfg.DryRunOut.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("importer: dry run output: %w", err)
+	}
+	return nil
+}
+
+func keyTexts(keys []idshift.Key) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = keyText(k)
+	}
+	return out
+}
+
 func redacted(u *graph.User) *graph.User {
 	c := *u
 	if c.PasswordProfile != nil {
@@ -514,4 +622,117 @@ func (im *Importer) toReset(p *plan) bool {
 	}
 	flag, _ := p.body.Extensions[im.cfg.extensionName(im.cfg.MigrationAttribute)].(bool)
 	return !flag && p.cred.Kind == idshift.CredentialNone
+}
+
+// merges takes the chunk's merged users through their checks against the store: a merge the tenant already holds
+// some accounts of apart is refused (its accounts counted and reported, taken out of the chunk); the members of the
+// others are counted as merged and recorded so (before their primary is sent, so that a crash leaves them
+// pointing at it). A plain user whose record says an earlier run merged it is rejected when that merge's account
+// exists (the plan changed), and planned on its own when it never did. It returns the plans left to classify.
+func (im *Importer) merges(w workCtx, chunk []*plan, recs map[idshift.Key]*idshift.Record) ([]*plan, error) {
+	var intoKeys []idshift.Key
+	for _, p := range chunk {
+		if into, ok := mergedInto(recs[p.user.Key()]); ok && p.merge == nil {
+			intoKeys = append(intoKeys, into)
+		}
+	}
+	var intoRecs map[idshift.Key]*idshift.Record
+	if len(intoKeys) > 0 {
+		var err error
+		if intoRecs, err = im.cfg.Store.Records(w.store, intoKeys); err != nil {
+			return nil, fmt.Errorf("importer: read state: %w", err)
+		}
+	}
+	var members []*idshift.Record
+	kept := chunk[:0]
+	for _, p := range chunk {
+		if p.merge == nil {
+			into, ok := mergedInto(recs[p.user.Key()])
+			switch {
+			case !ok:
+			case inTenant(intoRecs[into]):
+				im.reject(&idshift.RowError{Line: p.user.Line, LegacyID: p.user.LegacyID, Source: im.sourceText(p.user), Field: "merge",
+					Reason: sprintf("merged into %s by an earlier run (that account holds its identities and credential), and no merge this run accepts holds it: "+
+						"import with the plan that accepts the merge, or roll %s back (idshift rollback) to import the accounts apart", keyText(into), keyText(into))})
+				continue
+			default:
+				delete(recs, p.user.Key()) // the merge never reached the tenant: planned on its own
+			}
+			kept = append(kept, p)
+			continue
+		}
+		if why := refusal(p, recs); why != "" {
+			if err := im.refuse(p, recs, why); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		im.progress.merges.Add(1)
+		im.progress.merged.Add(int64(len(p.merge.members)))
+		for _, k := range p.merge.missing {
+			r := recs[k]
+			if into, ok := mergedInto(r); !ok || into != p.merge.primary {
+				continue
+			}
+			if inTenant(recs[p.merge.primary]) {
+				p.merge.holdsMissing = true // the account holds it already
+				continue
+			}
+			// Recorded merged by an earlier run, but the account is created without it now: no longer merged, so
+			// that a later run reading it refuses the merge instead of counting it as merged.
+			members = append(members, &idshift.Record{Key: k, Line: r.Line, State: idshift.StatePending,
+				LastError: "left out of the merge into " + keyText(p.merge.primary) + ": not read when the account was created"})
+		}
+		for _, m := range p.merge.members {
+			if into, ok := mergedInto(recs[m.key]); ok && into == p.merge.primary {
+				continue
+			}
+			members = append(members, &idshift.Record{Key: m.key, Line: m.line, Digest: mergedDigest(p.merge.primary),
+				State: idshift.StateMerged, LastError: mergedNote(p.merge.primary)})
+		}
+		if im.cfg.DryRun {
+			if err := im.dryRunMerge(p); err != nil {
+				return nil, err
+			}
+		}
+		kept = append(kept, p)
+	}
+	if len(members) > 0 && !im.cfg.DryRun {
+		if err := im.cfg.Store.PutRecords(w.store, members); err != nil {
+			return nil, fmt.Errorf("importer: save state: %w", err)
+		}
+	}
+	return kept, nil
+}
+
+// refuse counts and reports a refused merge: its accounts already imported are skipped, the others rejected,
+// each with the reason.
+func (im *Importer) refuse(p *plan, recs map[idshift.Key]*idshift.Record, why string) error {
+	im.progress.mergesRefused.Add(1)
+	im.cfg.Logger.Warn("merge refused", "reason", why)
+	type account struct {
+		key  idshift.Key
+		line int64
+	}
+	all := []account{{p.user.Key(), p.user.Line}}
+	for _, m := range p.merge.members {
+		all = append(all, account{m.key, m.line})
+	}
+	for _, a := range all {
+		r := recs[a.key]
+		if _, merged := mergedInto(r); merged || inTenant(r) {
+			im.progress.skipped.Add(1)
+			continue
+		}
+		re := &idshift.RowError{Line: a.line, LegacyID: a.key.LegacyID, Field: "merge", Reason: why}
+		if len(im.cfg.Sources) > 0 {
+			re.Source = a.key.Source
+		}
+		im.reject(re)
+	}
+	if im.cfg.DryRun {
+		return im.dryRunLine(map[string]any{"action": "refuse-merge", "line": p.user.Line, "legacyId": p.user.LegacyID,
+			"source": p.user.Source, "reason": why})
+	}
+	return nil
 }

@@ -170,7 +170,11 @@ func (h *HarvestFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusServiceUnavailable, false, ReasonUnavailable, "")
 		return
 	}
-	answer(http.StatusOK, true, ReasonMatch, "harvest")
+	how := "harvest"
+	if d.Matched.LegacyID != "" {
+		how += ":" + d.Matched.Source + "/" + d.Matched.LegacyID // a merged account: whose credential matched
+	}
+	answer(http.StatusOK, true, ReasonMatch, how)
 }
 
 // refuse answers a wrong password or a blocked account: B2C's REST error contract (docs/contracts.md §9) or a

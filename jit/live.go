@@ -86,6 +86,9 @@ func NewLive(hash *HashVerifier, checks []LiveCheck, now func() time.Time) (*Liv
 		l.counters = append(l.counters, liveCounter{source: c.Source, kind: c.Kind, counter: counter, breaker: b})
 	}
 	sort.Slice(l.counters, func(i, j int) bool { return l.counters[i].source < l.counters[j].source })
+	if len(l.chains) > 0 {
+		hash.liveOf = l.liveOf
+	}
 	return l, nil
 }
 
@@ -104,12 +107,30 @@ func (l *Live) Verify(ctx context.Context, rec *idshift.Record, password string)
 }
 
 // Check implements Checker, mapping the chain's answers as the type's comment shows.
+//
+// A merged account (a credential with alternates) is checked by the hash verifier's merged check, each member
+// without an imported credential by the live check of its own source.
 func (l *Live) Check(ctx context.Context, rec *idshift.Record, password string) (Check, error) {
 	chain, ok := l.chains[rec.Key.Source]
 	if !ok {
 		return l.hash.Check(ctx, rec, password)
 	}
-	match, err := chain.Verify(ctx, rec, password)
+	if cred, err := l.hash.Store.Credential(ctx, rec.Key); err == nil && len(cred.Alternates) > 0 {
+		return l.hash.Check(ctx, rec, password)
+	}
+	return liveCheck(chain.Verify(ctx, rec, password))
+}
+
+// liveOf returns the live check of a source (its breaker and counter), nil when it has none.
+func (l *Live) liveOf(source string) idshift.Verifier {
+	if c, ok := l.chains[source]; ok {
+		return c[1]
+	}
+	return nil
+}
+
+// liveCheck maps a live check's answer to a Check, as Live's comment shows.
+func liveCheck(match bool, err error) (Check, error) {
 	switch {
 	case err == nil && match:
 		return Check{Match: true, Reason: ReasonMatch}, nil

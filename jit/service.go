@@ -106,6 +106,9 @@ type Decision struct {
 	Lock idshift.Lock
 	// Replayed: the answer is the first one given to the same nonce.
 	Replayed bool
+	// Matched is, for a merged account, the key of the account whose legacy credential the password matched (the
+	// record's own or a member's); zero otherwise.
+	Matched idshift.Key
 }
 
 // Service is the decision shared by every front. Safe for concurrent use; Close stops it.
@@ -313,12 +316,20 @@ func (s *Service) bounded(ctx context.Context, a idshift.Attempt) Decision {
 	}
 }
 
+// markHow is how a MigratePassword is recorded: "hash", or for a merged account "hash:<source>/<legacyId>" with
+// the key of the account whose credential matched.
 func markHow(d Decision) string {
 	if d.Action == idshift.ActionMigrate && d.Key.LegacyID != "" {
+		if d.Matched.LegacyID != "" {
+			return MergedHow + d.Matched.Source + "/" + d.Matched.LegacyID
+		}
 		return "hash"
 	}
 	return ""
 }
+
+// MergedHow prefixes the recorded "how" of a merged account's migration, before the matched account's key.
+const MergedHow = "hash:"
 
 // Record counts, logs and queues the record of an answered attempt (never its password). When how is not empty
 // and d has a key, the user is marked migrated that way ("hash", "harvest", "tenant"). It does not wait for the
@@ -473,6 +484,7 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 		}
 		s.log.Warn("guard succeed failed", "front", a.Front, "err", err)
 	}
+	d.Matched = r.Matched
 	switch {
 	case r.Disabled:
 		// Only a caller who knows the password learns that the account is disabled.

@@ -26,6 +26,9 @@ type Check struct {
 	Reason string
 	// MustChange and Disabled are the legacy credential's flags (meaningful only on a match).
 	MustChange, Disabled bool
+	// Matched is, for a merged account (a credential with alternates), the key of the account whose credential
+	// the password matched: the record's own or a member's (zero otherwise).
+	Matched idshift.Key
 }
 
 // Checker is the optional, richer form of idshift.Verifier: it reports the legacy flags with the outcome. The
@@ -68,6 +71,10 @@ type HashVerifier struct {
 	// DummyHash is verified for users without a credential until a real hash has been; a bcrypt hash of cost 10
 	// made at first use when empty.
 	DummyHash string
+
+	// liveOf returns the live check of a source (nil for none), for the members of a merged account: set by
+	// NewLive.
+	liveOf func(source string) idshift.Verifier
 
 	once     sync.Once
 	initErr  error
@@ -167,6 +174,9 @@ func (v *HashVerifier) stage(ctx context.Context, rec *idshift.Record, password 
 	}
 	v.reads.Add(1)
 	cred, err := v.Store.Credential(ctx, rec.Key)
+	if err == nil && len(cred.Alternates) > 0 {
+		return v.stageMerged(rec, cred, password)
+	}
 	if errors.Is(err, idshift.ErrNotFound) || (err == nil && cred.Kind == idshift.CredentialNone) {
 		h := v.dummy.Load()
 		return staged{kind: v.kindOf(h), run: func(ctx context.Context) (Check, error) {
@@ -213,6 +223,112 @@ func (v *HashVerifier) stage(ctx context.Context, rec *idshift.Record, password 
 	default:
 		return staged{}, fmt.Errorf("jit: credential kind %q not supported", cred.Kind)
 	}
+}
+
+// side is one credential of a merged account, with the record its account would have on its own.
+type side struct {
+	rec  *idshift.Record
+	cred idshift.Credential
+	h    *pwhash.Hash     // a parsed hash
+	live idshift.Verifier // a live check, for a side without an imported credential
+}
+
+// stageMerged stages the check of a merged account: the password is verified against the account's own credential,
+// then each alternate's in the plan's order (an alternate without an imported credential by the live check of its
+// source, when one is configured); the first that verifies wins, with its flags (MustChange, Disabled) and its key
+// (Check.Matched). A wrong password costs one verification per credential. A side that cannot decide (a live
+// check down) does not stop the others: the answer is "could not decide" only when no side matched. Without any
+// credential to verify, it is a dummy verification and "no_credential", as for a single account.
+func (v *HashVerifier) stageMerged(rec *idshift.Record, cred idshift.Credential, password string) (staged, error) {
+	own := cred
+	own.Alternates = nil
+	all := []side{{rec: rec, cred: own}}
+	for _, a := range cred.Alternates {
+		c := a.Credential
+		c.Alternates = nil
+		all = append(all, side{rec: &idshift.Record{Key: a.Key(), ObjectID: rec.ObjectID, SignInNames: a.SignInNames, State: rec.State}, cred: c})
+	}
+	var sides []side
+	kind := ""
+	for _, s := range all {
+		switch s.cred.Kind {
+		case idshift.CredentialHash:
+			h, k, err := v.parsed(s.rec.Key, s.cred.Hash)
+			if err != nil {
+				return staged{}, fmt.Errorf("jit: stored hash of merged account %s/%s: %w", s.rec.Key.Source, s.rec.Key.LegacyID, err)
+			}
+			s.h = h
+			if kind == "" {
+				kind = k
+			}
+		case idshift.CredentialPlaintext:
+		case idshift.CredentialNone:
+			if v.liveOf == nil {
+				continue
+			}
+			if s.live = v.liveOf(s.rec.Key.Source); s.live == nil {
+				continue
+			}
+		default:
+			return staged{}, fmt.Errorf("jit: credential kind %q not supported", s.cred.Kind)
+		}
+		sides = append(sides, s)
+	}
+	if len(sides) == 0 {
+		h := v.dummy.Load()
+		return staged{kind: v.kindOf(h), run: func(ctx context.Context) (Check, error) {
+			if err := v.verifyDummy(ctx, h, password); err != nil {
+				return Check{}, err
+			}
+			return Check{Reason: ReasonNoCredential}, nil
+		}}, nil
+	}
+	if kind == "" {
+		kind = "plaintext"
+	}
+	key := rec.Key
+	v.lastKey.Store(&key)
+	return staged{kind: kind, run: func(ctx context.Context) (Check, error) {
+		var undecided error
+		for _, s := range sides {
+			var c Check
+			var err error
+			switch {
+			case s.h != nil:
+				v.verified.Add(1)
+				c.Match, err = s.h.Verify(ctx, password)
+				if err != nil {
+					err = fmt.Errorf("jit: verify: %w", err)
+				} else {
+					v.dummy.Store(s.h)
+				}
+				c.MustChange, c.Disabled = s.cred.MustChange, s.cred.Disabled
+			case s.live != nil:
+				c, err = liveCheck(s.live.Verify(ctx, s.rec, password))
+			default:
+				a, b := sha256.Sum256([]byte(password)), sha256.Sum256([]byte(s.cred.Password))
+				c.Match = subtle.ConstantTimeCompare(a[:], b[:]) == 1
+				c.MustChange, c.Disabled = s.cred.MustChange, s.cred.Disabled
+			}
+			if ctx.Err() != nil {
+				return Check{}, ctx.Err()
+			}
+			if err != nil {
+				if undecided == nil {
+					undecided = err
+				}
+				continue
+			}
+			if c.Match {
+				c.Reason, c.Matched = ReasonMatch, s.rec.Key
+				return c, nil
+			}
+		}
+		if undecided != nil {
+			return Check{}, undecided
+		}
+		return Check{Reason: ReasonMismatch}, nil
+	}}, nil
 }
 
 // stageUnknown is an unknown user's work: the credential read of a real record (the last one read; none before

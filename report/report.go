@@ -148,6 +148,7 @@ func Read(ctx context.Context, cfg Config) (*Status, error) {
 		if st.MigratedByHow, err = pr.MigratedByHow(ctx); err != nil {
 			return nil, fmt.Errorf("report: migrations: %w", err)
 		}
+		st.MigratedByHow = foldMerged(st.MigratedByHow)
 	}
 	if cfg.Tenant == nil {
 		return st, nil
@@ -206,6 +207,22 @@ func Read(ctx context.Context, cfg Config) (*Status, error) {
 	tf.MissingFromTenant = max(withObject-matched, 0)
 	st.Tenant = tf
 	return st, nil
+}
+
+// foldMerged counts the migrations of merged accounts, recorded as "hash:<source>/<legacyId>" (or "harvest:…")
+// with the key of the account whose credential matched, under "hash (merged account)" (or "harvest (merged
+// account)"), so that the figures have one line per way, not one per account.
+func foldMerged(by map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(by))
+	for how, n := range by {
+		for _, p := range []string{"hash", "harvest"} {
+			if strings.HasPrefix(how, p+":") {
+				how = p + " (merged account)"
+			}
+		}
+		out[how] += n
+	}
+	return out
 }
 
 // hasCredential reports whether the store holds a legacy credential for key. A credential the store cannot open

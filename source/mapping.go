@@ -350,3 +350,10 @@ func (m *Mapping) Bind(header []string) (*Binding, error) {
 func (b *Binding) Apply(line int64, values []string) (*idshift.User, error) {
 	return b.c.apply(line, &record{vals: values, idx: b.idx})
 }
+
+// Named is implemented by every reader of this module: the name it stamps on each user (its configured name, else
+// its mapping's, else its kind), which is the source half of the user's store key. `idshift audit` names a
+// source with it so that a merge plan keys accounts exactly as `idshift import` does.
+type Named interface {
+	SourceName() string
+}

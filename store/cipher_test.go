@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -132,7 +133,7 @@ func TestCredentialPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := store.OpenCredential(tt.cipher, alice, tt.blob, tt.sealed)
 			if tt.ok {
-				if err != nil || got != cred {
+				if err != nil || !reflect.DeepEqual(got, cred) {
 					t.Errorf("OpenCredential = %v, %v", got, err)
 				}
 				return

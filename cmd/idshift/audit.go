@@ -161,13 +161,8 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		}
 		specs[0].Mapping = m
 	}
-	for _, a := range fs.Args() {
-		s := sourceSpec{Path: a, Stdin: env.Stdin, Unmapped: true}
-		if k, p, ok := strings.Cut(a, ":"); ok {
-			if _, known := sourceKinds[strings.ToLower(k)]; known {
-				s.Kind, s.Path = k, p
-			}
-		}
+	for _, s := range argSources(fs.Args(), env.Stdin, nil) {
+		s.Unmapped = true
 		specs = append(specs, s)
 	}
 	if len(specs) > 256 {
@@ -202,18 +197,24 @@ func runAudit(ctx context.Context, env *Env, args []string) (int, error) {
 		}
 	}()
 	for _, s := range specs {
-		name := s.Name
-		if name == "" {
-			name = strings.TrimSuffix(filepath.Base(s.Path), filepath.Ext(s.Path))
-		}
-		if prev, dup := names[name]; dup && *planOut != "" {
-			return exitUsage, fmt.Errorf("--plan: sources %s and %s are both named %q; a plan keys accounts by source name (--source-name names the first)", prev, s.Path, name)
-		}
-		names[name] = s.Path
 		src, err := s.Open()
 		if err != nil {
 			return exitFailed, fmt.Errorf("source %s: %w", s.Path, err)
 		}
+		// The name the reader stamps on its users, as import keys them: the configured name, else the mapping's,
+		// else the reader's kind ("file", "auth0"…); the sources after the flags are named after their file.
+		name := s.Name
+		if n, ok := src.(source.Named); ok && name == "" {
+			name = n.SourceName()
+		}
+		if name == "" {
+			name = strings.TrimSuffix(filepath.Base(s.Path), filepath.Ext(s.Path))
+		}
+		if prev, dup := names[name]; dup && *planOut != "" {
+			src.Close()
+			return exitUsage, fmt.Errorf("--plan: sources %s and %s are both named %q; a plan keys accounts by source name (--source-name names the first)", prev, s.Path, name)
+		}
+		names[name] = s.Path
 		named = append(named, cleanup.NamedSource{Name: name, Source: src})
 	}
 	rep, err := auditAll(ctx, a, named)

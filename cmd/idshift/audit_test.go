@@ -104,7 +104,7 @@ func TestAuditTwoSources(t *testing.T) {
 		}
 	}
 	page, plan := filepath.Join(dir, "audit.html"), filepath.Join(dir, "plan.json")
-	code, stdout, stderr := run(t, nil, "audit", "--source", pa, "--stale-after", "730d", "--apps", "3", "--html", page, "--plan", plan, "--accept", "all", "--json", "file:"+pb)
+	code, stdout, stderr := run(t, nil, "audit", "--source", pa, "--source-name", "shop", "--stale-after", "730d", "--apps", "3", "--html", page, "--plan", plan, "--accept", "all", "--json", "file:"+pb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

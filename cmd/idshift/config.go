@@ -451,20 +451,23 @@ func (c *Config) shard() (i, n int, err error) {
 
 // importHelp is the -h text of `idshift import`: examples first, then its flags grouped by purpose.
 var importHelp = help{
-	usage: "idshift import --source FILE --domain DOMAIN [flags]",
+	usage: "idshift import --source FILE --domain DOMAIN [flags] [[KIND:]FILE ...]",
 	about: `Creates every user of a legacy export in the External ID tenant through Microsoft Graph, exactly once and
 resumably: a random password, the migration flag and the legacy id on each account; invalid and duplicate rows go
 to the reject file with their line and reason. Every flag is also a key of the YAML file given by --config and an
 environment variable (shown after each flag); a flag wins over the environment, which wins over the file.
 Exit status: 0 complete; 3 complete with rejected rows or collisions; 4 some users failed at the tenant (rerun
-to retry them); 1 the run stopped; 2 bad flags or configuration.`,
+to retry them); 1 the run stopped; 2 bad flags or configuration. Sources after the flags are read after --source, each
+as [KIND:]FILE with its kind detected when omitted, the default schema, and named after the file (as idshift audit
+reads them); with --plan, the accounts of the plan's accepted merges become one account each (docs/merge.md).`,
 	examples: []example{
 		{"plan an import and print what would be sent, writing nothing", "idshift import --source users.csv --domain contoso.onmicrosoft.com --dry-run"},
 		{"import into a tenant, creating the extension attributes on the first run", "AZURE_TENANT_ID=… AZURE_CLIENT_ID=… AZURE_CLIENT_SECRET=… \\\n    idshift import --source users.csv --domain contoso.onmicrosoft.com --setup-extensions"},
 		{"everything from a configuration file, one process of a split import in three", "idshift import --config idshift.yaml --store postgres://… --shard 0/3"},
+		{"two legacy systems, following the merges accepted in a plan written by idshift audit --plan", "idshift import --source shop.csv --source-name shop --plan merges.json auth0:forum.jsonl"},
 	},
 	groups: []flagGroup{
-		{"Source", []string{"source", "source-kind", "source-passwords", "source-dsn", "source-query", "format", "source-name", "mapping"}},
+		{"Source", []string{"source", "source-kind", "source-passwords", "source-dsn", "source-query", "format", "source-name", "mapping", "plan"}},
 		{"Tenant and credentials", []string{"domain", "tenant-id", "client-id", "client-secret", "client-certificate",
 			"graph-url", "authority-host", "ca-file", "extensions-app-id", "setup-extensions", "ignore-quota"}},
 		{"Hashes", hashFormatFlags},

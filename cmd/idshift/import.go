@@ -19,6 +19,7 @@ import (
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/importer"
+	"github.com/idshift/idshift/mergeplan"
 	"github.com/idshift/idshift/source"
 	"github.com/idshift/idshift/store"
 	"github.com/idshift/idshift/store/sqlite"
@@ -60,14 +61,30 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 		logEvery     = fs.Duration("progress-every", 10*time.Second, "interval of progress log lines when not on a terminal")
 		cpuProfile   = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
 		allowSens    stringList
+		planFile     = fs.String("plan", "", "follow the accepted merges of this plan file (idshift audit --plan; docs/merge.md)")
 	)
 	fs.Var(&allowSens, "allow-sensitive", "allow this attribute (extension or source column) to look like data External ID must not hold: a medical, national-id or card name, or card numbers and SSNs in its values (repeat; import.allow_sensitive)")
 	importHelp.install(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
-	if fs.NArg() > 0 {
-		return exitUsage, fmt.Errorf("unexpected argument %q (flags come before it? see idshift import -h)", fs.Arg(0))
+	for _, a := range fs.Args() {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return exitUsage, fmt.Errorf("unexpected argument %q (flags come before the sources; see idshift import -h)", a)
+		}
+	}
+	for i, s := range argSources(fs.Args(), env.Stdin, nil) {
+		if _, err := os.Stat(s.Path); err != nil && s.Path != "-" {
+			return exitUsage, fmt.Errorf("unexpected argument %q: not a source file ([KIND:]FILE; see idshift import -h): %w", fs.Arg(i), err)
+		}
+	}
+	var plan *mergeplan.Plan
+	if *planFile != "" {
+		p, err := mergeplan.Read(*planFile)
+		if err != nil {
+			return exitUsage, fmt.Errorf("config: --plan: %w", err)
+		}
+		plan = p
 	}
 	cfg.origin.noteFlags(fs, cfg.bindings())
 	cfg.Import.AllowSensitive = append(cfg.Import.AllowSensitive, allowSens...)
@@ -100,7 +117,8 @@ func runImport(ctx context.Context, env *Env, args []string) (code int, err erro
 	if *flagAdopted && !cfg.Import.AdoptExisting {
 		return exitUsage, errors.New("--flag-adopted: only with --adopt-existing")
 	}
-	opts := importOptions{update: *update, dryRun: *dryRun, setupExtensions: *setupExt, json: *jsonOut, logEvery: *logEvery, flagAdopted: *flagAdopted, ignoreQuota: *ignoreQuota}
+	opts := importOptions{update: *update, dryRun: *dryRun, setupExtensions: *setupExt, json: *jsonOut, logEvery: *logEvery, flagAdopted: *flagAdopted, ignoreQuota: *ignoreQuota,
+		plan: plan, more: argSources(fs.Args(), env.Stdin, logger)}
 	return importWith(ctx, env, cfg, opts, logger)
 }
 
@@ -113,6 +131,10 @@ type importOptions struct {
 	logEvery    time.Duration
 	// quiet turns the progress display off (the demo prints its own story).
 	quiet bool
+	// plan is the plan whose accepted merges the run follows (nil: none).
+	plan *mergeplan.Plan
+	// more are the sources read after the configured one.
+	more []sourceSpec
 }
 
 // errInterrupted ends the waits of a run that is stopping (it matches context.Canceled).
@@ -153,6 +175,16 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		return exitFailed, err
 	}
 	defer closeChecked("source", src.Close)
+	var more []idshift.Source
+	for _, spec := range opts.more {
+		s, err := spec.Open()
+		if err != nil {
+			return exitFailed, fmt.Errorf("source %s: %w", spec.Path, err)
+		}
+		defer closeChecked("source "+spec.Path, s.Close)
+		more = append(more, s)
+	}
+	merges := planMerges(opts.plan, srcCfg, opts.more, logger)
 
 	// The store: an existing one is opened now; a new SQLite file is created once the tenant is checked (its
 	// directory is proved writable by the scratch index below).
@@ -271,7 +303,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 	}
 	icfg := importer.Config{
 		Seen: seen, HashOptions: hashOpt,
-		Source: src, Store: st, Directory: dir,
+		Source: src, Sources: more, Merges: merges, Store: st, Directory: dir,
 		Domain: domain, ExtensionsAppID: extAppID, SourceName: cfg.Source.Name,
 		MigrationAttribute: cfg.Import.MigrationAttribute, LegacyIDAttribute: cfg.Import.LegacyIDAttribute,
 		DisableStrongPassword: cfg.Import.DisableStrongPassword, AdoptExisting: cfg.Import.AdoptExisting, LiveCheck: cfg.Import.LiveCheck,
@@ -283,7 +315,7 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 		AllowSensitive: cfg.Import.AllowSensitive, Consent: cfg.Import.Consent,
 	}
 	if pool != nil && !opts.dryRun && !opts.ignoreQuota {
-		if err := checkImportQuota(ctx, pool, icfg, srcCfg, seenDir, logger); err != nil {
+		if err := checkImportQuota(ctx, pool, icfg, srcCfg, opts.more, seenDir, logger); err != nil {
 			return exitFailed, err
 		}
 	}
@@ -294,7 +326,15 @@ func importWith(ctx context.Context, env *Env, cfg *Config, opts importOptions, 
 
 	var rep *reporter
 	if !opts.dryRun && !opts.quiet {
-		rep = startReporter(im.Progress(), srcCfg.count(), env.Stderr, logger, opts.logEvery)
+		total := srcCfg.count()
+		for _, s := range opts.more {
+			if n := s.count(); n > 0 && total > 0 {
+				total += n
+			} else {
+				total = 0 // one source cannot tell: no total
+			}
+		}
+		rep = startReporter(im.Progress(), total, env.Stderr, logger, opts.logEvery)
 	}
 	started = true
 	sum, runErr := im.Run(ctx)
@@ -408,6 +448,10 @@ func writeSummaryTable(w io.Writer, s importer.Summary, dryRun bool) {
 		rows = append(rows, row{"other shards", s.OtherShard, "sent by the other processes of a split import"})
 		sum += " + other shards"
 	}
+	if s.Merged > 0 || s.Merges > 0 || s.MergesRefused > 0 {
+		rows = append(rows, row{verb + "merged", s.Merged, fmt.Sprintf("accounts folded into another by %s of the plan", plural(s.Merges, "merge", "merges"))})
+		sum += " + merged"
+	}
 	lw, nw := 0, 1
 	for _, r := range rows {
 		lw = max(lw, len(r.label))
@@ -425,6 +469,13 @@ func writeSummaryTable(w io.Writer, s importer.Summary, dryRun bool) {
 		check = "DOES NOT RECONCILE"
 	}
 	fmt.Fprintf(w, "  %s: %s\n", sum, check)
+	if s.MergesIncomplete > 0 {
+		fmt.Fprintf(w, "  %s planned without every member: the members not read are named in the log\n", plural(s.MergesIncomplete, "merge", "merges"))
+	}
+	if s.MergesRefused > 0 {
+		fmt.Fprintf(w, "  %s refused: the tenant already holds their accounts apart (each reason is in the log and, for the accounts not created, in the reject file)\n",
+			plural(s.MergesRefused, "merge", "merges"))
+	}
 	if s.ToReset > 0 {
 		fmt.Fprintf(w, "  of the created, %s without the migration flag: no legacy password hash and no live check (--live-check), so they set a password by self-service password reset\n",
 			plural(s.ToReset, "user", "users"))
@@ -575,4 +626,47 @@ func checkSensitiveNames(m *source.Mapping, allow []string) ([]string, error) {
 		}
 	}
 	return allow, importer.CheckNames(rest, allow)
+}
+// planMerges turns a plan's accepted merges into the importer's, and warns about the sources the plan names that
+// this run does not read (their accounts can only be reported missing). The configured source's name is known
+// only when set (--source-name): each reader has its own default ("file", "auth0"…).
+func planMerges(plan *mergeplan.Plan, first sourceSpec, more []sourceSpec, logger *slog.Logger) []importer.Merge {
+	if plan == nil {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, s := range more {
+		names[s.Name] = true
+	}
+	if first.Name != "" {
+		names[first.Name] = true
+	}
+	var out []importer.Merge
+	unknown := map[string]bool{}
+	for _, m := range plan.Merges {
+		if !m.Accept {
+			continue
+		}
+		im := importer.Merge{Primary: m.Primary.Key()}
+		for _, mem := range append([]mergeplan.Member{m.Primary}, m.Members...) {
+			if !names[mem.Source] {
+				unknown[mem.Source] = true
+			}
+		}
+		for _, mem := range m.Members {
+			im.Members = append(im.Members, mem.Key())
+		}
+		out = append(out, im)
+	}
+	if first.Name != "" && len(unknown) > 0 {
+		var list []string
+		for n := range unknown {
+			list = append(list, n)
+		}
+		sort.Strings(list)
+		logger.Warn("the plan names sources this run does not read: their accounts will be reported missing (name the configured source with --source-name; the others are named after their file)",
+			"sources", strings.Join(list, ", "))
+	}
+	logger.Info("merge plan", "accepted", len(out), "proposed", len(plan.Merges))
+	return out
 }

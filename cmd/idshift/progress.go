@@ -144,7 +144,7 @@ func startReporter(p *importer.Progress, total int64, w io.Writer, logger *slog.
 			case now := <-t.C:
 				s := p.Snapshot()
 				// Progress counts finished users (read users may still be waiting in a chunk).
-				done := s.Created + s.Adopted + s.Updated + s.Skipped + s.Collisions + s.Rejected + s.Failed + s.OtherShard
+				done := s.Created + s.Adopted + s.Updated + s.Skipped + s.Collisions + s.Rejected + s.Failed + s.OtherShard + s.Merged
 				rate := est.observe(now, done)
 				left := eta(total, done, rate)
 				if tty {

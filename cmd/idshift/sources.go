@@ -122,6 +122,25 @@ func sourceKindNames() string {
 	return strings.Join(names, ", ")
 }
 
+// argSources reads the sources a command takes after its flags (audit, import), each as [KIND:]FILE: KIND one of
+// sourceKinds (detected from the file's content when omitted, see detectKind), the default schema, and named after
+// the file (its base name without the extension), the name its users carry as their source. A prefix that is not
+// a kind ("C:", "./a:b") is part of the path.
+func argSources(args []string, stdin io.Reader, logger *slog.Logger) []sourceSpec {
+	var specs []sourceSpec
+	for _, a := range args {
+		s := sourceSpec{Path: a, Stdin: stdin, Logger: logger}
+		if k, p, ok := strings.Cut(a, ":"); ok {
+			if _, known := sourceKinds[strings.ToLower(k)]; known {
+				s.Kind, s.Path = k, p
+			}
+		}
+		s.Name = strings.TrimSuffix(filepath.Base(s.Path), filepath.Ext(s.Path))
+		specs = append(specs, s)
+	}
+	return specs
+}
+
 // Open opens the source (a spec is itself a source config).
 func (s sourceSpec) Open() (idshift.Source, error) { return openSource(s) }
 

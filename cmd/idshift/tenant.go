@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/importer"
 	"github.com/idshift/idshift/store/sqlite"
@@ -262,7 +263,7 @@ func (s *stringList) Set(v string) error {
 // says so and lets the import go on. The planned creates are bounded first by the source's line count; only when
 // that bound does not fit is the source planned once more without writing (a dry run against the state store,
 // which knows who was created already) to count them exactly.
-func checkImportQuota(ctx context.Context, pool *graph.Pool, icfg importer.Config, src sourceSpec, seenDir string, logger *slog.Logger) error {
+func checkImportQuota(ctx context.Context, pool *graph.Pool, icfg importer.Config, src sourceSpec, more []sourceSpec, seenDir string, logger *slog.Logger) error {
 	q, err := tenant.ReadQuota(ctx, pool)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -272,24 +273,44 @@ func checkImportQuota(ctx context.Context, pool *graph.Pool, icfg importer.Confi
 		return nil
 	}
 	logger.Info("directory quota", "used", q.Used, "total", q.Total, "remaining", q.Remaining())
-	if n := src.count(); n > 0 && n <= q.Remaining() {
+	all := append([]sourceSpec{src}, more...)
+	var n int64
+	for _, s := range all {
+		c := s.count()
+		if c <= 0 {
+			n = 0
+			break
+		}
+		n += c
+	}
+	if n > 0 && n <= q.Remaining() {
 		return nil
 	}
-	if src.Path == "" || src.Path == "-" {
-		logger.Warn("the directory quota was not compared with the import: a stream from stdin cannot be planned twice", "remaining", q.Remaining())
-		return nil
+	for _, s := range all {
+		if s.Path == "" || s.Path == "-" {
+			logger.Warn("the directory quota was not compared with the import: a stream from stdin cannot be planned twice", "remaining", q.Remaining())
+			return nil
+		}
 	}
-	s, err := src.Open()
-	if err != nil {
-		return err
+	var opened []idshift.Source
+	defer func() {
+		for _, s := range opened {
+			s.Close()
+		}
+	}()
+	for _, spec := range all {
+		s, err := spec.Open()
+		if err != nil {
+			return err
+		}
+		opened = append(opened, s)
 	}
-	defer s.Close()
 	seen, err := sqlite.OpenSeen(ctx, seenDir)
 	if err != nil {
 		return err
 	}
 	defer seen.Close()
-	icfg.Source, icfg.Seen = s, seen
+	icfg.Source, icfg.Sources, icfg.Seen = opened[0], opened[1:], seen
 	icfg.DryRun, icfg.DryRunOut, icfg.Rejects = true, io.Discard, io.Discard
 	icfg.Logger = slog.New(slog.DiscardHandler)
 	im, err := importer.New(icfg)

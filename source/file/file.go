@@ -183,6 +183,9 @@ func (c Config) Open() (idshift.Source, error) {
 }
 
 // reader is what every format shares.
+// SourceName is the name the reader stamps on every user (source.Named).
+func (r *reader) SourceName() string { return r.name }
+
 type reader struct {
 	closer  io.Closer
 	mapping *source.Mapping

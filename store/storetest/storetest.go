@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -556,6 +557,12 @@ var creds = map[idshift.Key]idshift.Credential{
 	{Source: "s", LegacyID: "plain"}: {Kind: idshift.CredentialPlaintext, Password: "correct horse battery staple"},
 	{Source: "t", LegacyID: "hash"}:  {Kind: idshift.CredentialHash, Hash: "{SSHA}9x2tDq5JmBPpuMS3bZo0AXEAjKDlbmFQ"},
 	{Source: "t", LegacyID: "none"}:  {},
+	// A merged account's credential: its own and its members' (idshift.Alternate), sealed together.
+	{Source: "s", LegacyID: "merged"}: {Kind: idshift.CredentialHash, Hash: "$2b$10$abcdefghijklmnopqrstuuQ2tT6jCq0FQ1XbCzQ4Y8dQ3xYk1Zx4O",
+		Alternates: []idshift.Alternate{
+			{Source: "t", LegacyID: "m1", Credential: idshift.Credential{Kind: idshift.CredentialHash, Hash: "{SSHA}9x2tDq5JmBPpuMS3bZo0AXEAjKDlbmFQ", MustChange: true}},
+			{Source: "u", LegacyID: "m2", Credential: idshift.Credential{Disabled: true}},
+		}},
 }
 
 func checkCreds(t *testing.T, st idshift.Store, want map[idshift.Key]idshift.Credential) {
@@ -566,7 +573,7 @@ func checkCreds(t *testing.T, st idshift.Store, want map[idshift.Key]idshift.Cre
 			t.Errorf("Credential(%v): %v", k, err)
 			continue
 		}
-		if got != w {
+		if !reflect.DeepEqual(got, w) {
 			t.Errorf("Credential(%v) differs from what was stored (kind %q, want %q)", k, got.Kind, w.Kind)
 		}
 	}
@@ -620,6 +627,11 @@ func (s suite) testNotPlaintext(t *testing.T) {
 				raw := s.h.RawCredential(t, db, ck)
 				if raw == nil {
 					t.Fatalf("RawCredential(%v) found no row", ck)
+				}
+				for _, a := range c.Alternates {
+					if alt := a.Hash + a.Password; alt != "" && !tt.plaintext && bytes.Contains(raw, []byte(alt)) {
+						t.Errorf("%v: sealed row holds an alternate's secret in plaintext", ck)
+					}
 				}
 				secretOf := c.Hash + c.Password
 				if secretOf == "" {

@@ -111,6 +111,9 @@ func NewBase(kind, name string, m *source.Mapping) (Base, error) {
 	return Base{Kind: kind, Mapping: m, Name: name}, nil
 }
 
+// SourceName is the name the reader stamps on every user: the store key's source (source.Named).
+func (b *Base) SourceName() string { return b.Name }
+
 // User maps a record and stamps the source name.
 func (b *Base) User(line int64, r Record) (*idshift.User, error) {
 	u, err := b.Mapping.Apply(line, r.Get)
