@@ -627,6 +627,7 @@ func checkSensitiveNames(m *source.Mapping, allow []string) ([]string, error) {
 	}
 	return allow, importer.CheckNames(rest, allow)
 }
+
 // planMerges turns a plan's accepted merges into the importer's, and warns about the sources the plan names that
 // this run does not read (their accounts can only be reported missing). The configured source's name is known
 // only when set (--source-name): each reader has its own default ("file", "auth0"…).
