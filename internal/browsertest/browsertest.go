@@ -55,8 +55,8 @@ const (
 
 // TabTimeout bounds everything one tab does; StartTimeout bounds the browser's start.
 const (
-	TabTimeout   = 30 * time.Second
-	StartTimeout = 20 * time.Second
+	TabTimeout   = 60 * time.Second
+	StartTimeout = 60 * time.Second
 )
 
 // Path returns the browser to run: $IDSHIFT_CHROMIUM, else DefaultPath; "" when that file does not exist.
