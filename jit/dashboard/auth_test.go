@@ -66,6 +66,7 @@ func TestAuthentication(t *testing.T) {
 	}{
 		{"password", "  " + password + "\n"},
 		{"bcrypt", hashOf(t, password) + "\n"},
+		{"bcrypt $2y$ (htpasswd -B)", strings.Replace(hashOf(t, password), "$2a$", "$2y$", 1) + "\n\n"},
 		{"argon2id", argon2idHash(password)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
