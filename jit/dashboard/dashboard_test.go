@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image/color"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -487,4 +489,64 @@ func TestDashboardScreenshot(t *testing.T) {
 func near(a, b color.RGBA) bool {
 	d := func(x, y uint8) int { return max(int(x)-int(y), int(y)-int(x)) }
 	return d(a.R, b.R) <= 6 && d(a.G, b.G) <= 6 && d(a.B, b.B) <= 6
+}
+
+// TestDashboardEmptyAndFailing: a store without attempts and a service that has answered nothing give notes in
+// place of the charts, without a script error; a reload that fails says so and keeps the figures shown.
+func TestDashboardEmptyAndFailing(t *testing.T) {
+	var failing atomic.Bool
+	d, err := dashboard.Config{
+		Status: func(ctx context.Context) (*report.Status, error) {
+			if failing.Load() {
+				return nil, errors.New("store down")
+			}
+			return staticStatus(ctx)
+		},
+		Password: password, Refresh: time.Second, Logger: slog.New(slog.DiscardHandler),
+	}.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer((&jit.Admin{Dashboard: d}).Handler())
+	defer srv.Close()
+	tab := browsertest.NewTab(t)
+	if err := tab.AnswerChallenges(dashboard.User, password); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := tab.Navigate(srv.URL + "/dashboard"); err != nil || code != 200 {
+		t.Fatalf("GET /dashboard: %d, %v", code, err)
+	}
+	type notes struct{ Empty, Canvases int }
+	n, err := browsertest.Eval[notes](tab, `({Empty: document.querySelectorAll(".chart .empty").length, Canvases: document.querySelectorAll("canvas").length})`)
+	if err != nil || n.Empty != 3 || n.Canvases != 0 {
+		t.Errorf("empty page: %+v, %v; want 3 notes and no chart", n, err)
+	}
+	tab.NoProblems(t)
+	if raw, _, err := tab.Screenshot(); err == nil {
+		browsertest.Artifact(t, "dashboard-empty.png", raw)
+	}
+
+	failing.Store(true)
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		status, err := browsertest.Eval[string](tab, `document.getElementById("refresh-status").textContent`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(status, "could not be reloaded") && strings.Contains(status, "503") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a failing reload shows %q", status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if total, _ := browsertest.Eval[string](tab, `document.querySelector("#headline .figures li:last-child .n").textContent`); total != "3" {
+		t.Errorf("after a failed reload the page shows %q records, want the previous 3", total)
+	}
+	for _, p := range tab.Problems() {
+		if !strings.Contains(p, "503") {
+			t.Errorf("browser console: %s", p)
+		}
+	}
 }
