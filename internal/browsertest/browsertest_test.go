@@ -89,11 +89,12 @@ func TestTabReportsProblems(t *testing.T) {
 func TestTabAnswersChallenges(t *testing.T) {
 	srv := httptest.NewServer(pages())
 	defer srv.Close()
+	// One tab, the answer changed between navigations: the browser keeps only credentials that were accepted.
+	tab := browsertest.NewTab(t)
 	for _, c := range []struct {
 		user, password string
 		want           int
 	}{{"", "", 401}, {"user", "wrong", 401}, {"user", "right", 200}} {
-		tab := browsertest.NewTab(t)
 		if err := tab.AnswerChallenges(c.user, c.password); err != nil {
 			t.Fatal(err)
 		}

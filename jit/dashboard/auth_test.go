@@ -225,6 +225,8 @@ func TestRefusedInBrowser(t *testing.T) {
 	defer on.Close()
 	off := httptest.NewServer((&jit.Admin{}).Handler())
 	defer off.Close()
+	// One tab: no credentials are ever accepted, so the browser has none to send again.
+	tab := browsertest.NewTab(t)
 	for _, c := range []struct {
 		name, url, user, pw string
 		want                int
@@ -233,7 +235,6 @@ func TestRefusedInBrowser(t *testing.T) {
 		{"wrong password", on.URL + "/dashboard", dashboard.User, "Dashboard-pass-0000", 401},
 		{"off", off.URL + "/dashboard", dashboard.User, password, 404},
 	} {
-		tab := browsertest.NewTab(t)
 		if err := tab.AnswerChallenges(c.user, c.pw); err != nil {
 			t.Fatal(err)
 		}
