@@ -20,7 +20,6 @@ package browsertest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -145,7 +144,11 @@ func Shared(tb testing.TB) *Browser {
 	if !shared.ran {
 		shared.ran = true
 		if p := Path(); p == "" {
-			shared.err = errors.New("no Chromium: install Debian's chromium package or set IDSHIFT_CHROMIUM")
+			want := os.Getenv("IDSHIFT_CHROMIUM")
+			if want == "" {
+				want = DefaultPath
+			}
+			shared.err = fmt.Errorf("no Chromium at %s: install Debian's chromium package or set IDSHIFT_CHROMIUM", want)
 		} else {
 			shared.b, shared.err = Start(p)
 		}
