@@ -398,6 +398,30 @@ func TestDashboardInBrowser(t *testing.T) {
 	tab.NoProblems(t)
 	t.Run("screenshot", func(t *testing.T) { checkScreenshot(t, tab) })
 
+	// Pointing at the last day shows that day's figures in the legend; with no pointer, the totals.
+	legend := `[...document.querySelectorAll("#chart-progress .u-legend .u-value")].map(v => v.textContent)`
+	w := f.want(t)
+	var days []string
+	for d := range w.perDay {
+		days = append(days, d)
+	}
+	slices.Sort(days)
+	last := days[len(days)-1]
+	var total, migrations int64
+	for d, n := range w.perDay {
+		total += n
+		migrations += w.migrateBy[d]
+	}
+	if got, err := browsertest.Eval[[]string](tab, legend); err != nil || fmt.Sprint(got) != fmt.Sprintf("[%d days %d %d %d]", len(days), total, migrations, migrations) {
+		t.Errorf("legend without a pointer %v (%v)", got, err)
+	}
+	hovered, err := browsertest.Eval[[]string](tab, `(() => { const o = document.querySelector("#chart-progress .u-over"), r = o.getBoundingClientRect();
+		o.dispatchEvent(new MouseEvent("mousemove", {clientX: r.right - 2, clientY: r.top + r.height / 2, bubbles: true}));
+		return `+legend+`; })()`)
+	if err != nil || len(hovered) != 4 || hovered[0] != last || hovered[1] != fmt.Sprint(w.perDay[last]) || hovered[2] != fmt.Sprint(w.migrateBy[last]) {
+		t.Errorf("legend pointing at %s: %v (%v); the store has %d attempts, %d migrations", last, hovered, err, w.perDay[last], w.migrateBy[last])
+	}
+
 	html, err := browsertest.Eval[string](tab, "document.documentElement.outerHTML")
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@
     space: 70,
     incrs: [day, 2 * day, 7 * day, 14 * day, 28 * day, 91 * day, 182 * day, 364 * day],
     values: function (u, splits) {
-      return splits.map(function (s) { return new Date(s * 1000).toISOString().slice(0, 10); });
+      return splits.map(isoDay);
     }
   };
 
@@ -50,6 +50,22 @@
     return function () {
       return [xs[0] - day * 0.6, xs[xs.length - 1] + day * 0.6];
     };
+  }
+
+  function isoDay(ts) {
+    return new Date(ts * 1000).toISOString().slice(0, 10);
+  }
+
+  // idle makes a series' legend value: the value under the cursor, or, with no cursor on the chart, the given
+  // summary (a total), so the legend reads well on a screen nobody points at.
+  function idle(summary) {
+    return function (u, v, sidx, idx) {
+      return idx == null ? summary : v;
+    };
+  }
+
+  function sum(xs) {
+    return xs.reduce(function (a, b) { return a + b; }, 0);
   }
 
   function empty(el, text) {
@@ -82,6 +98,9 @@
         return "No attempts recorded yet.";
       }
       var xs = rows.map(function (r) { return dayTs(r.day); });
+      var attempts = rows.map(function (r) { return r.attempts; });
+      var migrations = rows.map(function (r) { return r.migrations; });
+      var cumulative = rows.map(function (r) { return r.cumulative; });
       var bars = uPlot.paths.bars({ size: [0.7, 48] });
       var opts = {
         width: chartWidth(el),
@@ -94,17 +113,16 @@
           { scale: "total", side: 1, label: "migrated so far", size: 70, grid: { show: false } }
         ],
         series: [
-          { label: "day (UTC)", value: "{YYYY}-{MM}-{DD}" },
-          { label: "attempts", stroke: colors.attempts, fill: colors.attempts, paths: bars, points: { show: false } },
-          { label: "migrations", stroke: colors.migrations, fill: colors.migrations, paths: bars, points: { show: false } },
-          { label: "migrated so far", scale: "total", stroke: colors.cumulative, width: 3,
-            points: { show: true, size: 7, fill: colors.cumulative } }
+          { label: "day (UTC)", value: function (u, v) { return v == null ? rows.length + " days" : isoDay(v); } },
+          { label: "attempts", value: idle(sum(attempts)), stroke: colors.attempts, fill: colors.attempts, paths: bars,
+            points: { show: false } },
+          { label: "migrations", value: idle(sum(migrations)), stroke: colors.migrations, fill: colors.migrations,
+            paths: bars, points: { show: false } },
+          { label: "migrated so far", value: idle(cumulative[cumulative.length - 1]), scale: "total",
+            stroke: colors.cumulative, width: 3, points: { show: true, size: 7, fill: colors.cumulative } }
         ]
       };
-      var data = [xs,
-        rows.map(function (r) { return r.attempts; }),
-        rows.map(function (r) { return r.migrations; }),
-        rows.map(function (r) { return r.cumulative; })];
+      var data = [xs, attempts, migrations, cumulative];
       return new uPlot(opts, data, el);
     };
   }
@@ -124,11 +142,13 @@
         if (actions.indexOf(a) < 0) { actions.push(a); }
       });
       var xs = rows.map(function (r) { return dayTs(r.day); });
-      var series = [{ label: "day (UTC)", value: "{YYYY}-{MM}-{DD}" }];
+      var series = [{ label: "day (UTC)", value: function (u, v) { return v == null ? rows.length + " days" : isoDay(v); } }];
       var data = [xs];
       actions.forEach(function (a) {
-        series.push({ label: a, stroke: colors[a] || "#6e7781", width: 2, points: { show: true, size: 6 } });
-        data.push(rows.map(function (r) { return (r.byAction && r.byAction[a]) || 0; }));
+        var ys = rows.map(function (r) { return (r.byAction && r.byAction[a]) || 0; });
+        series.push({ label: a, value: idle(sum(ys)), stroke: colors[a] || "#6e7781", width: 2,
+          points: { show: true, size: 6 } });
+        data.push(ys);
       });
       var opts = {
         width: chartWidth(el),
@@ -154,12 +174,12 @@
       labels.push("> " + bounds[bounds.length - 1] + " s");
       var xs = labels.map(function (_, i) { return i; });
       var size = hs.length === 1 ? 0.6 : 0.4;
-      var series = [{ label: "answered within", value: function (u, v) { return v == null ? "" : labels[v]; } }];
+      var series = [{ label: "answered within", value: function (u, v) { return v == null ? "any time" : labels[v]; } }];
       var data = [xs];
       hs.forEach(function (h, i) {
         var align = hs.length === 2 ? (i === 0 ? -1 : 1) : 0;
         var c = frontColors[i % frontColors.length];
-        series.push({ label: h.front, stroke: c, fill: c, points: { show: false },
+        series.push({ label: h.front, value: idle(h.n), stroke: c, fill: c, points: { show: false },
           paths: uPlot.paths.bars({ size: [size, 40], align: align }) });
         data.push(h.counts);
       });
