@@ -61,10 +61,11 @@ type Verifier interface {
 	Verify(ctx context.Context, rec *Record, password string) (bool, error)
 }
 
-// Lock is the guard's verdict on an attempt that may not proceed.
+// Lock is the guard's verdict on an attempt that may not proceed: a lock in force, or (from Reserve) a scope whose
+// limit is taken up by failures and attempts in flight.
 type Lock struct {
 	Locked bool
-	// Until is when the lock ends.
+	// Until is when the lock ends; for a full scope, when its oldest entry leaves the window.
 	Until time.Time
 	// Scope says what is locked ("account+ip", "account", "ip"), for logs and metrics.
 	Scope string
@@ -77,10 +78,29 @@ type Lock struct {
 type Guard interface {
 	// Check reports whether an attempt may proceed, without counting it.
 	Check(ctx context.Context, account, ip string) (Lock, error)
+	// Reserve is the strict form of Check, for an attempt about to be checked: atomically with the lock check it
+	// takes a place in each of the attempt's windows, which counts as a failure until the Reservation is settled,
+	// so that at most a scope's limit of attempts (failed or in flight) are checked per window. A lock in force, or
+	// a scope whose limit is taken, returns that Lock and no Reservation.
+	Reserve(ctx context.Context, account, ip string) (Reservation, Lock, error)
 	// Fail counts one failed attempt and returns the lock it caused, if any.
 	Fail(ctx context.Context, account, ip string) (Lock, error)
 	// Succeed clears the (account, ip) failures after a right password.
 	Succeed(ctx context.Context, account, ip string) error
+}
+
+// Reservation is an attempt's place in its guard's windows, from Guard.Reserve until it is settled. The first call
+// of one of its methods settles it; later calls do nothing and return zero values. One that is never settled
+// (a crashed process) goes on counting as a failure until it leaves the window.
+type Reservation interface {
+	// Fail settles it as a failed check (the place becomes a failure) and returns the lock it caused, or the lock
+	// in force. On an error the place is left to count as a failure.
+	Fail(ctx context.Context) (Lock, error)
+	// Succeed gives the place back and clears the (account, ip) failures after a right password.
+	Succeed(ctx context.Context) error
+	// Release gives the place back, counting nothing: the check did not run or its answer was not given (shed,
+	// try later, timeout). It bounds its own wait, whatever the attempt's context.
+	Release() error
 }
 
 // AttemptLog is one recorded password check: never the password, hash or token.

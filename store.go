@@ -17,6 +17,10 @@ const (
 	StateRejected  State = "rejected"  // invalid input; never sent
 	StateFailed    State = "failed"    // the tenant refused it for a reason retrying will not fix (or retries ran out)
 	StateMigrated  State = "migrated"  // the user's password has been migrated (stage 3)
+	// StateDisabled and StateDeleted are the stale accounts cutover retired (idshift cutover --stale-action): the
+	// account was disabled, or deleted (ObjectID empty once purged from the deleted items). An import skips them.
+	StateDisabled State = "disabled"
+	StateDeleted  State = "deleted"
 )
 
 // Record is what the store remembers about one user.
@@ -37,8 +41,13 @@ type Record struct {
 	Attempts    int
 	// LastError is a short, secret-free description of the last failure.
 	LastError string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// LegacyLastSignIn is the user's last sign-in in the legacy system, as the source said when the record was
+	// last written by an import (zero: never signed in, or not known because the source has no such field).
+	LegacyLastSignIn time.Time
+	// LegacyDisabled: the account was disabled in the legacy system.
+	LegacyDisabled bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Store is the migration's state. Implementations: store/sqlite (embedded default), store/postgres (shared by

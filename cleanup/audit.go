@@ -62,6 +62,9 @@ type Config struct {
 	AppWindow, TenantWindow time.Duration
 	// Quota is the directory's object quota (default 300,000).
 	Quota int64
+	// Lookup, when set, looks every valid user's identities up in a tenant (read-only); Report waits for it and
+	// adds its figures (Report.Tenant).
+	Lookup *Lookup
 }
 
 func (c Config) withDefaults() Config {
@@ -287,6 +290,11 @@ func (a *Auditor) Add(ctx context.Context, u *idshift.User) error {
 	}
 	sc.Valid++
 	a.rep.Outcomes.Valid++
+	if a.cfg.Lookup != nil {
+		if err := a.cfg.Lookup.Add(ctx, a.srcName, u); err != nil {
+			return err
+		}
+	}
 	p := pendingUser{source: a.srcName, legacyID: u.LegacyID, line: u.Line, family: strength, format: format}
 	p.names = append(p.names, nameKey{"legacyId", a.srcName + "\x00" + u.LegacyID})
 	for _, id := range u.Identities {
@@ -810,6 +818,13 @@ func (a *Auditor) Report(ctx context.Context) (*Report, error) {
 	}
 	sortCounts(r.Passwords.Formats)
 	r.Duration = Estimate(r.Outcomes.Valid-r.Duplicates.WithinSource-r.Duplicates.AcrossSources-r.Duplicates.LegacyIDs, a.cfg)
+	if a.cfg.Lookup != nil {
+		t, err := a.cfg.Lookup.Report(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.Tenant = t
+	}
 	return &r, nil
 }
 

@@ -25,6 +25,8 @@ type Report struct {
 	Duration  Duration       `json:"duration"`
 	// Scanned says which values the sensitive-data scan read.
 	Scanned string `json:"scanned"`
+	// Tenant holds the look-ups of the valid users' identities in a tenant (audit --tenant-lookups), nil without.
+	Tenant *TenantReport `json:"tenant,omitempty"`
 }
 
 // SourceCount is one source's records.
@@ -224,6 +226,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	du := r.Duration
 	p("\nDuration\t\n  accounts to create\t%d\n  write ceiling\t%.1f/s (%d app(s), bound by the %s)\n  expected wall time\t%s\n  directory quota\t%d\t%s\n",
 		du.Creates, du.WritesPerSecond, du.Apps, du.Bound, du.wall(), du.Quota, map[bool]string{true: "EXCEEDED", false: "enough"}[du.OverQuota])
+	if r.Tenant != nil {
+		r.Tenant.write(tw)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -329,6 +334,12 @@ td.n{text-align:right}
 <tr><th>write ceiling</th><td class="n">{{printf "%.1f" .R.Duration.WritesPerSecond}}/s ({{.R.Duration.Apps}} app(s), bound by the {{.R.Duration.Bound}})</td></tr>
 <tr><th>expected wall time</th><td class="n">{{.Wall}}</td></tr>
 <tr><th>directory quota</th><td class="n{{if .R.Duration.OverQuota}} warn{{end}}">{{.R.Duration.Quota}}{{if .R.Duration.OverQuota}} (exceeded){{end}}</td></tr></table>
+{{with .R.Tenant}}<h2>In the tenant (read-only look-ups)</h2>
+<table><tr><th>users looked up</th><td class="n">{{.Users}}</td><td>{{.Identities}} identities</td></tr>
+<tr><th>free</th><td class="n">{{.Free}}</td><td></td></tr>
+<tr><th>already imported (same legacy id)</th><td class="n">{{.AlreadyImported.Count}}</td><td>{{samples .AlreadyImported.Samples}}</td></tr>
+<tr class="warn"><th>collisions (taken by another account)</th><td class="n">{{.Collisions.Count}}</td><td>{{samples .Collisions.Samples}}</td></tr>
+<tr><th>look-ups failed (run again)</th><td class="n">{{.Failed.Count}}</td><td>{{samples .Failed.Samples}}</td></tr></table>{{end}}
 </body></html>
 `))
 

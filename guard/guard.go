@@ -14,6 +14,11 @@
 // attempt is locked, Fail counts nothing and returns that lock. A lock resets its scope's counter, so when it
 // ends the scope starts again from zero. Succeed clears the (account, ip) counter only.
 //
+// Reserve keeps the limits strict under concurrency: an attempt about to be checked takes a place in each window,
+// atomically with the lock check, and is refused (a Lock of the full scope) when failures and attempts in flight
+// already fill it; the place counts as a failure until the Reservation is settled (Fail, Succeed, Release), and
+// one never settled (a crashed process) counts as a failure once older than Config.Hold.
+//
 // Accounts and IPs are never stored in clear: each counter is keyed by a SHA-256 digest of its scope and fields.
 package guard
 
@@ -41,6 +46,7 @@ const (
 	DefaultWindow          = 15 * time.Minute
 	DefaultLockFor         = 15 * time.Minute
 	DefaultMaxKeys         = 100_000
+	DefaultHold            = 5 * time.Second
 	DefaultPrefix          = "idshift:guard:"
 )
 
@@ -75,6 +81,12 @@ type Config struct {
 	// MaxKeys caps the counters Memory tracks (one per scope and key); past it the counter written least recently
 	// is evicted, with its lock. Default 100,000. Redis ignores it (its keys expire by TTL).
 	MaxKeys int `yaml:"maxKeys" json:"maxKeys"`
+	// Hold is how long a reservation stays "in flight": one not settled by then (its process crashed, or the
+	// settlement could not reach Redis) counts as a failure from then on (it may lock its scope and Succeed clears
+	// it), until it leaves the window like one. It should exceed the longest decision: serve's is under Entra's
+	// 2-second timeout. Default 5 seconds. A shorter Hold never loosens a limit: a reservation takes its place in
+	// the window for as long as it lives, in flight or stale.
+	Hold time.Duration `yaml:"hold" json:"hold"`
 	// Prefix starts every Redis key. Default "idshift:guard:". Give each deployment sharing a Redis its own; for
 	// Redis Cluster put a hash tag in it ("{idshift}:guard:") so that one attempt's keys share a slot.
 	Prefix string `yaml:"prefix" json:"prefix"`
@@ -108,6 +120,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := fill("ip", &c.IP, DefaultIPFailures); err != nil {
 		return c, err
+	}
+	if c.Hold == 0 {
+		c.Hold = DefaultHold
+	}
+	if c.Hold < time.Millisecond {
+		return c, fmt.Errorf("guard: hold must be at least 1ms")
 	}
 	if c.MaxKeys == 0 {
 		c.MaxKeys = DefaultMaxKeys

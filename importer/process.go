@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/graph"
@@ -111,10 +112,12 @@ func (im *Importer) classify(p *plan, rec *idshift.Record) action {
 	case idshift.StateInFlight:
 		return actResolve
 	case idshift.StateCreated, idshift.StateAdopted, idshift.StateMigrated:
-		if im.cfg.Update && rec.Digest != p.digest && rec.ObjectID != "" {
+		if im.cfg.Update && rec.ObjectID != "" && (rec.Digest != p.digest || legacyActivityChanged(rec, p.user)) {
 			return actUpdate
 		}
 		return actSkip
+	case idshift.StateDisabled, idshift.StateDeleted:
+		return actSkip // retired at cutover as stale
 	case idshift.StateCollision:
 		if im.cfg.AdoptExisting {
 			return actResolve
@@ -421,7 +424,13 @@ func (im *Importer) record(p *plan, st idshift.State, objectID string, attempts 
 	return &idshift.Record{
 		Key: p.user.Key(), Line: p.user.Line, Digest: p.digest, ObjectID: objectID, SignInNames: p.names,
 		State: st, Attempts: attempts, LastError: lastErr,
+		LegacyLastSignIn: p.user.LastSignIn, LegacyDisabled: p.user.Disabled,
 	}
+}
+
+// legacyActivityChanged reports whether the source's last sign-in or disabled flag differs from the record's.
+func legacyActivityChanged(rec *idshift.Record, u *idshift.User) bool {
+	return rec.LegacyDisabled != u.Disabled || !rec.LegacyLastSignIn.Equal(u.LastSignIn.Truncate(time.Microsecond))
 }
 
 // errText is a short, secret-free description of a Graph error: its code and message, never a request body.

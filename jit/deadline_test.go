@@ -41,24 +41,31 @@ func (s stallingStore) RecordByObjectID(ctx context.Context, id string) (*idshif
 	return s.DB.RecordByObjectID(ctx, id)
 }
 
-// stallingGuard stalls Check or Fail.
+// stallingGuard stalls Reserve (the guard's check) or the reservation's Fail.
 type stallingGuard struct {
 	*guard.Memory
 	check, fail *stall
 }
 
-func (g stallingGuard) Check(ctx context.Context, account, ip string) (idshift.Lock, error) {
+func (g stallingGuard) Reserve(ctx context.Context, account, ip string) (idshift.Reservation, idshift.Lock, error) {
 	if g.check != nil {
 		g.check.wait()
 	}
-	return g.Memory.Check(ctx, account, ip)
+	r, l, err := g.Memory.Reserve(ctx, account, ip)
+	if r != nil && g.fail != nil {
+		r = stallingReservation{Reservation: r, fail: g.fail}
+	}
+	return r, l, err
 }
 
-func (g stallingGuard) Fail(ctx context.Context, account, ip string) (idshift.Lock, error) {
-	if g.fail != nil {
-		g.fail.wait()
-	}
-	return g.Memory.Fail(ctx, account, ip)
+type stallingReservation struct {
+	idshift.Reservation
+	fail *stall
+}
+
+func (r stallingReservation) Fail(ctx context.Context) (idshift.Lock, error) {
+	r.fail.wait()
+	return r.Reservation.Fail(ctx)
 }
 
 // stallingVerifier stalls the verification itself.

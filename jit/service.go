@@ -376,8 +376,10 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 		p.set(d)
 	}
 
-	// Guard: a locked account is blocked without running the legacy check.
-	lock, err := s.guard.Check(ctx, account, a.ClientIP)
+	// Guard: a place in each of the guard's windows, taken with the lock check, so that at most a limit's number of
+	// attempts (failed or in flight) are checked; a locked or full scope is blocked without running the legacy
+	// check. The place counts as a failure until settled: Fail or Succeed below, else given back on return.
+	res, lock, err := s.guard.Reserve(ctx, account, a.ClientIP)
 	if err != nil {
 		s.log.Warn("guard check failed", "front", a.Front, "err", err)
 		return s.late(ctx, withKey(tryLater(ReasonUnavailable), d))
@@ -387,6 +389,7 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 		d.Action, d.Reason, d.Lock = idshift.ActionBlock, ReasonLocked, lock
 		return d
 	}
+	defer s.release(res)
 
 	// What the verification reads (the credential; for an unknown user, a real record's, so that both paths do
 	// the same work), outside the concurrency cap; then the costly part, through it.
@@ -454,7 +457,7 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 		// A wrong password, an unknown user and a user without credential are answered and counted alike. The
 		// failure is counted within the budget; a guard that cannot count it in time makes the answer a timeout.
 		d.Action, d.Reason = idshift.ActionRetry, r.Reason
-		if lock, err := s.guard.Fail(ctx, account, a.ClientIP); err != nil {
+		if lock, err := res.Fail(ctx); err != nil {
 			if ctx.Err() != nil {
 				return withKey(tryLater(ReasonTimeout), d)
 			}
@@ -464,7 +467,7 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 		}
 		return d
 	}
-	if err := s.guard.Succeed(ctx, account, a.ClientIP); err != nil {
+	if err := res.Succeed(ctx); err != nil {
 		if ctx.Err() != nil {
 			return withKey(tryLater(ReasonTimeout), d)
 		}
@@ -480,6 +483,13 @@ func (s *Service) decide(ctx context.Context, a idshift.Attempt, p *progress) De
 		d.Action, d.Reason = idshift.ActionMigrate, ReasonMatch
 	}
 	return d
+}
+
+// release gives a reservation's place back unless it was settled (shed, try later, timeout: nothing counted).
+func (s *Service) release(res idshift.Reservation) {
+	if err := res.Release(); err != nil {
+		s.log.Warn("guard release failed", "err", err)
+	}
 }
 
 // check runs the verifier, through Checker when it has it.

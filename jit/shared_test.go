@@ -72,8 +72,7 @@ func TestSharedReplicas(t *testing.T) {
 	}
 	// Wrong passwords alternating between the replicas: exactly limit are checked (reason mismatch), then every
 	// replica blocks. An attempt answered "try later" on a loaded machine (timeout) is not counted and is skipped.
-	// (Concurrent attempts may overshoot the limit by the number in flight: the guard counts a failure once the
-	// verification has run; see docs/serve.md.)
+	// (Concurrent attempts are bounded as strictly: TestStrictLimitRedis.)
 	reasons := map[string]int{}
 	for i := 0; reasons[jit.ReasonMismatch] < limit && i < 4*limit; i++ {
 		d := replicas[i%2].Decide(ctx, idshift.Attempt{Front: idshift.FrontEntra, ObjectID: "obj-1", Password: "wrong", ClientIP: "198.51.100.1"})

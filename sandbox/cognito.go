@@ -43,7 +43,8 @@ type LegacyCognitoConfig struct {
 // AWSCognitoIdentityProviderService.InitiateAuth and Content-Type application/x-amz-json-1.1. Answers, as AWS's
 // awsJson1_1 protocol gives them (errors: status 400, {"__type":…,"message":…} and an X-Amzn-ErrorType header):
 //   - the right password: 200 {"AuthenticationResult":{…tokens…},"ChallengeParameters":{}}, or, for a MustChange
-//     user, 200 {"ChallengeName":"NEW_PASSWORD_REQUIRED","Session":…};
+//     user, 200 {"ChallengeName":"NEW_PASSWORD_REQUIRED","Session":…}, or, for a user with a Challenge (MFA),
+//     200 {"ChallengeName":Challenge,"Session":…};
 //   - a wrong password: NotAuthorizedException "Incorrect username or password."; after Lockout of them in a row,
 //     NotAuthorizedException "Password attempts exceeded" whatever the password;
 //   - an unknown user: UserNotFoundException "User does not exist.";
@@ -184,6 +185,9 @@ func (l *LegacyCognito) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case u.MustChange:
 		writeAWSJSON(w, http.StatusOK, map[string]any{"ChallengeName": "NEW_PASSWORD_REQUIRED", "Session": uuid.New(),
 			"ChallengeParameters": map[string]string{"USER_ID_FOR_SRP": u.ObjectID, "requiredAttributes": "[]", "userAttributes": "{}"}})
+	case u.Challenge != "":
+		writeAWSJSON(w, http.StatusOK, map[string]any{"ChallengeName": u.Challenge, "Session": uuid.New(),
+			"ChallengeParameters": map[string]string{"USER_ID_FOR_SRP": u.ObjectID}})
 	default:
 		l.log.Info("legacy Cognito: InitiateAuth", "sub", u.ObjectID)
 		tok := func(kind string) string {

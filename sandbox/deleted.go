@@ -25,6 +25,8 @@ type recycleBin struct {
 	order []*binEntry          // deletion order; purged entries removed lazily
 	seq   uint64
 	gone  int
+	// delay is how long after its deletion a user shows in the deleted items (Config.DeletedItemsDelay).
+	delay time.Duration
 }
 
 // put adds a deleted user.
@@ -38,13 +40,19 @@ func (b *recycleBin) put(u *user, at time.Time) {
 	b.order = append(b.order, e)
 }
 
-// live returns the entry of id when it is in the deleted items and not expired at now.
+// live returns the entry of id when it is in the deleted items, visible (Config.DeletedItemsDelay) and not
+// expired at now.
 func (b *recycleBin) live(id string, now time.Time) *binEntry {
 	e := b.byID[strings.ToLower(id)]
-	if e == nil || !now.Before(e.at.Add(deletedRetention)) {
+	if e == nil || !b.visible(e, now) {
 		return nil
 	}
 	return e
+}
+
+// visible reports whether Graph shows e at now: its delay after the deletion has passed, its retention not.
+func (b *recycleBin) visible(e *binEntry, now time.Time) bool {
+	return !now.Before(e.at.Add(b.delay)) && now.Before(e.at.Add(deletedRetention))
 }
 
 // count is the number of deleted users still counted against the quota at now. It only reads: entries expired
@@ -198,7 +206,7 @@ func (t *Tenant) listDeleted(c *call) *result {
 	t.mu.RLock()
 	now := t.now()
 	for _, e := range t.dir.bin.order {
-		if e.gone || e.seq <= after || !now.Before(e.at.Add(deletedRetention)) {
+		if e.gone || e.seq <= after || !t.dir.bin.visible(e, now) {
 			continue
 		}
 		if len(out) == top {

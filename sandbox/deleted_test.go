@@ -159,3 +159,45 @@ func TestFilterRefused(t *testing.T) {
 		t.Errorf("users with a good filter: %d %s", r.status, r.raw)
 	}
 }
+
+// TestDeletedItemsDelay: with Config.DeletedItemsDelay a deleted user shows in the deleted items (get, list,
+// purge) only once the delay has passed, while it counts against the quota from its deletion on.
+func TestDeletedItemsDelay(t *testing.T) {
+	clock := newClock()
+	s, c := adminClient(t, sandbox.Config{DisableThrottling: true, Now: clock.Now, DeletedItemsDelay: time.Minute})
+	r := c.do("POST", "/v1.0/users", localUser("lag@example.com"))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	used := s.Tenant.QuotaUsed()
+	if r := c.do("DELETE", "/v1.0/users/"+id, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	check := func(visible bool) {
+		t.Helper()
+		want := http.StatusNotFound
+		if visible {
+			want = http.StatusOK
+		}
+		if r := c.do("GET", "/v1.0/directory/deletedItems/"+id, nil); r.status != want {
+			t.Errorf("get: %d, want %d", r.status, want)
+		}
+		r := c.do("GET", "/v1.0/directory/deletedItems/microsoft.graph.user", nil)
+		if n := len(r.body["value"].([]any)); r.status != 200 || (n == 1) != visible {
+			t.Errorf("list: %d, %d users, visible %v", r.status, n, visible)
+		}
+	}
+	check(false)
+	if r := c.do("DELETE", "/v1.0/directory/deletedItems/"+id, nil); r.status != http.StatusNotFound {
+		t.Fatalf("purge before the delay: %d", r.status)
+	}
+	if got := s.Tenant.QuotaUsed(); got != used || len(s.Tenant.DeletedUsers()) != 1 {
+		t.Fatalf("quota used %d, want %d; deleted users %d", got, used, len(s.Tenant.DeletedUsers()))
+	}
+	clock.Advance(time.Minute)
+	check(true)
+	if r := c.do("DELETE", "/v1.0/directory/deletedItems/"+id, nil); r.status != http.StatusNoContent {
+		t.Fatalf("purge after the delay: %d %s", r.status, r.raw)
+	}
+}

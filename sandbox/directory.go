@@ -33,6 +33,7 @@ func newDirectory(t *Tenant) *directory {
 		extByLower: map[string]*extProp{},
 		sps:        []*servicePrincipal{graphServicePrincipal()},
 	}
+	d.bin.delay = t.cfg.DeletedItemsDelay
 	d.apps = append(d.apps, &application{props: map[string]any{
 		"id": extensionsAppObjectID, "appId": extensionsAppID, "displayName": ExtensionsAppDisplayName,
 		"createdDateTime": "2026-01-01T00:00:00Z", "signInAudience": "AzureADMyOrg",

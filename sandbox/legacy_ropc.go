@@ -38,6 +38,9 @@ type LegacyB2CConfig struct {
 	ClientID string
 	// Users are the tenant's local accounts.
 	Users []LegacyUser
+	// Lockout, when positive, is the number of wrong passwords in a row after which an account is locked (B2C's
+	// smart lockout): AADB2C90114 whatever the password, until the emulation is made anew. 0: no lockout.
+	Lockout int
 	// Now is the clock that stamps tokens; time.Now when nil.
 	Now func() time.Time
 	// Logger receives one line per token request (never a password); discarded when nil.
@@ -51,12 +54,21 @@ type LegacyUser struct {
 	Password   string
 	// ObjectID is the account's id (B2C's oid, Cognito's sub); generated when empty.
 	ObjectID string
-	// Disabled: LegacyCognito answers "User is disabled."; LegacyB2C refuses the sign-in with invalid_grant.
+	// Disabled: LegacyCognito answers "User is disabled."; LegacyB2C answers AADB2C90111 ("Your account has been
+	// locked. Contact your support person…", B2C's message for a disabled account). Whatever the password.
 	Disabled bool
-	// MustChange: LegacyCognito answers a NEW_PASSWORD_REQUIRED challenge after the right password.
+	// Locked: LegacyB2C answers AADB2C90114 ("Your account is temporarily locked…", smart lockout) whatever the
+	// password. (LegacyCognito locks by itself after LegacyCognitoConfig's wrong passwords.)
+	Locked bool
+	// MustChange: after the right password, LegacyCognito answers a NEW_PASSWORD_REQUIRED challenge and
+	// LegacyB2C answers AADSTS50055 (password expired) as Microsoft Entra ID does: B2C documents no code of its
+	// own for an expired or reset password in the ROPC flow. A wrong password is refused as usual.
 	MustChange bool
 	// ResetRequired: LegacyCognito answers PasswordResetRequiredException whatever the password.
 	ResetRequired bool
+	// Challenge: after the right password, LegacyCognito answers this challenge (SMS_MFA, SOFTWARE_TOKEN_MFA,
+	// EMAIL_OTP, SELECT_MFA_TYPE, MFA_SETUP, …) instead of tokens, as a pool with MFA does.
+	Challenge string
 }
 
 // LegacyFault is a misbehaviour a legacy emulation can be told to show, for the tests of the live checks.
@@ -89,8 +101,11 @@ const (
 // The token endpoint takes B2C's documented form (grant_type=password, client_id, scope with openid, username,
 // password, response_type) and answers a right password with an RS256 id_token (iss
 // {base}/{tenantId}/v2.0/, aud the client id, oid, tfp the policy) and, when the scope holds the client id, an
-// access token; a wrong password or an unknown or disabled account with 400 invalid_grant
-// "AADB2C90225: The username or password provided in the request are invalid."; another client_id with 400
+// access token; a wrong password or an unknown account with 400 invalid_grant
+// "AADB2C90225: The username or password provided in the request are invalid."; a disabled account with
+// AADB2C90111 and a locked one (LegacyUser.Locked, or after LegacyB2CConfig.Lockout wrong passwords in a row)
+// with AADB2C90114, whatever the password; a right but expired password
+// (LegacyUser.MustChange) with AADSTS50055; another client_id with 400
 // unauthorized_client (AADB2C90224, the ROPC flow not enabled for the application). It is an http.Handler, safe
 // for concurrent use; the base URL is read from each request (scheme and Host).
 type LegacyB2C struct {
@@ -103,6 +118,9 @@ type LegacyB2C struct {
 	forger                             *ecdsa.PrivateKey
 	fault                              atomic.Int32
 	requests                           atomic.Int64
+	lockout                            int
+	mu                                 sync.Mutex
+	failed                             map[string]int // wrong passwords in a row, by lower-cased sign-in name
 }
 
 // legacySigningKey signs every LegacyB2C's tokens; generated once per process (an RSA key costs about a second
@@ -120,7 +138,8 @@ func NewLegacyB2C(c LegacyB2CConfig) (*LegacyB2C, error) {
 		return nil, fmt.Errorf("sandbox: legacy B2C forger key: %w", err)
 	}
 	l := &LegacyB2C{tenant: c.Tenant, policy: c.Policy, clientID: c.ClientID, now: c.Now, log: c.Logger,
-		key: key, forger: forger, users: make(map[string]LegacyUser, len(c.Users))}
+		key: key, forger: forger, users: make(map[string]LegacyUser, len(c.Users)), lockout: c.Lockout,
+		failed: make(map[string]int)}
 	if l.tenant == "" {
 		l.tenant = "legacy"
 	}
@@ -256,10 +275,35 @@ func (l *LegacyB2C) token(w http.ResponseWriter, r *http.Request, base string) {
 		l.oauthError(w, http.StatusBadRequest, "invalid_request", "AADB2C90083: The request is missing required parameter: username or password.")
 		return
 	}
-	u, known := l.users[strings.ToLower(f.Get("username"))]
-	if !known || u.Disabled || u.Password != f.Get("password") {
+	name := strings.ToLower(f.Get("username"))
+	u, known := l.users[name]
+	right := known && u.Password == f.Get("password")
+	l.mu.Lock()
+	lockedOut := l.lockout > 0 && l.failed[name] >= l.lockout
+	switch {
+	case !known || lockedOut:
+	case right:
+		delete(l.failed, name)
+	default:
+		l.failed[name]++
+	}
+	l.mu.Unlock()
+	switch {
+	case known && u.Disabled:
+		l.log.Info("legacy B2C: ROPC sign-in refused, account disabled")
+		l.oauthError(w, http.StatusBadRequest, "invalid_grant", "AADB2C90111: Your account has been locked. Contact your support person to unlock it, then try again.")
+		return
+	case known && (u.Locked || lockedOut):
+		l.log.Info("legacy B2C: ROPC sign-in refused, account locked")
+		l.oauthError(w, http.StatusBadRequest, "invalid_grant", "AADB2C90114: Your account is temporarily locked to prevent unauthorized use. Try again later.")
+		return
+	case !right:
 		l.log.Info("legacy B2C: ROPC sign-in refused", "known", known)
 		l.oauthError(w, http.StatusBadRequest, "invalid_grant", "AADB2C90225: The username or password provided in the request are invalid.")
+		return
+	case u.MustChange:
+		l.log.Info("legacy B2C: ROPC sign-in refused, password expired")
+		l.oauthError(w, http.StatusBadRequest, "invalid_grant", "AADSTS50055: The password is expired.")
 		return
 	}
 	now := l.now()

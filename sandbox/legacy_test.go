@@ -17,8 +17,12 @@ import (
 // TestLegacyB2CROPC: the emulated tenant answers B2C's documented request and refuses what B2C refuses, with
 // B2C's error codes.
 func TestLegacyB2CROPC(t *testing.T) {
-	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Policy: "B2C_1_ROPC_Auth",
-		Users: []sandbox.LegacyUser{{SignInName: "ada@example.com", Password: "Right-Passw0rd!"}}})
+	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Policy: "B2C_1_ROPC_Auth", Lockout: 2,
+		Users: []sandbox.LegacyUser{{SignInName: "ada@example.com", Password: "Right-Passw0rd!"},
+			{SignInName: "off@example.com", Password: "Right-Passw0rd!", Disabled: true},
+			{SignInName: "locked@example.com", Password: "Right-Passw0rd!", Locked: true},
+			{SignInName: "expired@example.com", Password: "Right-Passw0rd!", MustChange: true},
+			{SignInName: "brute@example.com", Password: "Right-Passw0rd!"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +61,16 @@ func TestLegacyB2CROPC(t *testing.T) {
 		{"wrong password", form(func(f url.Values) { f.Set("password", "wrong") }), 400, "invalid_grant AADB2C90225"},
 		{"unknown user", form(func(f url.Values) { f.Set("username", "nobody@example.com") }), 400, "invalid_grant AADB2C90225"},
 		{"another client", form(func(f url.Values) { f.Set("client_id", "other") }), 400, "unauthorized_client AADB2C90224"},
+		{"disabled account", form(func(f url.Values) { f.Set("username", "off@example.com") }), 400, "invalid_grant AADB2C90111"},
+		{"disabled account, wrong password", form(func(f url.Values) { f.Set("username", "off@example.com"); f.Set("password", "x") }), 400, "invalid_grant AADB2C90111"},
+		{"locked account", form(func(f url.Values) { f.Set("username", "locked@example.com") }), 400, "invalid_grant AADB2C90114"},
+		{"locked account, wrong password", form(func(f url.Values) { f.Set("username", "locked@example.com"); f.Set("password", "x") }), 400, "invalid_grant AADB2C90114"},
+		{"expired password", form(func(f url.Values) { f.Set("username", "expired@example.com") }), 400, "invalid_grant AADSTS50055"},
+		{"expired password, wrong one", form(func(f url.Values) { f.Set("username", "expired@example.com"); f.Set("password", "x") }), 400, "invalid_grant AADB2C90225"},
+		{"brute, right password", form(func(f url.Values) { f.Set("username", "brute@example.com") }), 200, "access_token id_token"},
+		{"brute 1", form(func(f url.Values) { f.Set("username", "brute@example.com"); f.Set("password", "a") }), 400, "invalid_grant AADB2C90225"},
+		{"brute 2", form(func(f url.Values) { f.Set("username", "brute@example.com"); f.Set("password", "b") }), 400, "invalid_grant AADB2C90225"},
+		{"smart lockout", form(func(f url.Values) { f.Set("username", "brute@example.com") }), 400, "invalid_grant AADB2C90114"},
 		{"another grant", form(func(f url.Values) { f.Set("grant_type", "client_credentials") }), 400, "unsupported_grant_type"},
 		{"no openid", form(func(f url.Values) { f.Set("scope", b2c.ClientID()) }), 400, "invalid_scope"},
 	}
@@ -131,6 +145,34 @@ func TestLegacyCognitoProtocol(t *testing.T) {
 	// Base64(HMAC-SHA256("s3cret", "grace@example.com" + client id)), as verify/cognito computes it.
 	if s, a := post(target, ctype, body(secretHash("s3cret", "grace@example.com", lc.ClientID()))); s != 200 || a["AuthenticationResult"] == nil {
 		t.Errorf("right SECRET_HASH: %d %v", s, a)
+	}
+}
+
+// TestLegacyCognitoChallenges: a user with MFA gets the challenge after the right password only, with a session
+// and no tokens; a wrong password is refused as for anyone.
+func TestLegacyCognitoChallenges(t *testing.T) {
+	lc := sandbox.NewLegacyCognito(sandbox.LegacyCognitoConfig{
+		Users: []sandbox.LegacyUser{{SignInName: "mfa@example.com", Password: "Right-Passw0rd!", Challenge: "SOFTWARE_TOKEN_MFA"}}})
+	srv := httptest.NewServer(lc)
+	defer srv.Close()
+	for _, tt := range []struct{ password, want string }{{"Right-Passw0rd!", "SOFTWARE_TOKEN_MFA"}, {"wrong", "NotAuthorizedException"}} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader(`{"AuthFlow":"USER_PASSWORD_AUTH","ClientId":"`+
+			lc.ClientID()+`","AuthParameters":{"USERNAME":"mfa@example.com","PASSWORD":"`+tt.password+`"}}`))
+		req.Header.Set("X-Amz-Target", "AWSCognitoIdentityProviderService.InitiateAuth")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a map[string]any
+		json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		switch {
+		case tt.want == "SOFTWARE_TOKEN_MFA" && (resp.StatusCode != 200 || a["ChallengeName"] != tt.want || a["Session"] == nil || a["AuthenticationResult"] != nil):
+			t.Errorf("right password: %d %v", resp.StatusCode, a)
+		case tt.want == "NotAuthorizedException" && (resp.StatusCode != 400 || a["__type"] != tt.want):
+			t.Errorf("wrong password: %d %v", resp.StatusCode, a)
+		}
 	}
 }
 

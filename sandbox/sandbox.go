@@ -129,6 +129,10 @@ type Config struct {
 	Faults Faults
 	// DisableThrottling turns the write token buckets off (faults still apply).
 	DisableThrottling bool
+	// DeletedItemsDelay is how long after its deletion a user shows in the deleted items (GET, list and purge
+	// answer 404 or leave it out until then), as Graph's directory is eventually consistent; 0 shows it at once.
+	// Tenant.DeletedUsers and the quota count it from the deletion on.
+	DeletedItemsDelay time.Duration
 	// StatePath, when set, is a JSON file loaded by New and written atomically by Save, Close and every
 	// 30 seconds while there are changes. It holds users (without passwords), applications, extension
 	// properties, custom authentication extensions and listeners.

@@ -95,6 +95,23 @@ func Now(now func() time.Time) time.Time {
 	return now().UTC().Truncate(time.Microsecond)
 }
 
+// Micros is how both stores keep a legacy time such as Record.LegacyLastSignIn: UTC unix microseconds, 0 for the
+// zero time.
+func Micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// TimeFromMicros reads what Micros wrote: 0 is the zero time, anything else a UTC time.
+func TimeFromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
 // CompareKeys orders keys by Source, then LegacyID, bytewise: the order of Store.Scan.
 func CompareKeys(a, b idshift.Key) int {
 	if c := strings.Compare(a.Source, b.Source); c != 0 {

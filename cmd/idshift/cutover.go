@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/idshift/idshift"
+	"github.com/idshift/idshift/cleanup"
 	"github.com/idshift/idshift/report"
 	"github.com/idshift/idshift/store"
 	"github.com/idshift/idshift/tenant"
@@ -25,8 +26,12 @@ destroy the legacy secrets. Steps, in order:
   1. stop harvesting: delete the OnPasswordSubmit listener and the custom extension (--keep-listener keeps them);
      --remove-certificate also removes the extension's encryption certificates from its app registration
   2. the users whose migration flag is still set: counted, and with --export-unmigrated FILE written as JSON Lines
-     (objectId, legacyId, signInNames) for a communication campaign; they sign in through self-service password
-     reset, External ID's default once the listener is gone
+     (objectId, legacyId, signInNames, stale) for a communication campaign; they sign in through self-service
+     password reset, External ID's default once the listener is gone. The stale ones among the accounts the store
+     created or adopted (audit's rule on the legacy activity the import recorded: disabled in the legacy system,
+     never signed in with --stale-never-signed-in, last sign-in older than --stale-after) are counted and shown
+     masked, and with --stale-action kept, disabled or deleted (--stale-purge: and purged from the deleted
+     items), paced like the import; each is recorded, so a rerun goes on where an interrupted one stopped
   3. destroy the legacy secrets: every legacy credential deleted from the store, the store compacted (SQLite VACUUM
      and WAL truncation; PostgreSQL VACUUM FULL), the <store>.key file idshift generated deleted
   4. a report of what was destroyed and of what the operator still holds and must revoke
@@ -35,9 +40,11 @@ serve first. Running it again is safe: what is already gone is skipped. See docs
 	examples: []example{
 		{"see every step first", "idshift cutover --config idshift.yaml --dry-run --export-unmigrated unmigrated.jsonl"},
 		{"then carry them out", "idshift cutover --config idshift.yaml --confirm --export-unmigrated unmigrated.jsonl --remove-certificate"},
+		{"also delete and purge the stale accounts not migrated (legacy sign-in over 2 years ago, or disabled)", "idshift cutover --config idshift.yaml --confirm --stale-after 2y --stale-action delete --stale-purge"},
 	},
 	groups: []flagGroup{
 		{"Steps", []string{"dry-run", "confirm", "keep-listener", "remove-certificate", "export-unmigrated", "app-name"}},
+		{"Stale accounts (step 2)", []string{"stale-after", "stale-never-signed-in", "stale-action", "stale-purge"}},
 		{"Tenant", []string{"config", "domain", "tenant-id", "graph-url", "authority-host", "ca-file", "extensions-app-id", "client-id", "client-secret", "client-certificate", "migration-attribute", "legacy-id-attribute"}},
 		{"State store", []string{"store", "allow-unsealed-secrets"}},
 		{"Limits (reads and writes to the tenant)", []string{"app-writes", "app-window", "tenant-writes", "tenant-window"}},
@@ -49,10 +56,12 @@ serve first. Running it again is safe: what is already gone is skipped. See docs
 type cutoverOptions struct {
 	dryRun, confirm, keepListener, removeCert bool
 	export, appName                           string
+	stale                                     staleOptions
 }
 
 func runCutover(ctx context.Context, env *Env, args []string) (int, error) {
-	var o cutoverOptions
+	o := cutoverOptions{stale: staleOptions{parallel: 4}}
+	var staleAfter string
 	cfg, err := parseEndgameFlags(env, "cutover", args, cutoverHelp, func(fs flagSet) {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "print every step and what it would change; change nothing")
 		fs.BoolVar(&o.confirm, "confirm", false, "carry the steps out: the listener and extension deleted, the legacy credentials destroyed (irreversible)")
@@ -60,8 +69,15 @@ func runCutover(ctx context.Context, env *Env, args []string) (int, error) {
 		fs.BoolVar(&o.removeCert, "remove-certificate", false, "also remove the extension's encryption certificates from its app registration")
 		fs.StringVar(&o.export, "export-unmigrated", "", "write the users not yet migrated to this file, JSON Lines (never overwritten)")
 		fs.StringVar(&o.appName, "app-name", tenant.DefaultAppDisplayName, "display name of the extension's app registration (as given to tenant setup)")
+		fs.StringVar(&staleAfter, "stale-after", "", "an unmigrated account whose legacy last sign-in is older than this is stale (e.g. 2y, 540d, 8760h)")
+		fs.BoolVar(&o.stale.never, "stale-never-signed-in", false, "an unmigrated account without a legacy last sign-in is stale (never signed in, or the source had no such field)")
+		fs.StringVar(&o.stale.action, "stale-action", staleKeep, "what to do with the stale unmigrated accounts: keep, disable (accountEnabled false) or delete")
+		fs.BoolVar(&o.stale.purge, "stale-purge", false, "with --stale-action delete: also purge them from the deleted items (not restorable then)")
 	})
 	if err != nil {
+		return exitUsage, err
+	}
+	if err := o.stale.check(staleAfter); err != nil {
 		return exitUsage, err
 	}
 	if o.dryRun == o.confirm {
@@ -102,6 +118,7 @@ func cutover(ctx context.Context, env *Env, cfg *Config, o cutoverOptions, logge
 		return exitFailed, err
 	}
 	var destroyed, held []string
+	failures := false
 
 	// 1. Stop harvesting.
 	fmt.Fprintln(w, "1. stop harvesting passwords at sign-in")
@@ -150,8 +167,19 @@ func cutover(ctx context.Context, env *Env, cfg *Config, o cutoverOptions, logge
 		}
 		file, out = f, bufio.NewWriter(f)
 	}
+	var stale *staler
+	if o.stale.active() {
+		stale, err = newStaler(ctx, st, lister, o, w)
+		if err != nil {
+			return exitFailed, err
+		}
+	}
 	var unmigrated int64
 	err = lister.Users(ctx, func(u report.TenantUser) error {
+		var why cleanup.Staleness
+		if stale != nil {
+			why = stale.see(u)
+		}
 		if !u.Flagged {
 			return nil
 		}
@@ -164,7 +192,7 @@ func cutover(ctx context.Context, env *Env, cfg *Config, o cutoverOptions, logge
 				u.SignInNames = rec.SignInNames
 			}
 		}
-		b, err := json.Marshal(u)
+		b, err := json.Marshal(unmigratedLine{TenantUser: u, Stale: string(why)})
 		if err != nil {
 			return err
 		}
@@ -190,6 +218,22 @@ func cutover(ctx context.Context, env *Env, cfg *Config, o cutoverOptions, logge
 		held = append(held, o.export+": the users not yet migrated, personal data: delete it after the campaign")
 	default:
 		fmt.Fprintln(w, "   not exported (--export-unmigrated FILE writes them for a communication campaign)")
+	}
+	if stale != nil {
+		err := stale.run(ctx)
+		destroyed, held = stale.report(destroyed, held)
+		if err != nil {
+			return exitFailed, err
+		}
+		if ctx.Err() != nil {
+			fmt.Fprintln(w, "interrupted: the requests already sent were recorded; steps 3 and 4 were not run. Run the same command again to go on.")
+			return exitFailed, nil
+		}
+		if stale.sum.Failed > 0 {
+			failures = true
+		}
+	} else {
+		fmt.Fprintln(w, "   stale accounts: not looked for (--stale-after, --stale-never-signed-in or --stale-action turn the rule on)")
 	}
 
 	// 3. Destroy the legacy secrets.
@@ -286,7 +330,17 @@ func cutover(ctx context.Context, env *Env, cfg *Config, o cutoverOptions, logge
 	if w.err != nil {
 		return exitFailed, w.err
 	}
+	if failures {
+		return exitUserFailures, nil
+	}
 	return exitComplete, nil
+}
+
+// unmigratedLine is one line of --export-unmigrated: the user, and why the account is stale ("" when it is not,
+// or when the rule is off).
+type unmigratedLine struct {
+	report.TenantUser
+	Stale string `json:"stale,omitempty"`
 }
 
 // destroyFile overwrites a small secret file with zeros, syncs it and removes it. A missing file is not an error.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/idshift/idshift"
 	"github.com/idshift/idshift/graph"
+	"github.com/idshift/idshift/internal/testclock"
 	"github.com/idshift/idshift/sandbox"
 )
 
@@ -307,52 +308,58 @@ func TestRollback(t *testing.T) {
 	}
 }
 
-// TestRollbackWaitsForDeletedItems checks the purge of an account the deleted items do not show yet: looked up
-// again with growing waits, then reported as failed with its record untouched, so a rerun purges it.
+// TestRollbackWaitsForDeletedItems checks the purge of an account the deleted items do not show yet (a sandbox
+// whose deleted items lag ten minutes behind, as Graph's directory is eventually consistent): looked up again with
+// growing waits, then reported as failed with the account left in the deleted items, so a rerun purges it.
 func TestRollbackWaitsForDeletedItems(t *testing.T) {
 	ctx := context.Background()
-	rec := &idshift.Record{Key: idshift.Key{Source: "shop", LegacyID: "L1"}, ObjectID: "oid-1", State: idshift.StateCreated}
-	dir := &lagDirectory{ext: "extension_x_legacyId"}
+	dir := t.TempDir()
+	clk := testclock.New(time.Now())
+	srv, err := sandbox.Start(sandbox.Config{DisableThrottling: true, DeletedItemsDelay: 10 * time.Minute, Now: clk.Now}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := srv.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	tn := srv.Tenant
+	cfg := defaultConfig()
+	cfg.Tenant.Domain, cfg.Tenant.TenantID = tn.Domain(), tn.TenantID()
+	cfg.Tenant.GraphURL, cfg.Tenant.AuthorityHost, cfg.Tenant.CAFile = srv.URL, srv.AuthorityHost, ca
+	cfg.Tenant.Apps = []AppConfig{{ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}}
+	pool, err := openDirectory(ctx, cfg, &Env{Getenv: func(string) string { return "" }}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := graph.ExtensionName(tn.ExtensionsAppID(), "legacyId")
+	if _, err := pool.Clients()[0].CreateExtensionProperty(ctx, tn.ExtensionsAppObjectID(),
+		graph.ExtensionProperty{Name: "legacyId", DataType: "String", TargetObjects: []string{"User"}}); err != nil {
+		t.Fatal(err)
+	}
+	enabled := true
+	u, err := pool.CreateUser(ctx, &graph.User{DisplayName: "L1", AccountEnabled: &enabled,
+		Identities:       []graph.Identity{{SignInType: "emailAddress", Issuer: tn.Domain(), IssuerAssignedID: "l1@example.com"}},
+		PasswordProfile:  &graph.PasswordProfile{Password: "L1-Passw0rd!long"},
+		PasswordPolicies: "DisablePasswordExpiration", Extensions: map[string]any{ext: "L1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &idshift.Record{Key: idshift.Key{Source: "shop", LegacyID: "L1"}, ObjectID: u.ID, State: idshift.StateCreated}
 	var waits []time.Duration
-	r := &rollbacker{dir: dir, legacyAttr: dir.ext, w: &errWriter{w: io.Discard},
+	r := &rollbacker{dir: pool, legacyAttr: ext, w: &errWriter{w: io.Discard},
 		o: rollbackOptions{Sleep: func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil }}}
 	out, detail := r.account(ctx, rec)
-	if out != outFailed || !strings.Contains(detail, "run again") || dir.deleted != 1 || dir.purged != 0 {
-		t.Fatalf("outcome %v %q, deleted %d, purged %d", out, detail, dir.deleted, dir.purged)
+	if out != outFailed || !strings.Contains(detail, "run again") || len(tn.Users()) != 0 || len(tn.DeletedUsers()) != 1 {
+		t.Fatalf("outcome %v %q, %d users, %d deleted", out, detail, len(tn.Users()), len(tn.DeletedUsers()))
 	}
 	if len(waits) != purgeLookups-1 || waits[0] != purgeWait || waits[1] != 2*purgeWait {
 		t.Fatalf("waits %v", waits)
 	}
-	// The rerun: the user is gone, the deleted items show it now.
-	dir.visible = true
-	if out, detail := r.account(ctx, rec); out != outPurgedOnly || dir.purged != 1 || dir.deleted != 1 {
-		t.Fatalf("rerun: %v %q, purged %d", out, detail, dir.purged)
+	// The rerun, once the deleted items show it: the user is gone, it is purged.
+	clk.Advance(11 * time.Minute)
+	if out, detail := r.account(ctx, rec); out != outPurgedOnly || len(tn.DeletedUsers()) != 0 {
+		t.Fatalf("rerun: %v %q, %d deleted", out, detail, len(tn.DeletedUsers()))
 	}
 }
-
-// lagDirectory is a tenant whose deleted items show a deleted user only once visible is set.
-type lagDirectory struct {
-	ext              string
-	deleted, purged  int
-	visible, removed bool
-}
-
-func (d *lagDirectory) GetUser(ctx context.Context, id string, sel []string) (*graph.User, error) {
-	if d.deleted > 0 {
-		return nil, &graph.Error{Kind: graph.KindNotFound}
-	}
-	return &graph.User{ID: id, Extensions: map[string]any{d.ext: "L1"}}, nil
-}
-
-func (d *lagDirectory) DeleteUser(ctx context.Context, id string) error { d.deleted++; return nil }
-
-func (d *lagDirectory) GetDeletedUser(ctx context.Context, id string, sel []string) (*graph.DeletedUser, error) {
-	if !d.visible || d.purged > 0 {
-		return nil, &graph.Error{Kind: graph.KindNotFound}
-	}
-	return &graph.DeletedUser{User: graph.User{ID: id, Extensions: map[string]any{d.ext: "L1"}}}, nil
-}
-
-func (d *lagDirectory) PurgeDeletedItem(ctx context.Context, id string) error { d.purged++; return nil }
-
-var _ rollbackDirectory = (*lagDirectory)(nil)

@@ -176,6 +176,7 @@ func openEndgameStore(ctx context.Context, cfg *Config, getenv func(string) stri
 // nextLinks; the Graph client waits out throttling (Retry-After) as it does for the import.
 type graphTenant struct {
 	c                    *graph.Client
+	pool                 *graph.Pool // every app registration's client, for writes (cutover's stale accounts)
 	flagAttr, legacyAttr string
 }
 
@@ -192,7 +193,7 @@ func openTenantLister(ctx context.Context, cfg *Config, env *Env, logger *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return &graphTenant{c: c, flagAttr: graph.ExtensionName(appID, cfg.Import.MigrationAttribute),
+	return &graphTenant{c: c, pool: pool, flagAttr: graph.ExtensionName(appID, cfg.Import.MigrationAttribute),
 		legacyAttr: graph.ExtensionName(appID, cfg.Import.LegacyIDAttribute)}, nil
 }
 

@@ -269,15 +269,18 @@ func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	}
 }
 
-const recordCols = `source, legacy_id, line, digest, object_id, sign_in_names, state, attempts, last_error, created_at, updated_at`
+const recordCols = `source, legacy_id, line, digest, object_id, sign_in_names, state, attempts, last_error, legacy_last_sign_in, legacy_disabled, created_at, updated_at`
 
 func scanRecord(row pgx.Row) (*idshift.Record, error) {
 	var r idshift.Record
 	var names string
 	var state string
-	if err := row.Scan(&r.Source, &r.LegacyID, &r.Line, &r.Digest, &r.ObjectID, &names, &state, &r.Attempts, &r.LastError, &r.CreatedAt, &r.UpdatedAt); err != nil {
+	var lastSignIn int64
+	if err := row.Scan(&r.Source, &r.LegacyID, &r.Line, &r.Digest, &r.ObjectID, &names, &state, &r.Attempts, &r.LastError,
+		&lastSignIn, &r.LegacyDisabled, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return nil, err
 	}
+	r.LegacyLastSignIn = store.TimeFromMicros(lastSignIn)
 	r.State = idshift.State(state)
 	r.SignInNames = store.DecodeNames(names)
 	r.CreatedAt = r.CreatedAt.UTC()
@@ -403,13 +406,15 @@ func (db *DB) PutRecords(ctx context.Context, recs []*idshift.Record) error {
 	var (
 		sources, ids, digests, objectIDs, names, states, lastErrors = make([]string, n), make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		lines    = make([]int64, n)
-		attempts = make([]int32, n)
+		lines, signIns = make([]int64, n), make([]int64, n)
+		attempts       = make([]int32, n)
+		disabled       = make([]bool, n)
 	)
 	for i, r := range recs {
 		sources[i], ids[i], digests[i], objectIDs[i] = r.Source, r.LegacyID, r.Digest, r.ObjectID
 		names[i], states[i], lastErrors[i] = store.EncodeNames(r.SignInNames), string(r.State), r.LastError
 		lines[i], attempts[i] = r.Line, int32(r.Attempts)
+		signIns[i], disabled[i] = store.Micros(r.LegacyLastSignIn), r.LegacyDisabled
 	}
 	now := store.Now(db.now)
 	err = db.tx(ctx, func(tx pgx.Tx) error {
@@ -449,13 +454,15 @@ func (db *DB) PutRecords(ctx context.Context, recs []*idshift.Record) error {
 		}
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO records (`+recordCols+`)
-			SELECT s, l, ln, d, o, nm, st, a, e, $10, $10
-			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[])
-				AS t(s, l, ln, d, o, nm, st, a, e)
+			SELECT s, l, ln, d, o, nm, st, a, e, si, di, $12, $12
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[],
+				$10::bigint[], $11::boolean[]) AS t(s, l, ln, d, o, nm, st, a, e, si, di)
 			ON CONFLICT (source, legacy_id) DO UPDATE SET line = excluded.line, digest = excluded.digest,
 				object_id = excluded.object_id, sign_in_names = excluded.sign_in_names, state = excluded.state,
-				attempts = excluded.attempts, last_error = excluded.last_error, updated_at = excluded.updated_at`,
-			sources, ids, lines, digests, objectIDs, names, states, attempts, lastErrors, now)
+				attempts = excluded.attempts, last_error = excluded.last_error,
+				legacy_last_sign_in = excluded.legacy_last_sign_in, legacy_disabled = excluded.legacy_disabled,
+				updated_at = excluded.updated_at`,
+			sources, ids, lines, digests, objectIDs, names, states, attempts, lastErrors, signIns, disabled, now)
 		if len(cSource) > 0 {
 			b.Queue(`DELETE FROM sign_in_names n USING unnest($1::text[], $2::text[]) AS k(source, legacy_id)
 				WHERE n.source = k.source AND n.legacy_id = k.legacy_id`, cSource, cID)

@@ -343,21 +343,31 @@ func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-const recordCols = `source, legacy_id, line, digest, object_id, sign_in_names, state, attempts, last_error, created_at, updated_at`
+const recordCols = `source, legacy_id, line, digest, object_id, sign_in_names, state, attempts, last_error, legacy_last_sign_in, legacy_disabled, created_at, updated_at`
 
 func scanRecord(row interface{ Scan(...any) error }) (*idshift.Record, error) {
 	var (
-		r                idshift.Record
-		names            string
-		created, updated int64
+		r                        idshift.Record
+		names                    string
+		lastSignIn, created, upd int64
 	)
-	if err := row.Scan(&r.Source, &r.LegacyID, &r.Line, &r.Digest, &r.ObjectID, &names, &r.State, &r.Attempts, &r.LastError, &created, &updated); err != nil {
+	if err := row.Scan(&r.Source, &r.LegacyID, &r.Line, &r.Digest, &r.ObjectID, &names, &r.State, &r.Attempts, &r.LastError,
+		&lastSignIn, &r.LegacyDisabled, &created, &upd); err != nil {
 		return nil, err
 	}
 	r.SignInNames = store.DecodeNames(names)
+	r.LegacyLastSignIn = store.TimeFromMicros(lastSignIn)
 	r.CreatedAt = time.UnixMicro(created).UTC()
-	r.UpdatedAt = time.UnixMicro(updated).UTC()
+	r.UpdatedAt = time.UnixMicro(upd).UTC()
 	return &r, nil
+}
+
+func prefixed(alias string) string {
+	cols := strings.Split(recordCols, ", ")
+	for i := range cols {
+		cols[i] = alias + "." + cols[i]
+	}
+	return strings.Join(cols, ", ")
 }
 
 // keysPerQuery bounds the row values of one Records query (2 parameters each, well under SQLite's limit).
@@ -441,7 +451,7 @@ func (db *DB) RecordBySignInName(ctx context.Context, name string) (*idshift.Rec
 		return nil, store.NotFound("no record with an empty sign-in name")
 	}
 	return db.one(ctx, "for the sign-in name",
-		`SELECT r.source, r.legacy_id, r.line, r.digest, r.object_id, r.sign_in_names, r.state, r.attempts, r.last_error, r.created_at, r.updated_at
+		`SELECT `+prefixed("r")+`
 		FROM sign_in_names n JOIN records r ON r.source = n.source AND r.legacy_id = n.legacy_id
 		WHERE n.name = ? ORDER BY r.object_id = '', r.source, r.legacy_id LIMIT 1`, name)
 }
@@ -464,10 +474,11 @@ func (db *DB) PutRecords(ctx context.Context, recs []*idshift.Record) error {
 			return err
 		}
 		defer old.Close()
-		upsert, err := tx.PrepareContext(ctx, `INSERT INTO records (`+recordCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		upsert, err := tx.PrepareContext(ctx, `INSERT INTO records (`+recordCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (source, legacy_id) DO UPDATE SET line = excluded.line, digest = excluded.digest,
 			object_id = excluded.object_id, sign_in_names = excluded.sign_in_names, state = excluded.state,
-			attempts = excluded.attempts, last_error = excluded.last_error, updated_at = excluded.updated_at`)
+			attempts = excluded.attempts, last_error = excluded.last_error, legacy_last_sign_in = excluded.legacy_last_sign_in,
+			legacy_disabled = excluded.legacy_disabled, updated_at = excluded.updated_at`)
 		if err != nil {
 			return err
 		}
@@ -486,7 +497,7 @@ func (db *DB) PutRecords(ctx context.Context, recs []*idshift.Record) error {
 				return err
 			}
 			if _, err := upsert.ExecContext(ctx, r.Source, r.LegacyID, r.Line, r.Digest, r.ObjectID, names, string(r.State),
-				r.Attempts, r.LastError, now, now); err != nil {
+				r.Attempts, r.LastError, store.Micros(r.LegacyLastSignIn), r.LegacyDisabled, now, now); err != nil {
 				return err
 			}
 			if existed && prev == names {

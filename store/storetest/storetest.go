@@ -53,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 		{"NotFound", s.testNotFound},
 		{"PutRecordsRoundTrip", s.testRoundTrip},
 		{"PutRecordsKeepsCreatedAt", s.testKeepsCreatedAt},
+		{"LegacyActivity", s.testLegacyActivity},
 		{"PutRecordsAtomic", s.testAtomic},
 		{"PutRecordsDuplicateKeys", s.testDuplicateKeys},
 		{"Records", s.testRecords},
@@ -210,6 +211,67 @@ func (s suite) testRoundTrip(t *testing.T) {
 	}
 	if err := st.PutRecords(context.Background(), nil); err != nil {
 		t.Errorf("PutRecords(nil): %v", err)
+	}
+}
+
+// testLegacyActivity: the legacy last sign-in (to the microsecond, UTC, zero kept as zero) and disabled flag round
+// trip, are replaced by a later PutRecords (an import's --update), and come back from every read.
+func (s suite) testLegacyActivity(t *testing.T) {
+	ctx := context.Background()
+	st, clk, _ := s.fresh(t, nil)
+	seen := time.Date(2019, 6, 30, 23, 59, 58, 123456789, time.FixedZone("CEST", 2*3600))
+	a := &idshift.Record{Key: idshift.Key{Source: "s", LegacyID: "a"}, State: idshift.StateCreated, ObjectID: "oid-a",
+		SignInNames: []string{"a@example.com"}, LegacyLastSignIn: seen, LegacyDisabled: true}
+	b := &idshift.Record{Key: idshift.Key{Source: "s", LegacyID: "b"}, State: idshift.StateCreated, ObjectID: "oid-b"}
+	old := &idshift.Record{Key: idshift.Key{Source: "s", LegacyID: "c"}, State: idshift.StatePending,
+		LegacyLastSignIn: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)}
+	put(t, st, a, b, old)
+	now := clk.Now()
+	want := *a
+	want.LegacyLastSignIn = seen.UTC().Truncate(time.Microsecond)
+	want.CreatedAt, want.UpdatedAt = now, now
+	sameRecord(t, get(t, st, a.Key), &want)
+	if got := get(t, st, b.Key); !got.LegacyLastSignIn.IsZero() || got.LegacyDisabled {
+		t.Errorf("unset activity read back as %v, %v", got.LegacyLastSignIn, got.LegacyDisabled)
+	}
+	if got := get(t, st, old.Key); !got.LegacyLastSignIn.Equal(old.LegacyLastSignIn) {
+		t.Errorf("a time before 1970 read back as %v", got.LegacyLastSignIn)
+	}
+	for what, read := range map[string]func() (*idshift.Record, error){
+		"RecordByObjectID":   func() (*idshift.Record, error) { return st.RecordByObjectID(ctx, "oid-a") },
+		"RecordBySignInName": func() (*idshift.Record, error) { return st.RecordBySignInName(ctx, "A@example.com") },
+		"Records": func() (*idshift.Record, error) {
+			m, err := st.Records(ctx, []idshift.Key{a.Key})
+			return m[a.Key], err
+		},
+		"Scan": func() (*idshift.Record, error) {
+			var got *idshift.Record
+			err := st.Scan(ctx, []idshift.State{idshift.StateCreated}, func(r *idshift.Record) error {
+				if r.Key == a.Key {
+					got = r
+				}
+				return nil
+			})
+			return got, err
+		},
+	} {
+		got, err := read()
+		if err != nil || got == nil || !got.LegacyLastSignIn.Equal(want.LegacyLastSignIn) || !got.LegacyDisabled {
+			t.Errorf("%s: %+v, %v", what, got, err)
+		}
+	}
+	// A later write replaces them: signed in again, enabled again.
+	clk.Advance(time.Hour)
+	again := *a
+	again.LegacyLastSignIn, again.LegacyDisabled = seen.AddDate(5, 0, 0), false
+	put(t, st, &again)
+	if got := get(t, st, a.Key); !got.LegacyLastSignIn.Equal(again.LegacyLastSignIn.Truncate(time.Microsecond)) || got.LegacyDisabled {
+		t.Errorf("after the update: %v, %v", got.LegacyLastSignIn, got.LegacyDisabled)
+	}
+	again.LegacyLastSignIn = time.Time{}
+	put(t, st, &again)
+	if got := get(t, st, a.Key); !got.LegacyLastSignIn.IsZero() {
+		t.Errorf("cleared last sign-in read back as %v", got.LegacyLastSignIn)
 	}
 }
 

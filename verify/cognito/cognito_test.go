@@ -27,6 +27,12 @@ func pool(t *testing.T, secret string) (*sandbox.LegacyCognito, string, []byte, 
 		{SignInName: "reset@example.com", Password: gracePassword, ResetRequired: true},
 		{SignInName: "off@example.com", Password: gracePassword, Disabled: true},
 		{SignInName: "brute@example.com", Password: gracePassword},
+		{SignInName: "sms@example.com", Password: gracePassword, Challenge: "SMS_MFA"},
+		{SignInName: "totp@example.com", Password: gracePassword, Challenge: "SOFTWARE_TOKEN_MFA"},
+		{SignInName: "email@example.com", Password: gracePassword, Challenge: "EMAIL_OTP"},
+		{SignInName: "select@example.com", Password: gracePassword, Challenge: "SELECT_MFA_TYPE"},
+		{SignInName: "setup@example.com", Password: gracePassword, Challenge: "MFA_SETUP"},
+		{SignInName: "custom@example.com", Password: gracePassword, Challenge: "CUSTOM_CHALLENGE"},
 	}})
 	srv, ca, conns := verifytest.TLSServer(t, lc)
 	return lc, srv.URL + "/", ca, conns
@@ -36,7 +42,9 @@ func rec(name string) *idshift.Record {
 	return &idshift.Record{Key: idshift.Key{Source: "cognito", LegacyID: "1"}, SignInNames: []string{name}}
 }
 
-// TestCognitoOutcomes: every outcome of InitiateAuth (USER_PASSWORD_AUTH), with and without a client secret.
+// TestCognitoOutcomes: every outcome of InitiateAuth (USER_PASSWORD_AUTH), with and without a client secret. The
+// challenges that USER_PASSWORD_AUTH returns after the right password (NEW_PASSWORD_REQUIRED, the MFA ones) are
+// answered by the pool only then: a wrong password for the same user is a wrong password.
 func TestCognitoOutcomes(t *testing.T) {
 	type want int
 	const (
@@ -65,6 +73,14 @@ func TestCognitoOutcomes(t *testing.T) {
 			{"temporary password", "temp@example.com", gracePassword, sandbox.FaultNone, mustChange},
 			{"temporary account, wrong password", "temp@example.com", "nope", sandbox.FaultNone, mismatch},
 			{"reset required", "reset@example.com", "anything", sandbox.FaultNone, mustChange},
+			{"SMS MFA", "sms@example.com", gracePassword, sandbox.FaultNone, match},
+			{"SMS MFA, wrong password", "sms@example.com", "nope", sandbox.FaultNone, mismatch},
+			{"TOTP MFA", "totp@example.com", gracePassword, sandbox.FaultNone, match},
+			{"TOTP MFA, wrong password", "totp@example.com", "nope", sandbox.FaultNone, mismatch},
+			{"email MFA", "email@example.com", gracePassword, sandbox.FaultNone, match},
+			{"MFA type to select", "select@example.com", gracePassword, sandbox.FaultNone, match},
+			{"MFA to set up", "setup@example.com", gracePassword, sandbox.FaultNone, match},
+			{"custom challenge", "custom@example.com", gracePassword, sandbox.FaultNone, unavailable},
 			{"disabled", "off@example.com", gracePassword, sandbox.FaultNone, locked},
 			{"brute 1", "brute@example.com", "a", sandbox.FaultNone, mismatch},
 			{"brute 2", "brute@example.com", "b", sandbox.FaultNone, mismatch},

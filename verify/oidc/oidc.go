@@ -17,14 +17,18 @@
 //     the discovery document's issuer, whose aud holds the client id (and azp, when present, is the client id),
 //     and which is neither expired nor not yet valid: (true, nil). A success is believed only then.
 //   - 400 (or 401) with error "invalid_grant": (false, nil), a wrong password or an unknown user (B2C:
-//     AADB2C90225 "The username or password provided in the request are invalid").
+//     AADB2C90225 "The username or password provided in the request are invalid"), unless the error_description
+//     says more: B2C's AADB2C90111 (disabled) and AADB2C90114 (locked), Entra ID's AADSTS50053 (locked) and
+//     AADSTS50057 (disabled), Keycloak's "Account disabled": verify.ErrLocked; Entra ID's AADSTS50055 (the right
+//     password, expired) and Keycloak's "Account is not fully set up" (the right password, actions pending):
+//     verify.ErrMustChange. docs/verify.md cites the sources.
 //   - anything else (another OAuth error such as invalid_client or unauthorized_client, a 5xx, a redirect, an
 //     answer of the wrong shape, a token that does not verify, a timeout, a TLS failure): an error matching
 //     verify.ErrUnavailable, never a wrong password.
 //
-// Empty passwords and records without a sign-in name are refused (false, nil) before any request. The password
-// grant carries no "locked" or "must change" answer: a provider that refuses a locked account with invalid_grant is
-// read as a wrong password (see docs/verify.md).
+// Empty passwords and records without a sign-in name are refused (false, nil) before any request. A provider that
+// refuses a locked account with a bare invalid_grant (LemonLDAP::NG does, Keycloak's brute-force lock too) is read
+// as a wrong password.
 package oidc
 
 import (
@@ -266,14 +270,15 @@ func (v *Verifier) Verify(ctx context.Context, rec *idshift.Record, password str
 	if err != nil {
 		return false, verify.Unavailable(fmt.Errorf("oidc: token answer: %w", err))
 	}
+	refused := resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized
 	switch {
 	case resp.StatusCode == http.StatusOK:
-	case (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized) && ans.Error == "invalid_grant":
-		return false, nil
+	case refused && ans.Error != "":
+		return refusal(resp.StatusCode, ans)
 	case ans.Error != "":
 		// The error code is the provider's word from a closed set; the description may echo the user name, so
 		// only its leading code (B2C: AADB2Cnnnnn) is kept.
-		return false, verify.Unavailable(fmt.Errorf("oidc: token answer: status %d, error %q %s", resp.StatusCode, short(ans.Error), descCode(ans.ErrorDescription)))
+		return false, verify.Unavailable(fmt.Errorf("oidc: token answer: status %d, error %q%s", resp.StatusCode, short(ans.Error), descCode(ans.ErrorDescription)))
 	default:
 		return false, verify.Unavailable(fmt.Errorf("oidc: token answer: status %d", resp.StatusCode))
 	}
@@ -285,6 +290,59 @@ func (v *Verifier) Verify(ctx context.Context, rec *idshift.Record, password str
 		return false, verify.Unavailable(fmt.Errorf("oidc: id_token: %w", err))
 	}
 	return true, nil
+}
+
+// Refusals that say more than "wrong password", by the leading code of error_description (Azure AD B2C's
+// AADB2Cnnnnn, Microsoft Entra ID's AADSTSnnnnn) or, for Keycloak, by its whole fixed English text.
+var (
+	// lockedCodes: the account is locked or disabled, whatever the password (docs/verify.md cites the sources).
+	lockedCodes = map[string]bool{
+		"AADB2C90111": true, // B2C: "Your account has been locked. Contact your support person…" (disabled)
+		"AADB2C90114": true, // B2C: "Your account is temporarily locked to prevent unauthorized use." (lockout)
+		"AADSTS50053": true, // Entra ID: IdsLocked, locked after too many failed sign-ins
+		"AADSTS50057": true, // Entra ID: UserDisabled
+	}
+	// mustChangeCodes: the password was right but has expired or must be changed.
+	mustChangeCodes = map[string]bool{
+		"AADSTS50055": true, // Entra ID: InvalidPasswordExpiredPassword
+	}
+	// wrongCodes: a wrong password or an unknown user, whatever the OAuth error code beside it.
+	wrongCodes = map[string]bool{
+		"AADB2C90225": true, // B2C: "The username or password provided in the request are invalid."
+		"AADSTS50126": true, // Entra ID: InvalidUserNameOrPassword
+	}
+	// keycloakLocked and keycloakMustChange: Keycloak's invalid_grant descriptions. "Account is not fully set up"
+	// comes only after the right password, when the user has required actions pending (a temporary password,
+	// a profile or an email to confirm).
+	keycloakLocked     = map[string]bool{"Account disabled": true, "Account temporarily disabled": true}
+	keycloakMustChange = map[string]bool{"Account is not fully set up": true}
+)
+
+// refusal reads a 400 or 401 OAuth error answer: a locked or disabled account (verify.ErrLocked), a right
+// password that must be changed (verify.ErrMustChange), a wrong password ((false, nil): invalid_grant, or a code
+// that says so), or anything else (could not decide).
+func refusal(status int, ans answer) (bool, error) {
+	code := leadingCode(ans.ErrorDescription)
+	desc := strings.TrimSpace(ans.ErrorDescription)
+	switch {
+	case lockedCodes[code] || (ans.Error == "invalid_grant" && keycloakLocked[desc]):
+		return false, fmt.Errorf("oidc: token answer: error %q (%s): %w", short(ans.Error), label(code, desc), verify.ErrLocked)
+	case mustChangeCodes[code] || (ans.Error == "invalid_grant" && keycloakMustChange[desc]):
+		return false, fmt.Errorf("oidc: token answer: error %q (%s): %w", short(ans.Error), label(code, desc), verify.ErrMustChange)
+	case wrongCodes[code] || ans.Error == "invalid_grant":
+		return false, nil
+	}
+	// The error code is the provider's word from a closed set; the description may echo the user name, so only
+	// its leading code (B2C: AADB2Cnnnnn) is kept.
+	return false, verify.Unavailable(fmt.Errorf("oidc: token answer: status %d, error %q%s", status, short(ans.Error), descCode(ans.ErrorDescription)))
+}
+
+// label names a refusal in an error: its code, or the provider's fixed text that was recognised.
+func label(code, desc string) string {
+	if code != "" {
+		return code
+	}
+	return desc
 }
 
 // answer is the token endpoint's JSON answer, success or error.
@@ -478,13 +536,23 @@ func (v *Verifier) getJSON(ctx context.Context, u string, out any) error {
 	return nil
 }
 
-// descCode returns the leading error code of an error_description (B2C's "AADB2C90225: …"), or nothing.
+// descCode returns the leading error code of an error_description (B2C's "AADB2C90225: …") in parentheses, or
+// nothing.
 func descCode(d string) string {
+	if code := leadingCode(d); code != "" {
+		return " (" + code + ")"
+	}
+	return ""
+}
+
+// leadingCode returns the code before the first colon of an error_description ("AADB2C90225: …",
+// "AADSTS50126: …"), or "".
+func leadingCode(d string) string {
 	code, _, ok := strings.Cut(d, ":")
-	if !ok || len(code) > 16 || strings.ContainsAny(code, " \r\n\t") {
+	if !ok || code == "" || len(code) > 16 || strings.ContainsAny(code, " \r\n\t") {
 		return ""
 	}
-	return "(" + code + ")"
+	return code
 }
 
 // short bounds a value from the provider quoted in an error.

@@ -27,9 +27,12 @@ const (
 // and a counter of the TCP connections it accepted.
 func legacyTenant(t *testing.T) (*sandbox.LegacyB2C, string, []byte, *atomic.Int64) {
 	t.Helper()
-	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Users: []sandbox.LegacyUser{
+	b2c, err := sandbox.NewLegacyB2C(sandbox.LegacyB2CConfig{Tenant: "contoso", Lockout: 3, Users: []sandbox.LegacyUser{
 		{SignInName: "ada@example.com", Password: adaPassword},
 		{SignInName: "off@example.com", Password: offPassword, Disabled: true},
+		{SignInName: "locked@example.com", Password: offPassword, Locked: true},
+		{SignInName: "expired@example.com", Password: offPassword, MustChange: true},
+		{SignInName: "brute@example.com", Password: offPassword},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +50,9 @@ func open(t *testing.T, c oidc.Config) *oidc.Verifier {
 }
 
 // TestROPCOutcomes: every outcome of the check against a legacy B2C tenant: a right password is believed only with
-// a valid id_token; invalid_grant is a wrong password; anything else is "could not decide".
+// a valid id_token; invalid_grant is a wrong password, unless its code says the account is locked or disabled
+// (AADB2C90111, AADB2C90114: whatever the password) or the right password expired (AADSTS50055); anything else is
+// "could not decide".
 func TestROPCOutcomes(t *testing.T) {
 	b2c, base, ca, conns := legacyTenant(t)
 	v := open(t, oidc.Config{Authority: b2c.Authority(base), ClientID: b2c.ClientID(), RootCAData: ca,
@@ -58,6 +63,8 @@ func TestROPCOutcomes(t *testing.T) {
 		match want = iota
 		mismatch
 		unavailable
+		locked
+		mustChange
 	)
 	tests := []struct {
 		name, user, password string
@@ -68,7 +75,16 @@ func TestROPCOutcomes(t *testing.T) {
 		{"name in another case", "Ada@Example.com", adaPassword, sandbox.FaultNone, match},
 		{"wrong password", "ada@example.com", adaPassword + "x", sandbox.FaultNone, mismatch},
 		{"unknown user", "nobody@example.com", adaPassword, sandbox.FaultNone, mismatch},
-		{"disabled account", "off@example.com", offPassword, sandbox.FaultNone, mismatch},
+		{"disabled account", "off@example.com", offPassword, sandbox.FaultNone, locked},
+		{"disabled account, wrong password", "off@example.com", "nope", sandbox.FaultNone, locked},
+		{"locked account", "locked@example.com", offPassword, sandbox.FaultNone, locked},
+		{"locked account, wrong password", "locked@example.com", "nope", sandbox.FaultNone, locked},
+		{"expired password, right", "expired@example.com", offPassword, sandbox.FaultNone, mustChange},
+		{"expired password, wrong", "expired@example.com", "nope", sandbox.FaultNone, mismatch},
+		{"brute 1", "brute@example.com", "a", sandbox.FaultNone, mismatch},
+		{"brute 2", "brute@example.com", "b", sandbox.FaultNone, mismatch},
+		{"brute 3", "brute@example.com", "c", sandbox.FaultNone, mismatch},
+		{"smart lockout", "brute@example.com", offPassword, sandbox.FaultNone, locked},
 		{"empty password", "ada@example.com", "", sandbox.FaultNone, mismatch},
 		{"server error", "ada@example.com", adaPassword, sandbox.FaultServerError, unavailable},
 		{"server error, wrong password", "ada@example.com", "nope", sandbox.FaultServerError, unavailable},
@@ -92,6 +108,15 @@ func TestROPCOutcomes(t *testing.T) {
 				if ok || err != nil {
 					t.Fatalf("got %v, %v; want a mismatch", ok, err)
 				}
+			case locked, mustChange:
+				target := verify.ErrLocked
+				if tt.want == mustChange {
+					target = verify.ErrMustChange
+				}
+				if ok || !errors.Is(err, target) || errors.Is(err, verify.ErrUnavailable) || !verify.Decided(err) {
+					t.Fatalf("got %v, %v; want %v", ok, err, target)
+				}
+				verifytest.NoSecret(t, err, offPassword, tt.user)
 			case unavailable:
 				if ok || !errors.Is(err, verify.ErrUnavailable) || !errors.Is(err, idshift.ErrUnavailable) {
 					t.Fatalf("got %v, %v; want could not decide", ok, err)
@@ -266,5 +291,55 @@ func TestROPCMetadataCached(t *testing.T) {
 	v.Refresh(context.Background())
 	if discovery.Load() != 3 {
 		t.Fatalf("Refresh: discovery fetched %d times, want 3", discovery.Load())
+	}
+}
+
+// TestROPCRefusals: how the error answers of the token endpoint are read, by their code or, for Keycloak (which
+// does not run here), by its fixed texts. The bodies are the providers' documented or reported ones
+// (docs/verify.md cites them); the discovery document and the JWKS come from the legacy B2C emulation.
+func TestROPCRefusals(t *testing.T) {
+	b2c, base, ca, _ := legacyTenant(t)
+	tests := []struct {
+		status int
+		body   string
+		want   error // nil: a wrong password
+	}{
+		{400, `{"error":"invalid_grant","error_description":"Invalid user credentials"}`, nil},
+		{400, `{"error":"invalid_grant"}`, nil}, // LemonLDAP::NG, whatever the reason
+		{401, `{"error":"invalid_grant","error_description":"AADSTS50126: Error validating credentials due to invalid username or password.\r\nTrace ID: x"}`, nil},
+		{400, `{"error":"access_denied","error_description":"AADB2C90225: The username or password provided in the request are invalid.\r\nCorrelation ID: x"}`, nil},
+		{400, `{"error":"invalid_grant","error_description":"Account disabled"}`, verify.ErrLocked},
+		{400, `{"error":"invalid_grant","error_description":"Account temporarily disabled"}`, verify.ErrLocked},
+		{400, `{"error":"invalid_grant","error_description":"AADSTS50053: The account is locked.\r\nTrace ID: x"}`, verify.ErrLocked},
+		{400, `{"error":"invalid_grant","error_description":"AADSTS50057: The user account is disabled.\r\nTrace ID: x"}`, verify.ErrLocked},
+		{400, `{"error":"access_denied","error_description":"AADB2C90114: Your account is temporarily locked to prevent unauthorized use. Try again later."}`, verify.ErrLocked},
+		{400, `{"error":"invalid_grant","error_description":"Account is not fully set up"}`, verify.ErrMustChange},
+		{400, `{"error":"invalid_grant","error_description":"AADSTS50055: The password is expired.\r\nTrace ID: x"}`, verify.ErrMustChange},
+		// Keycloak's texts count only as invalid_grant's; elsewhere they are not a decision.
+		{400, `{"error":"invalid_request","error_description":"Account disabled"}`, verify.ErrUnavailable},
+		{401, `{"error":"invalid_client","error_description":"Invalid client or Invalid client credentials"}`, verify.ErrUnavailable},
+		{400, `{"error":"unauthorized_client","error_description":"AADB2C90224: Resource owner flow has not been enabled for the application."}`, verify.ErrUnavailable},
+		{403, `{"error":"invalid_grant","error_description":"Account disabled"}`, verify.ErrUnavailable},
+		{500, `{"error":"invalid_grant"}`, verify.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		token := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tt.status)
+			w.Write([]byte(tt.body))
+		}))
+		v := open(t, oidc.Config{Authority: b2c.Authority(base), ClientID: b2c.ClientID(), RootCAData: ca,
+			TokenURL: token.URL, InsecureHTTP: true})
+		ok, err := v.Verify(context.Background(), record("ada@example.com"), adaPassword)
+		token.Close()
+		switch {
+		case tt.want == nil && (ok || err != nil):
+			t.Errorf("%d %s: got %v, %v; want a wrong password", tt.status, tt.body, ok, err)
+		case tt.want != nil && (ok || !errors.Is(err, tt.want)):
+			t.Errorf("%d %s: got %v, %v; want %v", tt.status, tt.body, ok, err, tt.want)
+		case tt.want != verify.ErrUnavailable && errors.Is(err, verify.ErrUnavailable):
+			t.Errorf("%d %s: %v is also could-not-decide", tt.status, tt.body, err)
+		}
+		verifytest.NoSecret(t, err, adaPassword, "ada@example.com", "Trace ID")
 	}
 }
