@@ -114,10 +114,10 @@
         ],
         series: [
           { label: "day (UTC)", value: function (u, v) { return v == null ? rows.length + " days" : isoDay(v); } },
-          { label: "attempts", value: idle(sum(attempts)), stroke: colors.attempts, fill: colors.attempts, paths: bars,
-            points: { show: false } },
-          { label: "migrations", value: idle(sum(migrations)), stroke: colors.migrations, fill: colors.migrations,
+          { label: "attempts", value: idle(sum(attempts)), stroke: colors.attempts, fill: colors.attempts, width: 0,
             paths: bars, points: { show: false } },
+          { label: "migrations", value: idle(sum(migrations)), stroke: colors.migrations, fill: colors.migrations,
+            width: 0, paths: bars, points: { show: false } },
           { label: "migrated so far", value: idle(cumulative[cumulative.length - 1]), scale: "total",
             stroke: colors.cumulative, width: 3, points: { show: true, size: 7, fill: colors.cumulative } }
         ]
@@ -179,7 +179,8 @@
       hs.forEach(function (h, i) {
         var align = hs.length === 2 ? (i === 0 ? -1 : 1) : 0;
         var c = frontColors[i % frontColors.length];
-        series.push({ label: h.front, value: idle(h.n), stroke: c, fill: c, points: { show: false },
+        // No outline: an empty bucket draws nothing rather than a line along the axis.
+        series.push({ label: h.front, value: idle(h.n), stroke: c, fill: c, width: 0, points: { show: false },
           paths: uPlot.paths.bars({ size: [size, 40], align: align }) });
         data.push(h.counts);
       });
