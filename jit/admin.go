@@ -20,9 +20,13 @@ type ReadyCheck struct {
 //	GET /healthz  200 "ok" while the process serves
 //	GET /readyz   200 "ok" when every ReadyCheck passes, else 503 naming the failed checks (details in the log)
 //	GET /metrics  the Prometheus text format (Metrics)
+//	/dashboard    Dashboard, when set (package jit/dashboard: the migration's figures behind their own password);
+//	              404 when nil
 type Admin struct {
 	Metrics *Metrics
 	Checks  []ReadyCheck
+	// Dashboard serves /dashboard and every path under it; nil leaves them 404 (the dashboard is off by default).
+	Dashboard http.Handler
 	// CheckTimeout bounds each readiness check; 2 s when zero.
 	CheckTimeout time.Duration
 	// Logger; slog.Default() when nil.
@@ -38,6 +42,10 @@ func (a *Admin) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("GET /metrics", a.Metrics)
+	if a.Dashboard != nil {
+		mux.Handle("/dashboard", a.Dashboard)
+		mux.Handle("/dashboard/", a.Dashboard)
+	}
 	return mux
 }
 

@@ -81,4 +81,20 @@ func TestAdmin(t *testing.T) {
 	if strings.Contains(body, "Alice-pass-1") || strings.Contains(body, "obj-alice") || strings.Contains(body, "192.0.2.1") {
 		t.Error("/metrics names a user, an address or a password")
 	}
+
+	snap := m.Snapshot()
+	if len(snap.Latency) != 2 || snap.Latency[0].Front != "entra" || snap.Latency[0].N != 1 || snap.Latency[1].N != 2 ||
+		len(snap.Latency[1].Counts) != len(snap.Bounds)+1 || snap.GuardBlocks["account+ip"] != 1 {
+		t.Errorf("Snapshot %+v disagrees with /metrics", snap)
+	}
+	var inBuckets uint64
+	for _, n := range snap.Latency[1].Counts {
+		inBuckets += n
+	}
+	if inBuckets != snap.Latency[1].N {
+		t.Errorf("harvest: %d answers in the buckets, %d counted", inBuckets, snap.Latency[1].N)
+	}
+	if code, _ := get(t, srv, "/dashboard"); code != 404 {
+		t.Errorf("/dashboard without a dashboard = %d, want 404", code)
+	}
 }

@@ -185,3 +185,46 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// LatencyHistogram is the decision latency of one front, as Snapshot copies it.
+type LatencyHistogram struct {
+	Front string `json:"front"`
+	// Counts holds the answers per bucket (not cumulative): Counts[i] took at most Bounds[i] seconds and more than
+	// Bounds[i-1]; the last one, len(Bounds), took longer than every bound.
+	Counts []uint64 `json:"counts"`
+	// Sum is the seconds of every answer added up; N is the number of answers.
+	Sum float64 `json:"sum"`
+	N   uint64  `json:"n"`
+}
+
+// MetricsSnapshot is a copy of the figures Metrics holds, for pages that show them (the admin dashboard). Slices
+// are sorted by label; every field counts since the process started.
+type MetricsSnapshot struct {
+	// Bounds are the upper bounds, in seconds, of the latency buckets.
+	Bounds  []float64          `json:"bounds"`
+	Latency []LatencyHistogram `json:"latency"`
+	// GuardBlocks counts the attempts the brute-force guard blocked, by lock scope.
+	GuardBlocks     map[string]uint64 `json:"guardBlocks"`
+	Shed            uint64            `json:"shed"`
+	DeadlineAnswers uint64            `json:"deadlineAnswers"`
+	Dropped         uint64            `json:"dropped"`
+}
+
+// Snapshot copies the figures. A nil *Metrics gives empty figures with the buckets' bounds.
+func (m *Metrics) Snapshot() MetricsSnapshot {
+	s := MetricsSnapshot{Bounds: slices.Clone(latencyBuckets), GuardBlocks: map[string]uint64{}, Latency: []LatencyHistogram{}}
+	if m == nil {
+		return s
+	}
+	m.mu.Lock()
+	for _, front := range sortedKeys(m.latency) {
+		h := m.latency[front]
+		s.Latency = append(s.Latency, LatencyHistogram{Front: front, Counts: slices.Clone(h.counts), Sum: h.sum, N: h.n})
+	}
+	for scope, n := range m.blocks {
+		s.GuardBlocks[scope] = n
+	}
+	m.mu.Unlock()
+	s.Shed, s.DeadlineAnswers, s.Dropped = m.sheds.Load(), m.deadlines.Load(), m.dropped.Load()
+	return s
+}

@@ -13,19 +13,21 @@ import (
 // Figure is one headline number of the HTML page. Known is false when the figure needs the tenant and the
 // status was read offline.
 type Figure struct {
-	Label string
-	N     int64
-	Known bool
-	Note  string
+	Label string `json:"label"`
+	N     int64  `json:"n"`
+	Known bool   `json:"known"`
+	Note  string `json:"note"`
 }
 
 // DayProgress is one UTC day of the progress chart: the attempts recorded that day (every front and action),
-// the ones answered MigratePassword, and the migrations answered up to and including that day.
+// the ones answered MigratePassword, the migrations answered up to and including that day, and that day's
+// attempts by action.
 type DayProgress struct {
-	Day        string `json:"day"`
-	Attempts   int64  `json:"attempts"`
-	Migrations int64  `json:"migrations"`
-	Cumulative int64  `json:"cumulative"`
+	Day        string                   `json:"day"`
+	Attempts   int64                    `json:"attempts"`
+	Migrations int64                    `json:"migrations"`
+	Cumulative int64                    `json:"cumulative"`
+	ByAction   map[idshift.Action]int64 `json:"byAction"`
 }
 
 // Headline returns the page's headline figures, in order: migrated by idshift serve, migrated by Entra
@@ -57,10 +59,11 @@ func (s *Status) Progress() []DayProgress {
 	for _, d := range s.Days {
 		p := byDay[d.Day]
 		if p == nil {
-			p = &DayProgress{Day: d.Day}
+			p = &DayProgress{Day: d.Day, ByAction: map[idshift.Action]int64{}}
 			byDay[d.Day] = p
 		}
 		p.Attempts += d.N
+		p.ByAction[d.Action] += d.N
 		if d.Action == idshift.ActionMigrate {
 			p.Migrations += d.N
 		}
@@ -139,42 +142,56 @@ func newChart(days []DayProgress) *chart {
 	return c
 }
 
-type stateCount struct {
-	State string
-	N     int64
+// Count is one labelled number of a View's tables.
+type Count struct {
+	Label string `json:"label"`
+	N     int64  `json:"n"`
+	Note  string `json:"note,omitempty"`
 }
 
-type leftRow struct {
-	Label string
-	N     int64
-	Note  string
+// View is what a page shows of a Status, computed in one place for `idshift report --html` (WriteHTML) and serve's
+// admin dashboard (package jit/dashboard), so that both show the same figures. Its JSON is the dashboard's.
+type View struct {
+	// At is when the figures were read, as "2006-01-02 15:04:05 UTC".
+	At      string `json:"at"`
+	Offline bool   `json:"offline"`
+	// Headline is Status.Headline; Progress is Status.Progress.
+	Headline []Figure      `json:"headline"`
+	Progress []DayProgress `json:"progress"`
+	// Attempts are the attempts by front, action and reason; Blocks those answered Block.
+	Attempts []idshift.AttemptCount `json:"attempts"`
+	Blocks   int64                  `json:"blocks"`
+	// States are the store's records by state, in state order; RecordsTotal is their sum.
+	States       []Count `json:"states"`
+	RecordsTotal int64   `json:"recordsTotal"`
+	// Hows are the migrations recorded by serve, by how.
+	Hows []Count `json:"hows"`
+	// Left is what is left to do: users still to migrate or to reset (with the tenant) and the legacy credentials
+	// the store still holds (when counted).
+	Left []Count `json:"left"`
+	// Percent is the share of the flagged users migrated ("42.0%"), with the tenant only.
+	Percent string         `json:"percent,omitempty"`
+	Tenant  *TenantFigures `json:"tenant,omitempty"`
 }
 
-type pageData struct {
-	S        *Status
-	At       string
-	Headline []Figure
-	Progress []DayProgress
-	Chart    *chart
-	States   []stateCount
-	Hows     []stateCount
-	Left     []leftRow
-	Percent  string
-}
-
-func (s *Status) pageData() pageData {
-	d := pageData{S: s, At: s.At.UTC().Format("2006-01-02 15:04:05 UTC"), Headline: s.Headline(), Progress: s.Progress()}
-	d.Chart = newChart(d.Progress)
+// View computes the figures a page shows.
+func (s *Status) View() View {
+	v := View{At: s.At.UTC().Format("2006-01-02 15:04:05 UTC"), Offline: s.Offline, Headline: s.Headline(),
+		Progress: s.Progress(), Attempts: s.Attempts, Blocks: s.Blocks, RecordsTotal: s.RecordsTotal, Tenant: s.Tenant,
+		States: []Count{}, Hows: []Count{}, Left: []Count{}}
+	if v.Attempts == nil {
+		v.Attempts = []idshift.AttemptCount{}
+	}
 	for k, n := range s.Records {
-		d.States = append(d.States, stateCount{string(k), n})
+		v.States = append(v.States, Count{Label: string(k), N: n})
 	}
-	sort.Slice(d.States, func(i, j int) bool { return d.States[i].State < d.States[j].State })
+	sort.Slice(v.States, func(i, j int) bool { return v.States[i].Label < v.States[j].Label })
 	for k, n := range s.MigratedByHow {
-		d.Hows = append(d.Hows, stateCount{k, n})
+		v.Hows = append(v.Hows, Count{Label: k, N: n})
 	}
-	sort.Slice(d.Hows, func(i, j int) bool { return d.Hows[i].State < d.Hows[j].State })
+	sort.Slice(v.Hows, func(i, j int) bool { return v.Hows[i].Label < v.Hows[j].Label })
 	if t := s.Tenant; t != nil {
-		d.Left = []leftRow{
+		v.Left = []Count{
 			{"to migrate (flag still set)", t.Pending, "they migrate at their next sign-in while serve runs"},
 			{"recorded migrated, still flagged", t.RecordedStillFlagged, "asked again at their next sign-in"},
 			{"to reset", t.ToReset, "self-service password reset"},
@@ -182,13 +199,18 @@ func (s *Status) pageData() pageData {
 		}
 		done := t.MigratedByService + t.MigratedInTenant
 		if all := done + t.Pending + t.RecordedStillFlagged; all > 0 {
-			d.Percent = fmt.Sprintf("%.1f%%", 100*float64(done)/float64(all))
+			v.Percent = fmt.Sprintf("%.1f%%", 100*float64(done)/float64(all))
 		}
 	}
 	if s.Credentials >= 0 {
-		d.Left = append(d.Left, leftRow{"legacy credentials held", s.Credentials, "destroyed by idshift cutover"})
+		v.Left = append(v.Left, Count{"legacy credentials held", s.Credentials, "destroyed by idshift cutover"})
 	}
-	return d
+	return v
+}
+
+type pageData struct {
+	View
+	Chart *chart
 }
 
 // WriteHTML writes the status as one self-contained XHTML-compatible page (no external assets, no script): the
@@ -197,7 +219,8 @@ func (s *Status) pageData() pageData {
 // write error.
 func (s *Status) WriteHTML(w io.Writer) error {
 	ew := &errWriter{w: w}
-	if err := pageTmpl.Execute(ew, s.pageData()); err != nil {
+	v := s.View()
+	if err := pageTmpl.Execute(ew, pageData{View: v, Chart: newChart(v.Progress)}); err != nil {
 		return fmt.Errorf("report: html: %w", err)
 	}
 	return ew.err
@@ -225,11 +248,11 @@ svg text{font-size:11px;fill:#444}
 </head>
 <body>
 <h1>Where the migration stands</h1>
-<p>Read at <time>{{.At}}</time>.{{if .S.Offline}} Offline: the store only; the users Entra migrated without a callout are not counted.{{else}} The tenant's migration flags joined with the state store.{{end}}</p>
+<p>Read at <time>{{.At}}</time>.{{if .Offline}} Offline: the store only; the users Entra migrated without a callout are not counted.{{else}} The tenant's migration flags joined with the state store.{{end}}</p>
 <ul class="figures" id="headline">
 {{range .Headline}}<li><span class="n">{{if .Known}}{{.N}}{{else}}n/a{{end}}</span>{{.Label}}<br/><span class="note">{{.Note}}</span></li>
 {{end}}</ul>
-{{with .S.Tenant}}<p id="tenant">{{.Listed}} users listed in the tenant{{if $.Percent}}; {{$.Percent}} of the flagged users migrated{{end}}; {{.NotInStore}} with a legacy id unknown to this store, {{.Others}} not created by idshift. {{if .Reconciles}}The figures reconcile with the number listed.{{else}}<span class="warn">The figures do not reconcile with the number listed.</span>{{end}}</p>
+{{with .Tenant}}<p id="tenant">{{.Listed}} users listed in the tenant{{if $.Percent}}; {{$.Percent}} of the flagged users migrated{{end}}; {{.NotInStore}} with a legacy id unknown to this store, {{.Others}} not created by idshift. {{if .Reconciles}}The figures reconcile with the number listed.{{else}}<span class="warn">The figures do not reconcile with the number listed.</span>{{end}}</p>
 {{end}}
 <h2>Progress over time</h2>
 {{with .Chart}}<svg xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="attempts and migrations per day, cumulative migrations">
@@ -252,13 +275,13 @@ svg text{font-size:11px;fill:#444}
 {{end}}</tbody>
 </table>{{else}}<p>No attempts recorded.</p>{{end}}
 <h2>Attempts by front, action and reason</h2>
-{{if .S.Attempts}}<table id="attempts">
+{{if .Attempts}}<table id="attempts">
 <thead><tr><th>front</th><th>action</th><th>reason</th><th class="n">attempts</th></tr></thead>
 <tbody>
-{{range .S.Attempts}}<tr><td>{{.Front}}</td><td>{{.Action}}</td><td>{{.Reason}}</td><td class="n">{{.N}}</td></tr>
+{{range .Attempts}}<tr><td>{{.Front}}</td><td>{{.Action}}</td><td>{{.Reason}}</td><td class="n">{{.N}}</td></tr>
 {{end}}</tbody>
 </table>
-<p>{{.S.Blocks}} attempts blocked (guard locks and accounts disabled in the legacy system).</p>{{else}}<p>No attempts recorded.</p>{{end}}
+<p>{{.Blocks}} attempts blocked (guard locks and accounts disabled in the legacy system).</p>{{else}}<p>No attempts recorded.</p>{{end}}
 <h2>What is left</h2>
 {{if .Left}}<table id="left">
 <tbody>
@@ -269,14 +292,14 @@ svg text{font-size:11px;fill:#444}
 <table id="records">
 <thead><tr><th>record state</th><th class="n">records</th></tr></thead>
 <tbody>
-{{range .States}}<tr><td>{{.State}}</td><td class="n">{{.N}}</td></tr>
-{{end}}<tr><th>total</th><td class="n">{{.S.RecordsTotal}}</td></tr>
+{{range .States}}<tr><td>{{.Label}}</td><td class="n">{{.N}}</td></tr>
+{{end}}<tr><th>total</th><td class="n">{{.RecordsTotal}}</td></tr>
 </tbody>
 </table>
 {{if .Hows}}<table id="how">
 <thead><tr><th>migrated by</th><th class="n">users</th></tr></thead>
 <tbody>
-{{range .Hows}}<tr><td>{{.State}}</td><td class="n">{{.N}}</td></tr>
+{{range .Hows}}<tr><td>{{.Label}}</td><td class="n">{{.N}}</td></tr>
 {{end}}</tbody>
 </table>{{end}}
 </body>

@@ -186,7 +186,7 @@ func TestProgress(t *testing.T) {
 		{Day: "2026-01-01", Action: idshift.ActionBlock, N: 5},
 	}}
 	got := fmt.Sprint(st.Progress())
-	if want := "[{2026-01-01 6 1 1} {2026-01-02 2 2 3}]"; got != want {
+	if want := "[{2026-01-01 6 1 1 map[Block:5 MigratePassword:1]} {2026-01-02 2 2 3 map[MigratePassword:2]}]"; got != want {
 		t.Errorf("Progress %s, want %s", got, want)
 	}
 }

@@ -50,6 +50,9 @@ type Config struct {
 	Tenant Tenant
 	// Since bounds the attempts counted (zero: all of them).
 	Since time.Time
+	// SkipCredentials leaves Status.Credentials at -1 instead of counting the legacy credentials, which walks
+	// every credential key: for a page read again every few seconds (serve's dashboard).
+	SkipCredentials bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -61,7 +64,8 @@ type Status struct {
 	// Records counts the store's records by state; RecordsTotal is their sum.
 	Records      map[idshift.State]int64 `json:"records"`
 	RecordsTotal int64                   `json:"recordsTotal"`
-	// Credentials is the number of legacy credentials the store still holds (-1 when it cannot list them).
+	// Credentials is the number of legacy credentials the store still holds (-1 when it cannot list them or
+	// Config.SkipCredentials).
 	Credentials int64 `json:"credentials"`
 	// MigratedByHow counts the migrations the service recorded, by how ("hash", "live:<name>", "tenant").
 	MigratedByHow map[string]int64 `json:"migratedByHow,omitempty"`
@@ -125,7 +129,7 @@ func Read(ctx context.Context, cfg Config) (*Status, error) {
 	for _, n := range counts {
 		st.RecordsTotal += n
 	}
-	if cl, ok := cfg.Store.(store.CredentialLister); ok {
+	if cl, ok := cfg.Store.(store.CredentialLister); ok && !cfg.SkipCredentials {
 		st.Credentials = 0
 		if err := cl.CredentialKeys(ctx, func(idshift.Key) error { st.Credentials++; return nil }); err != nil {
 			return nil, fmt.Errorf("report: credentials: %w", err)

@@ -23,7 +23,9 @@ import (
 	"github.com/idshift/idshift/graph"
 	"github.com/idshift/idshift/guard"
 	"github.com/idshift/idshift/jit"
+	"github.com/idshift/idshift/jit/dashboard"
 	"github.com/idshift/idshift/jit/entra"
+	"github.com/idshift/idshift/report"
 	"github.com/idshift/idshift/verify"
 	"github.com/idshift/idshift/verify/cognito"
 	"github.com/idshift/idshift/verify/ldap"
@@ -62,6 +64,10 @@ import (
 //	  max_verifications: 0                  # --max-verifications: concurrent hash checks (default: CPUs)
 //	guard:
 //	  redis: ""                             # --guard-redis, IDSHIFT_REDIS_URL: share limits across replicas
+//	dashboard:                              # the migration's figures at /dashboard on the admin listener (off)
+//	  enabled: false                        # --dashboard, IDSHIFT_DASHBOARD (needs password_file)
+//	  password_file: ""                     # --dashboard-password-file: a password or its bcrypt/argon2id hash
+//	  refresh: 30s                          # --dashboard-refresh: how often the page reloads its figures
 //	verifiers:                              # live legacy checks, per source name (file only; see VerifierConfig)
 //	  corp-ldap:
 //	    ldap: {url: "ldaps://ldap.corp:636", bindDN: "cn=idshift,dc=corp", userSearch: {baseDN: "ou=people,dc=corp", filter: "(mail={name})"}}
@@ -100,6 +106,11 @@ type ServeConfig struct {
 	Guard struct {
 		Redis string `yaml:"redis"`
 	} `yaml:"guard"`
+	Dashboard struct {
+		Enabled      bool          `yaml:"enabled"`
+		PasswordFile string        `yaml:"password_file"`
+		Refresh      time.Duration `yaml:"refresh"`
+	} `yaml:"dashboard"`
 	Harvest HarvestConfig `yaml:"harvest"`
 	Hashes  HashConfig    `yaml:"hashes"`
 	// Verifiers are the live legacy checks by source name. The file's decoder reads this key itself
@@ -154,6 +165,9 @@ func (c *ServeConfig) bindings() []binding {
 		{"decision.max_verifications", "max-verifications", "IDSHIFT_MAX_VERIFICATIONS", "concurrent hash verifications (default: the number of CPUs)", &c.Decision.MaxVerifications},
 		{"allow_unsealed_secrets", "allow-unsealed-secrets", "IDSHIFT_ALLOW_UNSEALED_SECRETS", "PostgreSQL store without a store key: legacy password hashes UNSEALED in the shared database", &c.AllowUnsealedSecrets},
 		{"guard.redis", "guard-redis", "IDSHIFT_REDIS_URL", "Redis URL of the brute-force guard, shared by replicas (default: in memory)", &c.Guard.Redis},
+		{"dashboard.enabled", "dashboard", "IDSHIFT_DASHBOARD", "serve the migration's figures at /dashboard on the admin listener (needs --dashboard-password-file)", &c.Dashboard.Enabled},
+		{"dashboard.password_file", "dashboard-password-file", "IDSHIFT_DASHBOARD_PASSWORD_FILE", "file holding the dashboard's password (user " + dashboard.User + "), or its bcrypt or argon2id hash", &c.Dashboard.PasswordFile},
+		{"dashboard.refresh", "dashboard-refresh", "IDSHIFT_DASHBOARD_REFRESH", "how often the dashboard reloads its figures (default 30s)", &c.Dashboard.Refresh},
 	}
 	bs = append(bs, c.Harvest.bindings()...)
 	return append(bs, c.Hashes.bindings()...)
@@ -164,10 +178,10 @@ var serveHelp = help{
 	about: `The password-migration service. Answers Entra External ID's OnPasswordSubmit custom authentication extension
 (POST /entra) and the harvest call of a legacy front end (POST /harvest) by checking the typed password against the
 user's legacy credential in the state store, behind a brute-force guard. Health, readiness and Prometheus metrics
-are served on a separate admin listener. Users without an imported hash are checked live at their legacy system
-(LDAP, a signed webhook, an OpenID Connect password grant such as Azure AD B2C's ROPC, Cognito) when the file
-configures verifiers: per source. The first Ctrl-C stops accepting and lets calls in flight finish; a second exits
-at once. See docs/serve.md.`,
+are served on a separate admin listener, and with --dashboard a page of the migration's figures behind a password
+of its own. Users without an imported hash are checked live at their legacy system (LDAP, a signed webhook, an
+OpenID Connect password grant such as Azure AD B2C's ROPC, Cognito) when the file configures verifiers: per source.
+The first Ctrl-C stops accepting and lets calls in flight finish; a second exits at once. See docs/serve.md.`,
 	examples: []example{
 		{"behind a TLS-terminating proxy, state in SQLite, keys from 'idshift tenant setup'",
 			"idshift serve --insecure-http-behind-proxy --listen 127.0.0.1:8080 --store idshift-state.db \\\n    --authority https://contoso.ciamlogin.com/$TENANT_ID/v2.0 --audiences $EXTENSION_APP_ID \\\n    --decryption-certs ext.crt --decryption-keys ext.key"},
@@ -175,10 +189,13 @@ at once. See docs/serve.md.`,
 			"idshift serve --config serve.yaml --store postgres://idshift@db/idshift --guard-redis redis://cache:6379/0"},
 		{"the harvest front only, for an Azure AD B2C custom policy calling with HTTP basic",
 			"idshift serve --config serve.yaml --harvest-basic-user b2c --harvest-basic-password \"$SECRET\""},
+		{"the dashboard at http://127.0.0.1:9090/dashboard (user admin; the file holds a password or its bcrypt hash)",
+			"idshift serve --config serve.yaml --dashboard --dashboard-password-file /etc/idshift/dashboard.pass"},
 	},
 	groups: []flagGroup{
 		{"Listeners", []string{"config", "listen", "admin-listen", "tls-cert", "tls-key", "insecure-http-behind-proxy", "shutdown-grace"}},
 		{"State and guard", []string{"store", "allow-unsealed-secrets", "guard-redis"}},
+		{"Dashboard (on the admin listener, off by default)", []string{"dashboard", "dashboard-password-file", "dashboard-refresh"}},
 		{"Entra's OnPasswordSubmit extension", []string{"authority", "issuers", "audiences", "decryption-certs", "decryption-keys",
 			"context-audiences", "context-issuers", "entra-ca-file", "action-namespace"}},
 		{"The decision", []string{"timeout", "margin", "try-later", "block-title", "block-message", "unavailable-title",
@@ -239,6 +256,12 @@ func (c *ServeConfig) validate() error {
 		return errors.New("config: listen.insecure_http_behind_proxy: not with a TLS certificate")
 	case c.Entra.Authority == "" && !c.Harvest.Enabled():
 		return errors.New("config: entra.authority (--authority): required (or configure the harvest front alone)")
+	case c.Dashboard.Enabled && c.Dashboard.PasswordFile == "":
+		return errors.New("config: dashboard.password_file (--dashboard-password-file): required with dashboard.enabled (--dashboard): the dashboard has no default password")
+	case c.Dashboard.Enabled && c.Listen.Admin == "":
+		return errors.New("config: dashboard.enabled (--dashboard): needs the admin listener (listen.admin, --admin-listen)")
+	case c.Dashboard.Refresh != 0 && c.Dashboard.Refresh < time.Second:
+		return fmt.Errorf("config: dashboard.refresh (--dashboard-refresh): %s, at least 1s", c.Dashboard.Refresh)
 	}
 	if c.Entra.Authority != "" {
 		if len(splitList(c.Entra.Audiences)) == 0 {
@@ -334,6 +357,15 @@ func serveWith(ctx context.Context, env *Env, cfg *ServeConfig, logger *slog.Log
 		return err
 	}
 	metrics := &jit.Metrics{}
+	var dash *dashboard.Dashboard
+	if cfg.Dashboard.Enabled {
+		if dash, err = openDashboard(cfg, st, metrics, logger); err != nil {
+			return err
+		}
+		logger.Info("dashboard on the admin listener", "path", "/dashboard", "user", dashboard.User)
+	} else if cfg.Dashboard.PasswordFile != "" {
+		logger.Info("dashboard off: a password file is configured but dashboard.enabled (--dashboard) is not set")
+	}
 	hv := &jit.HashVerifier{Store: st, Options: hashOpts}
 	var verifier idshift.Verifier = hv
 	var live *jit.Live
@@ -398,6 +430,9 @@ func serveWith(ctx context.Context, env *Env, cfg *ServeConfig, logger *slog.Log
 		mux.Handle("POST /harvest", h)
 	}
 	admin := &jit.Admin{Metrics: metrics, Checks: checks, Logger: logger}
+	if dash != nil {
+		admin.Dashboard = dash
+	}
 	adminHandler := admin.Handler()
 	if live != nil {
 		adminHandler = withLiveMetrics(adminHandler, metrics, live)
@@ -475,6 +510,26 @@ func serveWith(ctx context.Context, env *Env, cfg *ServeConfig, logger *slog.Log
 		return fmt.Errorf("serve: %w", serveErr)
 	}
 	return nil
+}
+
+// openDashboard reads the dashboard's password file and opens the dashboard over the service's store (its figures
+// read offline, without counting the legacy credentials) and metrics. Errors never quote the file.
+func openDashboard(cfg *ServeConfig, st idshift.Store, metrics *jit.Metrics, logger *slog.Logger) (*dashboard.Dashboard, error) {
+	b, err := os.ReadFile(cfg.Dashboard.PasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("config: dashboard.password_file: %w", err)
+	}
+	defer clear(b)
+	d, err := dashboard.Config{
+		Status: func(ctx context.Context) (*report.Status, error) {
+			return report.Read(ctx, report.Config{Store: st, SkipCredentials: true})
+		},
+		Metrics: metrics, Password: string(b), Refresh: cfg.Dashboard.Refresh, Logger: logger,
+	}.Open()
+	if err != nil {
+		return nil, fmt.Errorf("config: dashboard.password_file %s: %w", cfg.Dashboard.PasswordFile, err)
+	}
+	return d, nil
 }
 
 // entraFront builds the OnPasswordSubmit front from the configuration.

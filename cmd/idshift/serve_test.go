@@ -86,15 +86,28 @@ func TestServeCommand(t *testing.T) {
 	writePEM(t, filepath.Join(dir, "enc.key"), "PRIVATE KEY", keyDER)
 	cert, _ := x509.ParseCertificate(certDER)
 
+	// The dashboard's password, as its bcrypt hash.
+	const dashPassword = "Dashboard-pass-42"
+	dashHash, _ := bcrypt.GenerateFromPassword([]byte(dashPassword), 4)
+	if err := os.WriteFile(filepath.Join(dir, "dashboard.pass"), append(dashHash, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	runCtx, cancel := context.WithCancel(ctx)
 	stderr := &syncBuffer{}
-	env := &Env{Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: stderr, Getenv: func(string) string { return "" }}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: stderr, Getenv: func(k string) string {
+		if k == "IDSHIFT_DASHBOARD" {
+			return "true"
+		}
+		return ""
+	}}
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(runCtx, env, []string{"serve", "--store", state, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 			"--insecure-http-behind-proxy", "--authority", auth.URL + "/t/v2.0", "--audiences", appID,
 			"--decryption-certs", filepath.Join(dir, "enc.crt"), "--decryption-keys", filepath.Join(dir, "enc.key"),
-			"--entra-ca-file", filepath.Join(dir, "authority-ca.pem"), "--timeout", "2s"})
+			"--entra-ca-file", filepath.Join(dir, "authority-ca.pem"), "--timeout", "2s",
+			"--dashboard-password-file", filepath.Join(dir, "dashboard.pass")})
 	}()
 	defer func() {
 		cancel()
@@ -175,7 +188,29 @@ func TestServeCommand(t *testing.T) {
 	if code, _ := getAdmin("/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
-	for _, secret := range []string{"Legacy-pass-42", tok, string(hash)} {
+
+	// The dashboard (on through $IDSHIFT_DASHBOARD): its own password, and the store's figures.
+	if code, _ := getAdmin("/dashboard"); code != 401 {
+		t.Errorf("/dashboard without credentials = %d, want 401", code)
+	}
+	dreq, _ := http.NewRequest(http.MethodGet, "http://"+serving.Admin+"/dashboard/data.json", nil)
+	dreq.SetBasicAuth("admin", dashPassword)
+	dresp, err := http.DefaultClient.Do(dreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var figures struct {
+		Headline []struct {
+			Label string `json:"label"`
+			N     int64  `json:"n"`
+		} `json:"headline"`
+	}
+	json.NewDecoder(dresp.Body).Decode(&figures)
+	dresp.Body.Close()
+	if dresp.StatusCode != 200 || len(figures.Headline) == 0 || figures.Headline[0].Label != "migrated by idshift serve" || figures.Headline[0].N != 1 {
+		t.Errorf("/dashboard/data.json = %d %+v, want one user migrated", dresp.StatusCode, figures)
+	}
+	for _, secret := range []string{"Legacy-pass-42", tok, string(hash), dashPassword, string(dashHash)} {
 		if strings.Contains(stderr.String(), secret) {
 			t.Error("the logs hold a secret")
 		}
@@ -184,12 +219,15 @@ func TestServeCommand(t *testing.T) {
 
 func TestServeConfigErrors(t *testing.T) {
 	for name, args := range map[string][]string{
-		"no TLS":        {"--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c", "--decryption-keys", "k"},
-		"no authority":  {"--insecure-http-behind-proxy"},
-		"keys unpaired": {"--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c,d", "--decryption-keys", "k"},
-		"try later":     {"--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c", "--decryption-keys", "k", "--try-later", "MigratePassword"},
-		"namespace":     {"--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c", "--decryption-keys", "k", "--action-namespace", "pwd"},
-		"short secret":  {"--insecure-http-behind-proxy", "--harvest-bearer-secrets", "short", "--harvest-domain", "d", "--harvest-extensions-app-id", "a"},
+		"no TLS":                       {"--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c", "--decryption-keys", "k"},
+		"no authority":                 {"--insecure-http-behind-proxy"},
+		"keys unpaired":                {"--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c,d", "--decryption-keys", "k"},
+		"try later":                    {"--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c", "--decryption-keys", "k", "--try-later", "MigratePassword"},
+		"namespace":                    {"--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c", "--decryption-keys", "k", "--action-namespace", "pwd"},
+		"short secret":                 {"--insecure-http-behind-proxy", "--harvest-bearer-secrets", "short", "--harvest-domain", "d", "--harvest-extensions-app-id", "a"},
+		"dashboard without a password": {"--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c", "--decryption-keys", "k", "--dashboard"},
+		"dashboard without the admin listener": {"--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x", "--decryption-certs", "c", "--decryption-keys", "k",
+			"--dashboard", "--dashboard-password-file", "p", "--admin-listen", ""},
 	} {
 		stderr := &syncBuffer{}
 		env := &Env{Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: stderr, Getenv: func(string) string { return "" }}
@@ -295,6 +333,31 @@ func TestServeHarvest(t *testing.T) {
 	for _, s := range []string{"Legacy-pass-7", secret, sandbox.DefaultClientSecret} {
 		if strings.Contains(stderr.String(), s) {
 			t.Error("the logs hold a secret")
+		}
+	}
+}
+
+// TestServeDashboardPasswordFile: a dashboard whose password file is unusable stops serve at start, naming the
+// file and the fault, never its content.
+func TestServeDashboardPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"short": "Short-pw-9\n", "empty": "\n", "sha512-crypt": "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/"} {
+		pf := filepath.Join(dir, name+".pass")
+		if err := os.WriteFile(pf, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stderr := &syncBuffer{}
+		env := &Env{Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: stderr, Getenv: func(string) string { return "" }}
+		code := Main(context.Background(), env, []string{"serve", "--store", filepath.Join(dir, "state.db"), "--listen", "127.0.0.1:0",
+			"--admin-listen", "127.0.0.1:0", "--insecure-http-behind-proxy", "--authority", "https://a.example/t/v2.0", "--audiences", "x",
+			"--decryption-certs", filepath.Join(dir, "none.crt"), "--decryption-keys", filepath.Join(dir, "none.key"),
+			"--dashboard", "--dashboard-password-file", pf})
+		out := stderr.String()
+		if code != exitFailed || !strings.Contains(out, "dashboard.password_file "+pf) {
+			t.Errorf("%s: exit %d, %q; want an error naming the password file", name, code, out)
+		}
+		if c := strings.TrimSpace(content); c != "" && strings.Contains(out, c) {
+			t.Errorf("%s: the error quotes the file's content", name)
 		}
 	}
 }
