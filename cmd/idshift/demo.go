@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idshift/idshift"
@@ -212,23 +213,16 @@ const (
 // demoAccount is an imported test account with its known legacy password (examples/passwords.txt).
 type demoAccount struct{ legacyID, email, password string }
 
-// demoSignIns configures the sandbox tenant for password migration at sign-in (tenant setup), starts the
-// password-migration service in-process through serve's own code path, and signs test accounts in through the
-// sandbox's simulator, as Entra would. It prints one line per step and returns an error when a sign-in does not
-// end as password migration must: the right legacy password migrates (and the next sign-in needs no callout), a
-// wrong one is refused, repeated wrong ones are blocked.
-func demoSignIns(ctx context.Context, out io.Writer, env *Env, cfg *Config, srv *sandbox.Server, port int, dir string, logger *slog.Logger) error {
-	accounts, err := demoAccounts(2)
-	if err != nil {
-		return err
-	}
-
+// demoServe configures the sandbox tenant for password migration (6. tenant setup, through Graph) and starts
+// `idshift serve` in-process over cfg's store (7.), as the commands do; tweak, when not nil, adjusts serve's
+// configuration before it starts. The function it returns ends serve and waits for it.
+func demoServe(ctx context.Context, out io.Writer, env *Env, cfg *Config, srv *sandbox.Server, port int, dir string, logger *slog.Logger, tweak func(*ServeConfig)) (func(), error) {
 	// 6. tenant setup, through Graph, against the sandbox.
 	target := fmt.Sprintf("https://127.0.0.1:%d/entra", port)
 	keyFile := filepath.Join(dir, demoEncryptionKey)
 	pool, err := openDirectory(ctx, cfg, env, logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res, err := tenant.Setup(ctx, pool.Clients()[0], tenant.Config{
 		ExtensionsAppID:    cfg.Tenant.ExtensionsAppID,
@@ -236,10 +230,10 @@ func demoSignIns(ctx context.Context, out io.Writer, env *Env, cfg *Config, srv 
 		TargetURL: target, Timeout: demoTimeout, KeyOut: keyFile, Logger: logger,
 	})
 	if err != nil {
-		return fmt.Errorf("tenant setup: %w", err)
+		return nil, fmt.Errorf("tenant setup: %w", err)
 	}
 	if len(res.Pending) > 0 {
-		return fmt.Errorf("tenant setup left something to do: %v", res.Pending[0])
+		return nil, fmt.Errorf("tenant setup left something to do: %v", res.Pending[0])
 	}
 	fmt.Fprintf(out, "6. Tenant setup (%d Graph requests): extension app %s (resource %s), its encryption certificate, the OnPasswordSubmit extension and listener calling %s\n",
 		len(res.Requests), res.AppID, res.ResourceID, target)
@@ -256,29 +250,54 @@ func demoSignIns(ctx context.Context, out io.Writer, env *Env, cfg *Config, srv 
 	scfg.Entra.DecryptionCerts, scfg.Entra.DecryptionKeys = keyFile, keyFile
 	scfg.Entra.CAFile = cfg.Tenant.CAFile
 	scfg.Decision.Timeout = demoTimeout
+	if tweak != nil {
+		tweak(scfg)
+	}
 	if err := scfg.validate(); err != nil {
-		return err
+		return nil, err
 	}
 	sctx, stop := context.WithCancel(ctx)
 	started := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() { done <- serveWith(sctx, env, scfg, logger, func(pub, _ net.Addr) { started <- pub }) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			logger.Error("idshift serve", "err", err)
-		}
-	}()
+	var once sync.Once
+	end := func() {
+		once.Do(func() {
+			stop()
+			if err := <-done; err != nil {
+				logger.Error("idshift serve", "err", err)
+			}
+		})
+	}
 	select {
 	case <-started:
 	case err := <-done:
-		done <- nil
-		return fmt.Errorf("idshift serve: %w", err)
+		stop()
+		return nil, fmt.Errorf("idshift serve: %w", err)
 	case <-ctx.Done():
-		return ctx.Err()
+		end()
+		return nil, ctx.Err()
 	}
 	fmt.Fprintf(out, "7. idshift serve listening at %s (TLS; legacy hashes from %s; callouts checked against %s)\n",
 		target, cfg.Store, scfg.Entra.Authority)
+	return end, nil
+}
+
+// demoSignIns configures the sandbox tenant for password migration at sign-in (tenant setup), starts the
+// password-migration service in-process through serve's own code path, and signs test accounts in through the
+// sandbox's simulator, as Entra would. It prints one line per step and returns an error when a sign-in does not
+// end as password migration must: the right legacy password migrates (and the next sign-in needs no callout), a
+// wrong one is refused, repeated wrong ones are blocked.
+func demoSignIns(ctx context.Context, out io.Writer, env *Env, cfg *Config, srv *sandbox.Server, port int, dir string, logger *slog.Logger) error {
+	accounts, err := demoAccounts(2)
+	if err != nil {
+		return err
+	}
+	stop, err := demoServe(ctx, out, env, cfg, srv, port, dir, logger, nil)
+	if err != nil {
+		return err
+	}
+	defer stop()
 
 	// 8–11. Sign-ins through the simulator: a flagged account whose password does not match has the extension
 	// called, which serve answers from the legacy hash.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/idshift/idshift/internal/browsertest"
 )
 
 // TestMain lets the test binary act as the idshift program, so that tests can run it as a real subprocess (and kill
@@ -14,7 +16,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("IDSHIFT_TEST_AS_PROGRAM") == "1" {
 		main()
 	}
-	os.Exit(m.Run())
+	os.Exit(browsertest.Main(m))
 }
 
 // run runs the program in-process with the given environment variables.
