@@ -1,4 +1,4 @@
-// Package lemonldaptest starts a real OpenID provider for tests: the LemonLDAP::NG portal (Debian's
+// Package lemonldaptest starts a real OpenID provider for tests: the LemonLDAP::NG portal (Debian"s
 // liblemonldap-ng-portal-perl) as a PSGI application under plackup, over HTTPS on a free loopback port, with a
 // generated configuration in a temporary directory: its OpenID Connect issuer on, an RS256 signing key made here,
 // one relying party allowed the resource owner password grant and one that is not, and the Demo user store
@@ -7,19 +7,14 @@
 package lemonldaptest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,7 +25,7 @@ import (
 	"github.com/idshift/idshift/internal/servicetest"
 )
 
-// Packages is what Debian needs installed (apt-get install --no-install-recommends) for the portal's OpenID Connect
+// Packages is what Debian needs installed (apt-get install --no-install-recommends) for the portal"s OpenID Connect
 // issuer under plackup: the portal, plackup, and the Recommends the issuer loads (the captcha module, always
 // loaded, needs GD::SecurityImage with ImageMagick; the issuer needs Crypt::OpenSSL::Bignum, String::Random and
 // IO::String; the LDAP user store, Net::LDAP). Without any one of them the portal answers 500.
@@ -98,7 +93,7 @@ func StartWith(store *Directory) (*Server, error) {
 			return fail(err)
 		}
 	}
-	certPEM, keyPEM, err := selfSigned()
+	certPEM, keyPEM, err := servicetest.SelfSigned("idshift test LemonLDAP::NG")
 	if err != nil {
 		return fail(err)
 	}
@@ -117,7 +112,7 @@ func StartWith(store *Directory) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	port, err := freePort()
+	port, err := servicetest.FreePort()
 	if err != nil {
 		return fail(err)
 	}
@@ -188,7 +183,7 @@ checkTime = 1
 type = File
 dirName = %[1]s/conf
 localStorage = Cache::FileCache
-localStorageOptions = { 'namespace' => 'lemonldap-ng-config', 'default_expires_in' => 600, 'cache_root' => '%[1]s/confcache', 'cache_depth' => 3 }
+localStorageOptions = { "namespace" => "lemonldap-ng-config", "default_expires_in" => 600, "cache_root" => "%[1]s/confcache", "cache_depth" => 3 }
 [portal]
 templateDir = /usr/share/lemonldap-ng/portal/templates
 staticPrefix = /static
@@ -266,43 +261,6 @@ func (s *Server) Stop() {
 		os.RemoveAll(s.dir)
 		s.dir = ""
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func selfSigned() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "idshift test LemonLDAP::NG"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	k, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: k}), nil
 }
 
 // Require returns s, skipping tb when the portal is not installed (s and err nil), or failing it when err is not

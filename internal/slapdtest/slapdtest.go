@@ -6,15 +6,8 @@
 package slapdtest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"github.com/idshift/idshift/internal/servicetest"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -37,7 +30,7 @@ type Server struct {
 }
 
 const (
-	// Base is the directory's suffix; the users are under ou=people,Base.
+	// Base is the directory"s suffix; the users are under ou=people,Base.
 	Base = "dc=example,dc=com"
 	// ServiceDN and ServicePW are the service account allowed to search.
 	ServiceDN = "cn=idshift,dc=example,dc=com"
@@ -60,7 +53,7 @@ var Users = []User{
 	{"locked", "{SSHA}", "locked-pass", "pwdAccountLockedTime: 000001010000Z\n"},
 	{"expired", "{SSHA}", "expired-pass", "pwdPolicySubentry: cn=expiring,ou=policies," + Base + "\npwdChangedTime: 20000101000000Z\n"},
 	{"reset", "{SSHA}", "reset-pass", "pwdReset: TRUE\n"},
-	// A password a cloud tenant's policy takes, for journeys that migrate it.
+	// A password a cloud tenant"s policy takes, for journeys that migrate it.
 	{"ada", "{SSHA}", "Legacy-Passw0rd-Ada!", ""},
 }
 
@@ -93,7 +86,7 @@ func Start() (*Server, error) {
 	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
 		return fail(err)
 	}
-	certPEM, keyPEM, err := selfSigned()
+	certPEM, keyPEM, err := servicetest.SelfSigned("idshift test slapd")
 	if err != nil {
 		return fail(err)
 	}
@@ -240,43 +233,7 @@ func (s *Server) Stop() {
 }
 
 // FreePort returns a loopback port free at the time of the call.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func selfSigned() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "idshift test slapd"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	k, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k}), nil
-}
+var FreePort = servicetest.FreePort
 
 // Require returns s, skipping tb when slapd is not installed (s and err nil), or failing it when err is not nil or
 // IDSHIFT_REQUIRE_SERVICES=1.
