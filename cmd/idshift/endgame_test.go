@@ -34,33 +34,15 @@ func newEndgame(t *testing.T) *endgame {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	roots, err := writeDemoTLS(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := freeLoopbackPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sandbox.Start(sandbox.Config{DisableThrottling: true, CalloutRootCAs: roots}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ca := filepath.Join(dir, "ca.pem")
-	if err := srv.WriteCA(ca); err != nil {
-		t.Fatal(err)
-	}
-	cfg := defaultConfig()
+	tt := startTestTenant(t, dir)
+	srv, port := tt.srv, tt.port
+	cfg := tt.config()
 	cfg.Source.Path = "../../examples/users.csv"
 	cfg.Source.Name = "demo"
 	cfg.Store = filepath.Join(dir, "state.db")
 	cfg.Import.Rejects = filepath.Join(dir, "rejects.jsonl")
-	cfg.Tenant.Domain, cfg.Tenant.TenantID = srv.Tenant.Domain(), srv.Tenant.TenantID()
-	cfg.Tenant.GraphURL, cfg.Tenant.AuthorityHost, cfg.Tenant.CAFile = srv.URL, srv.AuthorityHost, ca
 	cfg.Limits.AppWrites, cfg.Limits.AppWindow = 100000, time.Second
 	cfg.Limits.TenantWrites, cfg.Limits.TenantWindow = 100000, time.Second
-	cfg.Tenant.Apps = []AppConfig{{ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}}
 	var out bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: io.Discard, Getenv: func(string) string { return "" }}
 	logger := slog.New(slog.DiscardHandler)
@@ -75,12 +57,11 @@ func newEndgame(t *testing.T) *endgame {
 	if err := demoSignIns(ctx, io.Discard, env, cfg, srv, port, dir, logger); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	if e.accounts, err = demoAccounts(3); err != nil {
 		t.Fatal(err)
 	}
-	e.args = []string{"--store", cfg.Store, "--domain", cfg.Tenant.Domain, "--tenant-id", cfg.Tenant.TenantID,
-		"--graph-url", srv.URL, "--authority-host", srv.AuthorityHost, "--ca-file", ca,
-		"--client-id", sandbox.DefaultClientID, "--client-secret", sandbox.DefaultClientSecret}
+	e.args = append([]string{"--store", cfg.Store}, tt.args...)
 	return e
 }
 

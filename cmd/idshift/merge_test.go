@@ -32,26 +32,10 @@ const (
 func TestImportPlanAgainstSandbox(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	roots, err := writeDemoTLS(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := freeLoopbackPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sandbox.Start(sandbox.Config{DisableThrottling: true, CalloutRootCAs: roots}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ca := filepath.Join(dir, "ca.pem")
-	if err := srv.WriteCA(ca); err != nil {
-		t.Fatal(err)
-	}
+	tt := startTestTenant(t, dir)
+	srv, ca, port := tt.srv, tt.ca, tt.port
 	store := filepath.Join(dir, "state.db")
-	tenantArgs := []string{"--domain", srv.Tenant.Domain(), "--tenant-id", srv.Tenant.TenantID(), "--graph-url", srv.URL,
-		"--authority-host", srv.AuthorityHost, "--ca-file", ca, "--client-id", sandbox.DefaultClientID, "--client-secret", sandbox.DefaultClientSecret}
+	tenantArgs := tt.args
 	importArgs := append([]string{"import", "--source", "testdata/merge/shop.csv", "--source-name", "shop", "--plan", "testdata/merge/plan.json",
 		"--store", store, "--rejects", filepath.Join(dir, "rejects.jsonl"), "--setup-extensions", "--app-writes", "100000", "--app-window", "1s",
 		"--tenant-writes", "100000", "--tenant-window", "1s"}, tenantArgs...)

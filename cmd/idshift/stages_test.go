@@ -102,11 +102,10 @@ func TestStagesJourney(t *testing.T) {
 	}
 
 	// Stage 2: the import follows the plan.
-	srv, e := stageSandbox(t, dir)
+	tt := startTestTenant(t, dir)
+	srv, pool := tt.srv, tt.pool(t)
 	storePath := filepath.Join(dir, "state.db")
-	tenantArgs := []string{"--store", storePath, "--domain", srv.Tenant.Domain(), "--tenant-id", srv.Tenant.TenantID(),
-		"--graph-url", srv.URL, "--authority-host", srv.AuthorityHost, "--ca-file", filepath.Join(dir, "ca.pem"),
-		"--client-id", sandbox.DefaultClientID, "--client-secret", sandbox.DefaultClientSecret}
+	tenantArgs := append([]string{"--store", storePath}, tt.args...)
 	imp := append([]string{"import", "--source", shopPath, "--source-name", "shop", "--plan", plan, "--setup-extensions", "--json",
 		"--rejects", filepath.Join(dir, "rejects.jsonl")}, tenantArgs...)
 	code, stdout, stderr = run(t, nil, append(imp, "kratos:"+forumPath)...)
@@ -123,7 +122,7 @@ func TestStagesJourney(t *testing.T) {
 	}
 	for i := range 3 {
 		got := map[string]bool{}
-		users, err := e.pool.FindUsersByIdentity(ctx, srv.Tenant.Domain(), shop[i].email, []string{"id", "identities"})
+		users, err := pool.FindUsersByIdentity(ctx, srv.Tenant.Domain(), shop[i].email, []string{"id", "identities"})
 		if err != nil || len(users) != 1 {
 			t.Fatalf("%s: %d accounts, %v", shop[i].email, len(users), err)
 		}
@@ -136,15 +135,12 @@ func TestStagesJourney(t *testing.T) {
 	}
 
 	// Stage 3: half of the eight accounts sign in, with the dashboard on serve's admin listener.
-	cfg := defaultConfig()
+	cfg := tt.config()
 	cfg.Store = storePath
-	cfg.Tenant.Domain, cfg.Tenant.TenantID = srv.Tenant.Domain(), srv.Tenant.TenantID()
-	cfg.Tenant.GraphURL, cfg.Tenant.AuthorityHost, cfg.Tenant.CAFile = srv.URL, srv.AuthorityHost, filepath.Join(dir, "ca.pem")
-	cfg.Tenant.Apps = []AppConfig{{ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}}
 	env := &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
 	dashPass := writeFile("dashboard.pass", "journey-dashboard-password\n")
 	adminPort := freePort(t)
-	stop, err := demoServe(ctx, io.Discard, env, cfg, srv, e.port, dir, slog.New(slog.DiscardHandler), func(s *ServeConfig) {
+	stop, err := demoServe(ctx, io.Discard, env, cfg, srv, tt.port, dir, slog.New(slog.DiscardHandler), func(s *ServeConfig) {
 		s.Listen.Admin = fmt.Sprintf("127.0.0.1:%d", adminPort)
 		s.Dashboard.Enabled, s.Dashboard.PasswordFile = true, dashPass
 	})
@@ -167,12 +163,12 @@ func TestStagesJourney(t *testing.T) {
 	signIn("merged account, the side's password not chosen", shop[0].email, forum[0].password, sandbox.SignInWrongPassword)
 	signIn("the forum's password of the unverified twin", shop[3].email, forum[3].password, sandbox.SignInWrongPassword)
 	// And one account Entra migrates without calling serve: its tenant password is typed.
-	users, err := e.pool.FindUsersByIdentity(ctx, srv.Tenant.Domain(), shop[5].email, nil)
+	users, err := pool.FindUsersByIdentity(ctx, srv.Tenant.Domain(), shop[5].email, nil)
 	if err != nil || len(users) != 1 {
 		t.Fatalf("%s: %v, %v", shop[5].email, users, err)
 	}
 	const tenantPassword = "Tenant!Held-Passw0rd"
-	if err := e.pool.UpdateUser(ctx, users[0].ID, map[string]any{"passwordProfile": map[string]any{"password": tenantPassword, "forceChangePasswordNextSignIn": false}}); err != nil {
+	if err := pool.UpdateUser(ctx, users[0].ID, map[string]any{"passwordProfile": map[string]any{"password": tenantPassword, "forceChangePasswordNextSignIn": false}}); err != nil {
 		t.Fatal(err)
 	}
 	signIn("silent migration", shop[5].email, tenantPassword, sandbox.SignInMigrated)
@@ -328,14 +324,16 @@ func noPasswords(t *testing.T, what, text string, groups ...[]stageUser) {
 	}
 }
 
-type stageEnv struct {
-	pool *graph.Pool
-	port int // serve's port, trusted by the sandbox's callouts
+// testTenant is a sandbox tenant for a test: its callouts trust serve's demo certificate (written to dir), and its
+// CA is dir/ca.pem.
+type testTenant struct {
+	srv  *sandbox.Server
+	ca   string
+	port int      // a free port for serve, whose certificate the callouts trust
+	args []string // the tenant flags of import, status, cutover…
 }
 
-// stageSandbox starts a sandbox tenant whose callouts trust serve's demo certificate (written to dir), writes its
-// CA to dir/ca.pem, and opens a Graph pool on it.
-func stageSandbox(t *testing.T, dir string) (*sandbox.Server, *stageEnv) {
+func startTestTenant(t *testing.T, dir string) *testTenant {
 	t.Helper()
 	roots, err := writeDemoTLS(dir)
 	if err != nil {
@@ -346,17 +344,30 @@ func stageSandbox(t *testing.T, dir string) (*sandbox.Server, *stageEnv) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ca := filepath.Join(dir, "ca.pem")
-	if err := srv.WriteCA(ca); err != nil {
+	tt := &testTenant{srv: srv, ca: filepath.Join(dir, "ca.pem"), port: freePort(t)}
+	if err := srv.WriteCA(tt.ca); err != nil {
 		t.Fatal(err)
 	}
+	tt.args = []string{"--domain", srv.Tenant.Domain(), "--tenant-id", srv.Tenant.TenantID(), "--graph-url", srv.URL,
+		"--authority-host", srv.AuthorityHost, "--ca-file", tt.ca, "--client-id", sandbox.DefaultClientID, "--client-secret", sandbox.DefaultClientSecret}
+	return tt
+}
+
+// config is import's configuration for the tenant (no source, no store).
+func (tt *testTenant) config() *Config {
 	cfg := defaultConfig()
-	cfg.Tenant.Domain, cfg.Tenant.TenantID = srv.Tenant.Domain(), srv.Tenant.TenantID()
-	cfg.Tenant.GraphURL, cfg.Tenant.AuthorityHost, cfg.Tenant.CAFile = srv.URL, srv.AuthorityHost, ca
+	cfg.Tenant.Domain, cfg.Tenant.TenantID = tt.srv.Tenant.Domain(), tt.srv.Tenant.TenantID()
+	cfg.Tenant.GraphURL, cfg.Tenant.AuthorityHost, cfg.Tenant.CAFile = tt.srv.URL, tt.srv.AuthorityHost, tt.ca
 	cfg.Tenant.Apps = []AppConfig{{ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret}}
-	pool, err := openDirectory(context.Background(), cfg, &Env{Getenv: func(string) string { return "" }}, slog.New(slog.DiscardHandler))
+	return cfg
+}
+
+// pool opens Graph clients on the tenant.
+func (tt *testTenant) pool(t *testing.T) *graph.Pool {
+	t.Helper()
+	pool, err := openDirectory(context.Background(), tt.config(), &Env{Getenv: func(string) string { return "" }}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, &stageEnv{pool: pool, port: freePort(t)}
+	return pool
 }
