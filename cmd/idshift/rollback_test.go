@@ -76,10 +76,13 @@ func newRehearsal(t *testing.T, users int) *rehearsal {
 }
 
 // records returns the store's records by legacy id.
-func (h *rehearsal) records(t *testing.T) map[string]*idshift.Record {
+func (h *rehearsal) records(t *testing.T) map[string]*idshift.Record { return storeRecords(t, h.cfg) }
+
+// storeRecords returns the records of cfg's store by legacy id.
+func storeRecords(t *testing.T, cfg *Config) map[string]*idshift.Record {
 	t.Helper()
 	ctx := context.Background()
-	st, _, err := openEndgameStore(ctx, h.cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler))
+	st, _, err := openEndgameStore(ctx, cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

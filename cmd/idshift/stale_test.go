@@ -110,20 +110,7 @@ func newStaleTenant(t *testing.T) *staleTenant {
 	return h
 }
 
-func (h *staleTenant) records(t *testing.T) map[string]*idshift.Record {
-	t.Helper()
-	ctx := context.Background()
-	st, _, err := openEndgameStore(ctx, h.cfg, func(string) string { return "" }, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	out := map[string]*idshift.Record{}
-	if err := st.Scan(ctx, nil, func(r *idshift.Record) error { out[r.LegacyID] = r; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func (h *staleTenant) records(t *testing.T) map[string]*idshift.Record { return storeRecords(t, h.cfg) }
 
 // tenantUsers returns the tenant's users by object id.
 func (h *staleTenant) tenantUsers() map[string]map[string]any {
