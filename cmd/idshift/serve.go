@@ -337,15 +337,18 @@ func serveWith(ctx context.Context, env *Env, cfg *ServeConfig, logger *slog.Log
 	defer st.Close()
 
 	var g idshift.Guard
+	// A reservation must outlive the longest decision, or a slow legacy check would see its place counted as a
+	// failure while it still runs: hold it for the decision's budget and a second more, at least the default.
+	gcfg := guard.Config{Hold: max(guard.DefaultHold, cfg.Decision.Timeout+time.Second)}
 	if cfg.Guard.Redis != "" {
-		rg, err := guard.Config{}.OpenRedis(ctx, cfg.Guard.Redis)
+		rg, err := gcfg.OpenRedis(ctx, cfg.Guard.Redis)
 		if err != nil {
 			return err
 		}
 		defer rg.Close()
 		g = rg
 	} else {
-		mg, err := guard.Config{}.OpenMemory()
+		mg, err := gcfg.OpenMemory()
 		if err != nil {
 			return err
 		}
